@@ -1,0 +1,39 @@
+#pragma once
+// Weights by canonical (Hugging Face) name, whatever file they came from:
+//   model.embed_tokens.weight [vocab, hidden]     lm_head.weight [vocab, hidden] (absent if tied)
+//   model.norm.weight [hidden]
+//   model.layers.{i}.input_layernorm.weight, post_attention_layernorm.weight [hidden]
+//   model.layers.{i}.self_attn.{q,k,v,o}_proj.weight [out, in], {q,k,v}_proj.bias (Qwen2)
+//   model.layers.{i}.self_attn.{q,k}_norm.weight [head_dim] (Qwen3)
+//   model.layers.{i}.mlp.{gate,up,down}_proj.weight [out, in]
+// Q/K rows are always in HF (rotate-half) order; GGUF's interleaved order is undone at load.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor/aligned_buffer.h"
+#include "tensor/tensor_view.h"
+
+namespace pagellm {
+
+class WeightStore {
+ public:
+  void add(const std::string& name, const TensorView& view);
+  // Keeps an mmap or buffer alive as long as the store (views point into it).
+  void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
+  // Allocates an owned buffer (e.g. for un-permuted rows) that lives as long as the store.
+  AlignedBuffer& make_buffer(size_t bytes);
+
+  const TensorView* find(const std::string& name) const;
+  const TensorView& get(const std::string& name) const;  // throws Error(kInvalidModel) "missing tensor NAME"
+  bool contains(const std::string& name) const { return find(name) != nullptr; }
+  const std::map<std::string, TensorView>& all() const { return views_; }
+
+ private:
+  std::map<std::string, TensorView> views_;
+  std::vector<std::shared_ptr<const void>> owners_;
+  std::vector<std::unique_ptr<AlignedBuffer>> buffers_;
+};
+
+}  // namespace pagellm
