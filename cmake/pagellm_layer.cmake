@@ -2,7 +2,7 @@
 # so adding a file to a layer needs no CMake edit.
 function(pagellm_add_layer layer)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
-  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${layer}/*.cpp)
+  file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${layer}/*.cpp)
   set(_target pagellm_${layer})
   if(_srcs)
     add_library(${_target} STATIC ${_srcs})
