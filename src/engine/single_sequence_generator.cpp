@@ -10,8 +10,7 @@
 namespace pagellm {
 
 GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::vector<int32_t>& prompt_ids,
-                                          const SamplingParams& params,
-                                          const std::function<void(int32_t)>& on_token) {
+                                          const SamplingParams& params, const std::function<void(int32_t)>& on_token) {
   const ModelConfig& config = bundle.config();
   const auto prompt_len = static_cast<int64_t>(prompt_ids.size());
   if (prompt_len == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
@@ -36,8 +35,8 @@ GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::
     const int32_t token = sample_token(logits.data(), config.vocab_size, params, rng);
     result.token_ids.push_back(token);
     const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end() && !params.ignore_eos;
-    const bool is_stop_id = std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
-                            params.stop_token_ids.end();
+    const bool is_stop_id =
+        std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) != params.stop_token_ids.end();
     if (!is_eos) on_token(token);  // the EOS token itself is not part of the text
     if (is_eos || is_stop_id) {
       result.finish_reason = "stop";

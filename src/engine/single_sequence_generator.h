@@ -17,7 +17,6 @@ struct GenerationResult {
 };
 
 GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::vector<int32_t>& prompt_ids,
-                                          const SamplingParams& params,
-                                          const std::function<void(int32_t)>& on_token);
+                                          const SamplingParams& params, const std::function<void(int32_t)>& on_token);
 
 }  // namespace pagellm
