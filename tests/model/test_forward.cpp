@@ -9,6 +9,7 @@
 #include "model/llama_model.h"
 #include "model_runner_for_tests.h"
 #include "test_paths.h"
+#include "util/error.h"
 #include "util/json_file.h"
 
 namespace pagellm {
