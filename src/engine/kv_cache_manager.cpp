@@ -9,10 +9,9 @@ KVCacheManager::KVCacheManager(int64_t num_blocks, int64_t block_size, bool enab
   if (block_size <= 0) fail(ErrorCode::kInvalidArgument, "block size must be positive, got {}", block_size);
 }
 
-CachedPrefix KVCacheManager::find_cached_prefix(std::span<const int32_t> tokens, uint64_t extra_key) {
+CachedPrefix KVCacheManager::find_cached_prefix(std::span<const int32_t> tokens, uint64_t extra_key) const {
   CachedPrefix prefix;
   if (!enable_caching_) return prefix;
-  prefix_stats_.queries += static_cast<int64_t>(tokens.size());
   const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / block_size_;
   uint64_t parent = 0;
   for (int64_t i = 0; i < max_blocks; ++i) {
@@ -24,8 +23,13 @@ CachedPrefix KVCacheManager::find_cached_prefix(std::span<const int32_t> tokens,
     parent = key.hash;
   }
   prefix.num_tokens = static_cast<int64_t>(prefix.blocks.size()) * block_size_;
-  prefix_stats_.hits += prefix.num_tokens;
   return prefix;
+}
+
+void KVCacheManager::record_prefix_lookup(int64_t queried_tokens, int64_t hit_tokens) {
+  if (!enable_caching_) return;
+  prefix_stats_.queries += queried_tokens;
+  prefix_stats_.hits += hit_tokens;
 }
 
 bool KVCacheManager::allocate_slots(const std::string& id, std::span<const int32_t> tokens, int64_t num_computed,

@@ -35,8 +35,10 @@ class KVCacheManager {
   KVCacheManager(int64_t num_blocks, int64_t block_size, bool enable_prefix_caching);
 
   // Longest run of cached full blocks at the start of `tokens`, always leaving at least one
-  // token to compute (its logits are needed). Takes no references.
-  CachedPrefix find_cached_prefix(std::span<const int32_t> tokens, uint64_t extra_key = 0);
+  // token to compute (its logits are needed). Takes no references and counts nothing: the
+  // scheduler records a lookup once the request is admitted (record_prefix_lookup).
+  CachedPrefix find_cached_prefix(std::span<const int32_t> tokens, uint64_t extra_key = 0) const;
+  void record_prefix_lookup(int64_t queried_tokens, int64_t hit_tokens);
 
   // Makes room for tokens [num_computed, num_computed + num_new) of request `id`, whose known
   // tokens are `tokens`. `prefix` (from find_cached_prefix, for a request with no blocks yet)

@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <cstring>
+
 #include "util/error.h"
 
 namespace pagellm {
@@ -22,6 +24,19 @@ int64_t KVCache::bytes_per_block(const ModelConfig& config, int64_t block_size) 
 kernels::KVLayerView KVCache::layer(int64_t index) const {
   auto& buffer = const_cast<AlignedBuffer&>(layers_[static_cast<size_t>(index)]);
   return {buffer.as<float>(), num_blocks_, block_size_, num_kv_heads_, head_dim_};
+}
+
+}  // namespace pagellm
+
+namespace pagellm {
+
+void KVCache::copy_block(int32_t src, int32_t dst) {
+  for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
+    const kernels::KVLayerView kv = layer(l);
+    const auto bytes = static_cast<size_t>(block_size_ * kv.token_stride()) * sizeof(float);
+    std::memcpy(kv.key(dst, 0), kv.key(src, 0), bytes);
+    std::memcpy(kv.value(dst, 0), kv.value(src, 0), bytes);
+  }
 }
 
 }  // namespace pagellm

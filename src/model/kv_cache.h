@@ -18,6 +18,8 @@ class KVCache {
   static int64_t bytes_per_block(const ModelConfig& config, int64_t block_size);
 
   kernels::KVLayerView layer(int64_t index) const;
+  // Copies block src's K and V into block dst in every layer (copy-on-write).
+  void copy_block(int32_t src, int32_t dst);
   int64_t num_blocks() const { return num_blocks_; }
   int64_t block_size() const { return block_size_; }
   int64_t num_slots() const { return num_blocks_ * block_size_; }

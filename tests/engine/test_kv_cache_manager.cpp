@@ -54,6 +54,9 @@ TEST(KVCacheManager, PrefixHitsShareFullBlocksAndLeaveOneTokenToCompute) {
   Ids c = tokens(8);
   CachedPrefix hit_c = m.find_cached_prefix(c);
   EXPECT_EQ(hit_c.blocks, (Ids{0}));
+  EXPECT_EQ(m.prefix_stats().queries, 0);  // lookups are counted only when recorded
+  m.record_prefix_lookup(9, 8);
+  m.record_prefix_lookup(8, 4);
   EXPECT_EQ(m.prefix_stats().queries, 17);
   EXPECT_EQ(m.prefix_stats().hits, 12);
 
@@ -130,6 +133,7 @@ TEST(KVCacheManager, WithoutPrefixCachingNothingHits) {
   Ids a = tokens(9);
   ASSERT_TRUE(m.allocate_slots("a", a, 0, 9));
   EXPECT_TRUE(m.find_cached_prefix(a).blocks.empty());
+  m.record_prefix_lookup(9, 0);
   EXPECT_EQ(m.prefix_stats().queries, 0);
 }
 
@@ -153,7 +157,10 @@ TEST(KVCacheManager, RandomWorkloadNeverLeaks) {
       const std::string id = "r" + std::to_string(next_id++);
       CachedPrefix hit = m.find_cached_prefix(t);
       const auto n = static_cast<int64_t>(t.size()) - hit.num_tokens;
-      if (m.allocate_slots(id, t, hit.num_tokens, n, hit)) live[id] = {t, static_cast<int64_t>(t.size())};
+      if (m.allocate_slots(id, t, hit.num_tokens, n, hit)) {
+        live[id] = {t, static_cast<int64_t>(t.size())};
+        m.record_prefix_lookup(static_cast<int64_t>(t.size()), hit.num_tokens);
+      }
     } else if (op < 8 && !live.empty()) {  // decode one token
       auto it = std::next(live.begin(), static_cast<long>(rng() % live.size()));
       it->second.tokens.push_back(static_cast<int32_t>(rng() % 50));
