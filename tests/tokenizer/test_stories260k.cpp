@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "gguf_test_reader.h"
 #include "tokenizer/tokenizer.h"
 #include "vectors.h"
 
@@ -33,6 +34,18 @@ TEST(Stories260K, HfDir) {
   EXPECT_EQ(tok->bos_token_id(), 1);
   EXPECT_EQ(tok->eos_token_id(), 2);
   check_cases(*tok, "hf");
+}
+
+// The GGUF vocabulary (llama.cpp SentencePiece semantics, read by the test's own GGUF reader
+// until the loader's GgufFile is merged) must give the same ids as tokenizer.json.
+TEST(Stories260K, GgufVocab) {
+  auto vocab = test::GgufTestReader::read((stories_dir() / "stories260K.gguf").string());
+  auto tok = Tokenizer::from_gguf_vocab(vocab);
+  EXPECT_EQ(tok->vocab_size(), 512);
+  EXPECT_EQ(tok->bos_token_id(), 1);
+  EXPECT_EQ(tok->eos_token_id(), 2);
+  EXPECT_EQ(tok->bos_token(), std::optional<std::string>("<s>"));
+  check_cases(*tok, "gguf");
 }
 
 }  // namespace
