@@ -86,12 +86,13 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   if (!decoder_) {  // HF joins raw tokens with spaces when there is no decoder
     std::string s;
     for (size_t i = 0; i < tokens.size(); ++i) s += (i ? " " : "") + tokens[i];
-    return s;
+    return is_valid_utf8(s) ? s : utf8_lossy(s);
   }
   decoder_->decode_chain(tokens);
   std::string s;
   for (auto& t : tokens) s += t;
-  return s;
+  // Pieces from a GGUF may hold raw bytes; callers always get valid UTF-8.
+  return is_valid_utf8(s) ? s : utf8_lossy(s);
 }
 
 int64_t Tokenizer::vocab_size() const { return vocab_size_; }
