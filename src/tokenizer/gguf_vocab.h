@@ -1,0 +1,45 @@
+#pragma once
+// The tokenizer part of a GGUF file's metadata (tokenizer.ggml.*), as plain data, so the
+// tokenizer can be built from it without caring how it was read.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pagellm {
+class GgufFile;
+}
+
+namespace pagellm::tok {
+
+// llama.cpp's token types.
+enum class GgufTokenType : int32_t {
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+struct GgufVocab {
+  std::string model;  // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+  std::string pre;    // tokenizer.ggml.pre: pre-tokenizer name for gpt2 models
+  std::vector<std::string> tokens;
+  std::vector<float> scores;         // may be empty
+  std::vector<int32_t> token_types;  // may be empty (all normal)
+  std::vector<std::string> merges;   // "a b"
+  int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
+  std::optional<bool> add_bos, add_eos, add_space_prefix;
+  std::optional<std::string> chat_template;
+
+  // Reads tokenizer.* keys; Error(kInvalidModel) naming the key when one is missing or malformed.
+  static GgufVocab read(const GgufFile& gguf);
+};
+
+// The Split regexes (applied in order, each isolating its matches) that llama.cpp and the
+// models' original tokenizer.json files use for a tokenizer.ggml.pre name.
+std::vector<std::string> gguf_pre_tokenizer_regexes(const std::string& pre);
+
+}  // namespace pagellm::tok

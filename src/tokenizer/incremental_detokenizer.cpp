@@ -1,0 +1,47 @@
+#include "tokenizer/incremental_detokenizer.h"
+
+#include <algorithm>
+
+namespace pagellm {
+
+namespace {
+// How many prompt ids to keep in the first window, so the first generated token decodes with
+// the context that decides its leading space (vLLM uses the same constant).
+constexpr size_t kInitialWindow = 5;
+
+bool ends_with_replacement(const std::string& s) {
+  return s.size() >= 3 && s.compare(s.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+}
+}  // namespace
+
+IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, std::span<const int32_t> prompt_ids,
+                                               bool skip_special_tokens)
+    : tok_(tokenizer),
+      ids_(prompt_ids.begin(), prompt_ids.end()),
+      prefix_offset_(prompt_ids.size() > kInitialWindow ? prompt_ids.size() - kInitialWindow : 0),
+      read_offset_(prompt_ids.size()),
+      skip_special_(skip_special_tokens) {}
+
+std::string IncrementalDetokenizer::add(int32_t id) {
+  tok_.id_to_token(id);  // validate before storing: Error(kInvalidArgument) names the id
+  ids_.push_back(id);
+  return emit(false);
+}
+
+std::string IncrementalDetokenizer::finish() { return emit(true); }
+
+std::string IncrementalDetokenizer::emit(bool force) {
+  if (read_offset_ >= ids_.size()) return {};
+  std::span<const int32_t> all(ids_);
+  std::string prefix_text = tok_.decode(all.subspan(prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
+  std::string new_text = tok_.decode(all.subspan(prefix_offset_), skip_special_);
+  // A trailing U+FFFD usually means the last token ended inside a multi-byte character: wait
+  // for the rest unless flushing.
+  if (!force && (new_text.size() <= prefix_text.size() || ends_with_replacement(new_text))) return {};
+  std::string out = new_text.size() > prefix_text.size() ? new_text.substr(prefix_text.size()) : std::string();
+  prefix_offset_ = read_offset_;
+  read_offset_ = ids_.size();
+  return out;
+}
+
+}  // namespace pagellm
