@@ -6,6 +6,7 @@
 #include "cli/parse_ids.h"
 #include "engine/model_bundle.h"
 #include "engine/single_sequence_generator.h"
+#include "tokenizer/incremental_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "util/json_file.h"
 

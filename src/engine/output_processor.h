@@ -11,6 +11,7 @@
 #include "engine/engine_stats.h"
 #include "engine/request.h"
 #include "engine/request_output.h"
+#include "tokenizer/incremental_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace pagellm {
