@@ -182,7 +182,10 @@ void ModelConfig::validate(const std::string& source) const {
   };
   check_size("hidden_size", hidden_size);
   check_size("intermediate_size", intermediate_size);
-  check_size("num_hidden_layers", num_layers);
+  // Layers bound the list of expected tensors, so a corrupt count must not reach billions.
+  constexpr int64_t kMaxLayers = 4096;
+  if (num_layers <= 0 || num_layers > kMaxLayers)
+    fail(ErrorCode::kInvalidModel, "{}: num_hidden_layers must be in [1, {}], got {}", source, kMaxLayers, num_layers);
   check_size("num_attention_heads", num_heads);
   check_size("num_key_value_heads", num_kv_heads);
   check_size("head_dim", head_dim);
