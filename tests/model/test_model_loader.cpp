@@ -326,6 +326,28 @@ TEST(ModelConfig, DefaultsAndExplicitHeadDim) {
   expect_error([&] { ModelConfig::from_hf_json(Json::array(), "cfg"); }, ErrorCode::kInvalidModel, {"cfg"});
 }
 
+// safetensors does not require a padded header: with one extra header byte every tensor is
+// misaligned in the file, and the loader must hand out aligned copies with the same values.
+TEST(ModelLoader, MisalignedSafetensorsDataIsCopied) {
+  test::TempDir dir;
+  const std::string path = hf_dir_with(dir, [](Json&) {});
+  const std::string original = test::read_bytes(stories() + "/hf/model.safetensors");
+  uint64_t header_len;
+  std::memcpy(&header_len, original.data(), 8);
+  std::string shifted =
+      test::le<uint64_t>(header_len + 1) + original.substr(8, header_len) + " " + original.substr(8 + header_len);
+  fs::remove(dir.file("model.safetensors"));
+  test::write_bytes(dir.file("model.safetensors"), shifted);
+  auto m = load_model(path);
+  auto reference = load_model(stories() + "/hf");
+  ASSERT_EQ(m->weights.all().size(), reference->weights.all().size());
+  for (const auto& [name, view] : m->weights.all()) {
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(view.data) % 4, 0u) << name;
+    const TensorView& want = reference->weights.get(name);
+    ASSERT_EQ(std::memcmp(view.data, want.data, want.nbytes()), 0) << name;
+  }
+}
+
 TEST(ModelLoader, GenerationConfig) {
   test::TempDir dir;
   const std::string path = hf_dir_with(dir, [](Json&) {});
