@@ -326,6 +326,24 @@ TEST(ModelConfig, DefaultsAndExplicitHeadDim) {
   expect_error([&] { ModelConfig::from_hf_json(Json::array(), "cfg"); }, ErrorCode::kInvalidModel, {"cfg"});
 }
 
+// transformers 5 folds rope_theta and the scaling into rope_parameters.
+TEST(ModelConfig, RopeParameters) {
+  Json j = read_json_file(tiny("llama3-rope") + "/hf/config.json");
+  Json params = j["rope_scaling"];
+  params["rope_theta"] = 250000.0;
+  j.erase("rope_scaling");
+  j.erase("rope_theta");
+  j["rope_parameters"] = params;
+  ModelConfig c = ModelConfig::from_hf_json(j, "cfg");
+  EXPECT_EQ(c.rope_theta, 250000.0);
+  EXPECT_EQ(c.rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 64);
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1e6}};
+  c = ModelConfig::from_hf_json(j, "cfg");
+  EXPECT_EQ(c.rope_theta, 1e6);
+  EXPECT_EQ(c.rope_scaling.type, RopeScaling::Type::kNone);
+}
+
 // safetensors does not require a padded header: with one extra header byte every tensor is
 // misaligned in the file, and the loader must hand out aligned copies with the same values.
 TEST(ModelLoader, MisalignedSafetensorsDataIsCopied) {
@@ -346,6 +364,37 @@ TEST(ModelLoader, MisalignedSafetensorsDataIsCopied) {
     const TensorView& want = reference->weights.get(name);
     ASSERT_EQ(std::memcmp(view.data, want.data, want.nbytes()), 0) << name;
   }
+}
+
+// stories260K's weights split over two shards with an index, as HF writes big checkpoints.
+TEST(ModelLoader, ShardedHfDir) {
+  test::TempDir dir;
+  const std::string path = hf_dir_with(dir, [](Json&) {});
+  fs::remove(dir.file("model.safetensors"));
+  auto reference = load_model(stories() + "/hf");
+  Json weight_map = Json::object();
+  std::string shard_names[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+  Json headers[2] = {Json::object(), Json::object()};
+  std::string data[2];
+  int k = 0;
+  for (const auto& [name, view] : reference->weights.all()) {
+    const int shard = k++ % 2;
+    headers[shard][name] = {{"dtype", "F32"},
+                            {"shape", view.shape},
+                            {"data_offsets", {data[shard].size(), data[shard].size() + view.nbytes()}}};
+    data[shard].append(reinterpret_cast<const char*>(view.data), static_cast<size_t>(view.nbytes()));
+    weight_map[name] = shard_names[shard];
+  }
+  for (int shard = 0; shard < 2; ++shard) {
+    std::string header = headers[shard].dump();
+    header.resize((header.size() + 7) / 8 * 8, ' ');
+    test::write_bytes(dir.file(shard_names[shard]), le<uint64_t>(header.size()) + header + data[shard]);
+  }
+  test::write_bytes(dir.file("model.safetensors.index.json"), Json{{"weight_map", weight_map}}.dump());
+  auto m = load_model(path);
+  ASSERT_EQ(m->weights.all().size(), reference->weights.all().size());
+  for (const auto& [name, view] : reference->weights.all())
+    ASSERT_EQ(std::memcmp(m->weights.get(name).data, view.data, view.nbytes()), 0) << name;
 }
 
 TEST(ModelLoader, GenerationConfig) {
