@@ -7,6 +7,7 @@
 #include "loader/gguf.h"
 #include "model/hf_fields.h"
 #include "util/error.h"
+#include "util/logging.h"
 
 namespace pagellm {
 namespace {
@@ -28,11 +29,20 @@ std::string hf_arch_name(const Json& config, const std::string& source) {
   return (*it)[0].get<std::string>();
 }
 
+// transformers >= 5 writes `rope_parameters` (rope_type, rope_theta and the scaling fields)
+// where older versions wrote `rope_scaling` and a top-level `rope_theta`.
+const char* rope_scaling_key(const Json& config) {
+  auto it = config.find("rope_scaling");
+  return (it == config.end() || it->is_null()) && config.contains("rope_parameters") ? "rope_parameters"
+                                                                                     : "rope_scaling";
+}
+
 RopeScaling hf_rope_scaling(const Json& config, const std::string& source) {
   RopeScaling rs;
-  auto it = config.find("rope_scaling");
+  const char* key = rope_scaling_key(config);
+  auto it = config.find(key);
   if (it == config.end() || it->is_null()) return rs;
-  if (!it->is_object()) fail(ErrorCode::kInvalidModel, "{}: field rope_scaling must be an object or null", source);
+  if (!it->is_object()) fail(ErrorCode::kInvalidModel, "{}: field {} must be an object or null", source, key);
   HfFields f(*it, source);
   std::string type = f.string("rope_type");
   if (type.empty()) type = f.string("type");
@@ -96,7 +106,13 @@ ModelConfig ModelConfig::from_hf_json(const Json& config, const std::string& sou
   c.max_position_embeddings = f.integer("max_position_embeddings");
   c.rms_norm_eps = f.number("rms_norm_eps", c.rms_norm_eps);
   c.rope_theta = f.number("rope_theta", c.rope_theta);
+  if (const Json* params = f.find("rope_parameters"); params && params->is_object() && !f.find("rope_theta"))
+    c.rope_theta = HfFields(*params, source).number("rope_theta", c.rope_theta);
   c.rope_scaling = hf_rope_scaling(config, source);
+  if (const Json* window = f.find("sliding_window");
+      window && window->is_number_integer() && window->get<int64_t>() < c.max_position_embeddings &&
+      !(f.find("use_sliding_window") && !f.boolean("use_sliding_window", false)))
+    log_warning("{}: sliding_window {} is ignored: attention spans the whole context", source, window->get<int64_t>());
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
   c.attention_bias = c.arch == Architecture::kQwen2 || f.boolean("attention_bias", false);
   c.qk_norm = c.arch == Architecture::kQwen3;
@@ -159,13 +175,15 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& gguf) {
     c.vocab_size = *v;
   else if (const auto* embd = gguf.find_tensor("token_embd.weight"))
     c.vocab_size = embd->view.shape.front();
-  if (auto bos = gguf.get_int("tokenizer.ggml.bos_token_id"))
-    c.bos_token_id = static_cast<int32_t>(std::clamp<int64_t>(*bos, -1, INT32_MAX));
-  if (auto eos = gguf.get_int("tokenizer.ggml.eos_token_id")) {
-    if (*eos < 0 || *eos > INT32_MAX)
-      fail(ErrorCode::kInvalidModel, "{}: tokenizer.ggml.eos_token_id {} out of range", source, *eos);
-    c.eos_token_ids.push_back(static_cast<int32_t>(*eos));
-  }
+  // llama.cpp writes uint32 max (or -1) for "no such token"; anything outside the vocabulary
+  // is treated as absent rather than as an id.
+  auto token = [&](const char* key) -> std::optional<int32_t> {
+    std::optional<int64_t> id = gguf.get_int(key);
+    if (!id || *id < 0 || *id >= c.vocab_size) return std::nullopt;
+    return static_cast<int32_t>(*id);
+  };
+  c.bos_token_id = token("tokenizer.ggml.bos_token_id").value_or(-1);
+  if (auto eos = token("tokenizer.ggml.eos_token_id")) c.eos_token_ids.push_back(*eos);
   c.tie_word_embeddings = gguf.find_tensor("output.weight") == nullptr;
   c.attention_bias = c.arch == Architecture::kQwen2;
   c.qk_norm = c.arch == Architecture::kQwen3;
@@ -182,7 +200,10 @@ void ModelConfig::validate(const std::string& source) const {
   };
   check_size("hidden_size", hidden_size);
   check_size("intermediate_size", intermediate_size);
-  check_size("num_hidden_layers", num_layers);
+  // Layers bound the list of expected tensors, so a corrupt count must not reach billions.
+  constexpr int64_t kMaxLayers = 4096;
+  if (num_layers <= 0 || num_layers > kMaxLayers)
+    fail(ErrorCode::kInvalidModel, "{}: num_hidden_layers must be in [1, {}], got {}", source, kMaxLayers, num_layers);
   check_size("num_attention_heads", num_heads);
   check_size("num_key_value_heads", num_kv_heads);
   check_size("head_dim", head_dim);

@@ -33,6 +33,21 @@ GenerationDefaults read_generation_config(const std::string& path) {
   return g;
 }
 
+// Neither format guarantees aligned tensor data (safetensors headers need not be padded,
+// GGUF may say general.alignment = 1), and kernels load whole elements, so misaligned
+// tensors are copied into an aligned buffer. Q8_0's 34-byte blocks are never aligned: its
+// readers must load the scale bytewise anyway.
+TensorView aligned(const TensorView& view, WeightStore* store) {
+  const DTypeInfo& info = dtype_info(view.dtype);
+  const auto element_bytes = static_cast<uintptr_t>(info.block_elems == 1 ? info.block_bytes : 1);
+  if (reinterpret_cast<uintptr_t>(view.data) % element_bytes == 0) return view;
+  AlignedBuffer& buffer = store->make_buffer(static_cast<size_t>(view.nbytes()));
+  std::memcpy(buffer.data(), view.data, static_cast<size_t>(view.nbytes()));
+  TensorView copy = view;
+  copy.data = buffer.data();
+  return copy;
+}
+
 // Adds the tensors the config names to the store; others (e.g. rotary caches some
 // checkpoints carry) are skipped.
 void add_expected(const std::map<std::string, TensorView>& found, const std::vector<ExpectedTensor>& expected,
@@ -41,7 +56,7 @@ void add_expected(const std::map<std::string, TensorView>& found, const std::vec
   for (const ExpectedTensor& e : expected) wanted.insert(e.name);
   for (const auto& [name, view] : found) {
     if (wanted.count(name))
-      store->add(name, view);
+      store->add(name, aligned(view, store));
     else
       log_debug("ignoring tensor {}", name);
   }

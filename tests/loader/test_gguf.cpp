@@ -298,6 +298,8 @@ TEST(Gguf, Errors) {
   expect_open_error(GgufWriter().kv("u", 10, le<uint64_t>(~uint64_t{0})).build(), ErrorCode::kInvalidModel, {"u"});
   expect_open_error(GgufWriter().kv("k", 4, le<uint32_t>(1)).kv("k", 4, le<uint32_t>(2)).build(),
                     ErrorCode::kInvalidModel, {"duplicate", "k"});
+  expect_open_error(GgufWriter().kv("general.alignment", 8, gguf_str("32")).build(), ErrorCode::kInvalidModel,
+                    {"general.alignment", "expected an integer"});
   std::string deep = gguf_array(4, 0, "");
   for (int k = 0; k < 20; ++k) deep = gguf_array(9, 1, deep);
   expect_open_error(GgufWriter().kv("deep", 9, deep).build(), ErrorCode::kInvalidModel, {"deep", "nested"});

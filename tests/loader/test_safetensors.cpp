@@ -12,8 +12,10 @@ namespace {
 
 std::string stories_st() { return test::shared_dir() + "/models/stories260K/hf/model.safetensors"; }
 
-// A safetensors file from a header object (written verbatim) and the data bytes.
-std::string st_bytes(const std::string& header_json, const std::string& data) {
+// A safetensors file from a header (written verbatim, space-padded to 8 bytes as HF's writer
+// does, so the data stays aligned) and the data bytes.
+std::string st_bytes(std::string header_json, const std::string& data) {
+  header_json.resize((header_json.size() + 7) / 8 * 8, ' ');
   return test::le<uint64_t>(header_json.size()) + header_json + data;
 }
 std::string st_bytes(const Json& header, const std::string& data) { return st_bytes(header.dump(), data); }
