@@ -88,8 +88,7 @@ CommandFn register_generate(CLI::App& app) {
   cmd->add_flag("--json", o->json,
                 "Print one JSON object {prompt_token_ids, token_ids, text, finish_reason} instead of streaming text");
   cmd->callback([prompt, ids] {
-    if (prompt->count() == 0 && ids->count() == 0)
-      throw CLI::RequiredError("one of --prompt or --prompt-ids");
+    if (prompt->count() == 0 && ids->count() == 0) throw CLI::RequiredError("one of --prompt or --prompt-ids");
   });
   return [o] { return run_generate(*o); };
 }

@@ -34,7 +34,9 @@ TEST_P(GenerateGreedy, JsonMatchesExpectedIdsAndText) {
     const auto safe = c["safe_prefix"].get<size_t>();
     ASSERT_EQ(got_ids.size(), want_ids.size());
     EXPECT_TRUE(std::equal(want_ids.begin(), want_ids.begin() + safe, got_ids.begin())) << c["name"];
-    if (got_ids == want_ids) EXPECT_EQ(got["text"], c["generated_text"]) << c["name"];
+    if (got_ids == want_ids) {
+      EXPECT_EQ(got["text"], c["generated_text"]) << c["name"];
+    }
     EXPECT_EQ(got["finish_reason"], "length");
   }
 }
@@ -73,11 +75,13 @@ TEST(Generate, BadInputExitsWithAClearError) {
   EXPECT_EQ(bad_ids.exit_code, 1);
   EXPECT_NE(bad_ids.err.find("--prompt-ids"), std::string::npos) << bad_ids.err;
 
-  auto out_of_vocab = run_command(pagellm_bin() + " generate -m " + shell_quote(stories(true)) + " --prompt-ids 1,9999");
+  auto out_of_vocab =
+      run_command(pagellm_bin() + " generate -m " + shell_quote(stories(true)) + " --prompt-ids 1,9999");
   EXPECT_EQ(out_of_vocab.exit_code, 1);
   EXPECT_NE(out_of_vocab.err.find("9999"), std::string::npos) << out_of_vocab.err;
 
-  auto bad_temp = run_command(pagellm_bin() + " generate -m " + shell_quote(stories(true)) + " --prompt hi --temperature -1");
+  auto bad_temp =
+      run_command(pagellm_bin() + " generate -m " + shell_quote(stories(true)) + " --prompt hi --temperature -1");
   EXPECT_EQ(bad_temp.exit_code, 1);
   EXPECT_NE(bad_temp.err.find("temperature"), std::string::npos) << bad_temp.err;
 
@@ -85,7 +89,8 @@ TEST(Generate, BadInputExitsWithAClearError) {
   EXPECT_NE(no_prompt.exit_code, 0);
   EXPECT_NE(no_prompt.err.find("--prompt"), std::string::npos) << no_prompt.err;
 
-  auto not_a_model = run_command(pagellm_bin() + " generate -m " + shell_quote(shared_dir() + "/README.md") + " --prompt hi");
+  auto not_a_model =
+      run_command(pagellm_bin() + " generate -m " + shell_quote(shared_dir() + "/README.md") + " --prompt hi");
   EXPECT_EQ(not_a_model.exit_code, 1);
   EXPECT_NE(not_a_model.err.find("README.md"), std::string::npos) << not_a_model.err;
 }

@@ -51,21 +51,23 @@ TEST_P(ExpectedLogits, LastAndAllPositionLogitsAndGreedyIds) {
     const std::string name = c["name"].get<std::string>();
     std::vector<int32_t> prompt = ids_of(c["prompt_ids"]);
     const int64_t blocks = 8;
-    std::vector<float> all =
-        test::logits_in_chunks(*model, prompt, static_cast<int64_t>(prompt.size()), test::identity_blocks(blocks), blocks);
+    std::vector<float> all = test::logits_in_chunks(*model, prompt, static_cast<int64_t>(prompt.size()),
+                                                    test::identity_blocks(blocks), blocks);
     expect_close(all.data() + (prompt.size() - 1) * V, c["last_logits"].get<std::vector<float>>(), mc.atol, mc.rtol,
                  mc.model + " " + name + " last");
     if (c.contains("all_logits")) {
       const auto rows = c["all_logits"].get<std::vector<std::vector<float>>>();
       ASSERT_EQ(rows.size(), prompt.size());
       for (size_t t = 0; t < rows.size(); ++t)
-        expect_close(all.data() + t * V, rows[t], mc.atol, mc.rtol, mc.model + " " + name + " pos " + std::to_string(t));
+        expect_close(all.data() + t * V, rows[t], mc.atol, mc.rtol,
+                     mc.model + " " + name + " pos " + std::to_string(t));
     }
     if (c.contains("greedy_ids")) {
       const auto want = ids_of(c["greedy_ids"]);
       const auto safe = c["greedy_safe_prefix"].get<size_t>();
       const auto got = test::greedy(*model, prompt, static_cast<int64_t>(want.size()));
-      EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + safe), std::vector<int32_t>(want.begin(), want.begin() + safe))
+      EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + safe),
+                std::vector<int32_t>(want.begin(), want.begin() + safe))
           << mc.model << " " << name;
     }
   }
@@ -88,12 +90,12 @@ std::vector<ModelCase> all_model_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ExpectedLogits, ::testing::ValuesIn(all_model_cases()),
-                         [](const auto& info) {
-                           std::string s = info.param.model.substr(info.param.model.find('/') + 1);
-                           std::replace_if(s.begin(), s.end(), [](char ch) { return !std::isalnum(ch); }, '_');
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(Fixtures, ExpectedLogits, ::testing::ValuesIn(all_model_cases()), [](const auto& info) {
+  std::string s = info.param.model.substr(info.param.model.find('/') + 1);
+  std::replace_if(
+      s.begin(), s.end(), [](char ch) { return !std::isalnum(ch); }, '_');
+  return s;
+});
 
 class StoriesGreedy : public ::testing::TestWithParam<std::string> {};
 
@@ -105,7 +107,8 @@ TEST_P(StoriesGreedy, MatchesExpectedIdsAndText) {
     const auto want = ids_of(c["generated_ids"]);
     const auto safe = c["safe_prefix"].get<size_t>();
     const auto got = test::greedy(*model, prompt, static_cast<int64_t>(want.size()));
-    EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + safe), std::vector<int32_t>(want.begin(), want.begin() + safe))
+    EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + safe),
+              std::vector<int32_t>(want.begin(), want.begin() + safe))
         << c["name"];
   }
 }
@@ -126,8 +129,8 @@ TEST(PagedForward, ChunkingAndBlockPlacementDoNotChangeLogits) {
       if (c.contains("all_logits")) ids = ids_of(c["prompt_ids"]);
     ASSERT_GT(ids.size(), 40u);
     const int64_t needed = (static_cast<int64_t>(ids.size()) + test::kBlockSize - 1) / test::kBlockSize;
-    std::vector<float> one_pass = test::logits_in_chunks(*model, ids, static_cast<int64_t>(ids.size()),
-                                                        test::identity_blocks(needed), needed);
+    std::vector<float> one_pass =
+        test::logits_in_chunks(*model, ids, static_cast<int64_t>(ids.size()), test::identity_blocks(needed), needed);
     std::vector<float> stepwise = test::logits_in_chunks(*model, ids, 1, test::identity_blocks(needed), needed);
     std::vector<float> chunked = test::logits_in_chunks(*model, ids, 7, test::identity_blocks(needed), needed);
     std::mt19937 rng(11);
