@@ -9,5 +9,6 @@ namespace pagellm::cli {
 using CommandFn = std::function<int()>;
 
 CommandFn register_generate(CLI::App& app);
+CommandFn register_bench(CLI::App& app);
 
 }  // namespace pagellm::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     commands[app.get_subcommands({})[before]] = std::move(fn);
   };
   add(pagellm::cli::register_generate);
+  add(pagellm::cli::register_bench);
 
   try {
     app.parse(argc, argv);
