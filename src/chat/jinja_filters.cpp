@@ -258,6 +258,11 @@ Value min_max(const Value& v, const CallArgs& a, bool want_max) {
 }
 
 Value add_numbers(const Value& x, const Value& y) {
+  if (x.is_list() && y.is_list() && x.is_tuple() == y.is_tuple()) {  // sum(lists, start=[]) concatenates
+    ValueList out = iterate(x);
+    for (size_t i = 0; i < y.list_size(); ++i) out.push_back(y.list_at(i));
+    return Value::list(std::move(out), x.is_tuple());
+  }
   if (!x.is_number() || !y.is_number())
     throw ValueError(fmt::format("unsupported operand type(s) for +: '{}' and '{}'", x.type_name(), y.type_name()));
   if (x.is_float() || y.is_float()) return Value::floating(x.as_double() + y.as_double());

@@ -366,7 +366,7 @@ class Interpreter {
                                  ? eval(*p.default_value, scope)
                                  : Value::undefined(fmt::format("parameter '{}' was not provided", p.name)));
       }
-      scope->set("varargs", Value::list(std::move(varargs)));
+      scope->set("varargs", Value::list(std::move(varargs), true));
       scope->set("kwargs", Value::dict(std::move(kwargs)));
       std::string out;
       exec_list(body, scope, out);
