@@ -332,7 +332,12 @@ class Interpreter {
 
   Value make_macro(std::string_view name, const std::vector<MacroParam>& params, const NodeList& body,
                    const ScopePtr& closure) {
-    return Value::callable(std::string(name), [this, &params, &body, closure](const CallArgs& args) {
+    // The macro lives in the scope it closes over, so it holds that scope weakly: a strong reference would be a
+    // cycle and leak every render.
+    std::weak_ptr<Scope> weak_closure = closure;
+    return Value::callable(std::string(name), [this, &params, &body, weak_closure](const CallArgs& args) {
+      ScopePtr closure = weak_closure.lock();
+      if (!closure) throw ValueError("macro called after the block that defined it ended");
       if (call_depth_ >= kMaxCallDepth)
         throw ValueError(fmt::format("maximum macro recursion depth ({}) exceeded", kMaxCallDepth));
       struct DepthGuard {
