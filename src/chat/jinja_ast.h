@@ -85,6 +85,10 @@ struct Node {
   ExprPtr cond;  // for: filter condition
   std::vector<std::string> targets;
   std::vector<MacroParam> params;
+  // Macro / call block: whether the body mentions `varargs` / `kwargs`. As in Jinja, only then may callers pass
+  // extra positional / keyword arguments.
+  bool uses_varargs = false;
+  bool uses_kwargs = false;
   std::vector<std::pair<ExprPtr, NodeList>> branches;
   NodeList body;
   NodeList else_body;

@@ -409,7 +409,10 @@ Value do_trim(const Value& v, const CallArgs& a) {
 
 Value do_abs(const Value& v, const CallArgs&) {
   if (v.is_float()) return Value::floating(std::fabs(v.as_double()));
-  if (v.is_int() || v.is_bool()) return Value::integer(std::llabs(v.as_int()));
+  if (v.is_int() || v.is_bool()) {
+    if (v.as_int() == INT64_MIN) throw ValueError("integer overflow: the result does not fit in 64 bits");
+    return Value::integer(std::llabs(v.as_int()));
+  }
   throw ValueError(fmt::format("bad operand type for abs(): '{}'", v.type_name()));
 }
 

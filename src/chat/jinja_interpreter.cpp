@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "chat/jinja_filters.h"
+#include "chat/jinja_format.h"
 #include "chat/jinja_object.h"
 #include "chat/jinja_tests.h"
 #include "chat/jinja_text.h"
@@ -45,13 +46,44 @@ using ScopePtr = std::shared_ptr<Scope>;
   throw ValueError(u.undefined_hint().empty() ? std::string("value is undefined") : std::string(u.undefined_hint()));
 }
 
+// Python ints never overflow; ours are 64-bit, so overflow is an error rather than a wrong number.
+[[noreturn]] void overflow() { throw ValueError("integer overflow: the result does not fit in 64 bits"); }
+int64_t checked_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) overflow();
+  return r;
+}
+int64_t checked_sub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) overflow();
+  return r;
+}
+int64_t checked_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) overflow();
+  return r;
+}
+int64_t checked_pow(int64_t base, int64_t exp) {
+  int64_t result = 1;
+  while (exp > 0) {
+    if (exp & 1) result = checked_mul(result, base);
+    exp >>= 1;
+    if (exp > 0) base = checked_mul(base, base);
+  }
+  return result;
+}
+
 int64_t floor_div(int64_t a, int64_t b) {
+  if (a == INT64_MIN && b == -1) overflow();
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
 }
 
 Value repeat(const Value& seq, int64_t n) {
+  const size_t unit = seq.is_string() ? seq.str().size() : seq.list_size();
+  if (n > 0 && unit > 0 && static_cast<uint64_t>(n) > (uint64_t{1} << 30) / unit)
+    throw ValueError("sequence repetition result is too large");
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.str();
@@ -92,11 +124,14 @@ Value arithmetic(BinOp op, const Value& a, const Value& b) {
     const bool flt = a.is_float() || b.is_float();
     switch (op) {
       case BinOp::kAdd:
-        return flt ? Value::floating(a.as_double() + b.as_double()) : Value::integer(a.as_int() + b.as_int());
+        return flt ? Value::floating(a.as_double() + b.as_double())
+                   : Value::integer(checked_add(a.as_int(), b.as_int()));
       case BinOp::kSub:
-        return flt ? Value::floating(a.as_double() - b.as_double()) : Value::integer(a.as_int() - b.as_int());
+        return flt ? Value::floating(a.as_double() - b.as_double())
+                   : Value::integer(checked_sub(a.as_int(), b.as_int()));
       case BinOp::kMul:
-        return flt ? Value::floating(a.as_double() * b.as_double()) : Value::integer(a.as_int() * b.as_int());
+        return flt ? Value::floating(a.as_double() * b.as_double())
+                   : Value::integer(checked_mul(a.as_int(), b.as_int()));
       case BinOp::kDiv:
         if (b.as_double() == 0) throw ValueError("division by zero");
         return Value::floating(a.as_double() / b.as_double());
@@ -111,13 +146,10 @@ Value arithmetic(BinOp op, const Value& a, const Value& b) {
           if (r != 0 && ((r < 0) != (b.as_double() < 0))) r += b.as_double();
           return Value::floating(r);
         }
+        if (b.as_int() == -1) return Value::integer(0);
         return Value::integer(a.as_int() - floor_div(a.as_int(), b.as_int()) * b.as_int());
       case BinOp::kPow:
-        if (!flt && b.as_int() >= 0) {
-          int64_t r = 1;
-          for (int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
-          return Value::integer(r);
-        }
+        if (!flt && b.as_int() >= 0) return Value::integer(checked_pow(a.as_int(), b.as_int()));
         return Value::floating(std::pow(a.as_double(), b.as_double()));
       default:
         break;
@@ -151,8 +183,7 @@ Value arithmetic(BinOp op, const Value& a, const Value& b) {
     if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
     if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
   }
-  if (op == BinOp::kMod && a.is_string())
-    throw ValueError("printf-style string formatting ('%' on a string) is not supported");
+  if (op == BinOp::kMod && a.is_string()) return Value::string(percent_format(a.str(), b));
   throw ValueError(
       fmt::format("unsupported operand type(s) for {}: '{}' and '{}'", op_symbol(op), a.type_name(), b.type_name()));
 }
@@ -242,10 +273,10 @@ class Interpreter {
         return Flow::kNormal;
       }
       case Node::Kind::kMacro:
-        scope->set(n.name, make_macro(n.name, n.params, n.body, scope));
+        scope->set(n.name, make_macro(n.name, n, scope));
         return Flow::kNormal;
       case Node::Kind::kCallBlock: {
-        Value caller = make_macro("caller", n.params, n.body, scope);
+        Value caller = make_macro("caller", n, scope);
         const Expr& call = *n.expr;
         Value callee = eval(*call.items[0], scope);
         CallArgs args = eval_args(call, scope);
@@ -330,12 +361,14 @@ class Interpreter {
     bind_targets(n.targets, v, *scope);
   }
 
-  Value make_macro(std::string_view name, const std::vector<MacroParam>& params, const NodeList& body,
-                   const ScopePtr& closure) {
+  Value make_macro(std::string_view name, const Node& def, const ScopePtr& closure) {
+    const std::vector<MacroParam>& params = def.params;
+    const NodeList& body = def.body;
     // The macro lives in the scope it closes over, so it holds that scope weakly: a strong reference would be a
     // cycle and leak every render.
     std::weak_ptr<Scope> weak_closure = closure;
-    return Value::callable(std::string(name), [this, &params, &body, weak_closure](const CallArgs& args) {
+    return Value::callable(std::string(name), [this, &params, &body, &def, macro_name = std::string(name),
+                                               weak_closure](const CallArgs& args) {
       ScopePtr closure = weak_closure.lock();
       if (!closure) throw ValueError("macro called after the block that defined it ended");
       if (call_depth_ >= kMaxCallDepth)
@@ -347,6 +380,8 @@ class Interpreter {
       } guard(call_depth_);
       auto scope = std::make_shared<Scope>();
       scope->parent = closure;
+      if (args.positional.size() > params.size() && !def.uses_varargs)
+        throw ValueError(fmt::format("macro '{}' takes not more than {} argument(s)", macro_name, params.size()));
       ValueList varargs;
       for (size_t i = 0; i < args.positional.size(); ++i) {
         if (i < params.size())
@@ -360,8 +395,10 @@ class Interpreter {
         for (const auto& p : params) is_param = is_param || p.name == k;
         if (is_param || k == "caller")
           scope->set(k, v);
-        else
+        else if (def.uses_kwargs)
           kwargs.emplace_back(std::string(k), v);
+        else
+          throw ValueError(fmt::format("macro '{}' takes no keyword argument '{}'", macro_name, k));
       }
       for (const auto& p : params) {
         bool bound = false;
@@ -482,7 +519,7 @@ class Interpreter {
           throw ValueError(fmt::format("bad operand type for unary {}: '{}'", e.kind == Expr::Kind::kNeg ? '-' : '+',
                                        v.type_name()));
         if (e.kind == Expr::Kind::kPos) return v.is_float() ? v : Value::integer(v.as_int());
-        return v.is_float() ? Value::floating(-v.as_double()) : Value::integer(-v.as_int());
+        return v.is_float() ? Value::floating(-v.as_double()) : Value::integer(checked_sub(0, v.as_int()));
       }
       case Expr::Kind::kNot:
         return Value::boolean(!eval(*e.items[0], scope).truthy());

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "chat/jinja_format.h"
 #include "chat/jinja_text.h"
 
 namespace pagellm::jinja {
@@ -109,6 +110,7 @@ Value string_method(const Value& s, std::string_view name, const CallArgs& args)
     for (size_t at = str.find(sub); at != std::string_view::npos; at = str.find(sub, at + sub.size())) ++n;
     return Value::integer(n);
   }
+  if (name == "format") return Value::string(brace_format(str, args));
   if (name == "isdigit" || name == "isspace" || name == "isalpha" || name == "isalnum") {
     if (str.empty()) return Value::boolean(false);
     for (size_t i = 0; i < str.size();) {
@@ -165,8 +167,8 @@ Value list_method(const Value& l, std::string_view name, const CallArgs& args) {
 
 bool is_string_method(std::string_view n) {
   static constexpr std::string_view kNames[] = {
-      "strip",      "lstrip",  "rstrip", "split", "rsplit", "startswith", "endswith", "upper",   "lower",  "title",
-      "capitalize", "replace", "join",   "find",  "count",  "isdigit",    "isspace",  "isalpha", "isalnum"};
+      "strip",      "lstrip",  "rstrip", "split", "rsplit", "startswith", "endswith", "upper",   "lower",   "title",
+      "capitalize", "replace", "join",   "find",  "count",  "isdigit",    "isspace",  "isalpha", "isalnum", "format"};
   for (auto k : kNames)
     if (k == n) return true;
   return false;

@@ -225,7 +225,9 @@ class Parser {
       expect(TokenType::kBlockEnd);
       int saved_loop = loop_depth_;
       loop_depth_ = 0;
+      macros_.push_back(n.get());
       n->body = parse_body({"endmacro"});
+      macros_.pop_back();
       loop_depth_ = saved_loop;
       advance();
       expect(TokenType::kBlockEnd);
@@ -235,7 +237,9 @@ class Parser {
       n->expr = parse_expression(true);
       if (n->expr->kind != Expr::Kind::kCall) error_at(n->expr->pos, "{% call %} expects a macro call");
       expect(TokenType::kBlockEnd);
+      macros_.push_back(n.get());
       n->body = parse_body({"endcall"});
+      macros_.pop_back();
       advance();
       expect(TokenType::kBlockEnd);
     } else if (tag == "filter") {
@@ -467,6 +471,8 @@ class Parser {
         } else {
           e->kind = Expr::Kind::kName;
           e->name = t.value;
+          if (!macros_.empty() && t.value == "varargs") macros_.back()->uses_varargs = true;
+          if (!macros_.empty() && t.value == "kwargs") macros_.back()->uses_kwargs = true;
         }
         advance();
         return e;
@@ -667,6 +673,7 @@ class Parser {
   size_t pos_ = 0;
   int depth_ = 0;
   int loop_depth_ = 0;
+  std::vector<Node*> macros_;  // macros / call blocks being parsed, innermost last
 };
 
 }  // namespace

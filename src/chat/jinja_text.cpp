@@ -224,7 +224,17 @@ std::string map_cps(std::string_view s, F f) {
 }  // namespace
 
 std::string upper(std::string_view s) {
-  return map_cps(s, [](char32_t c, size_t) { return to_upper(c); });
+  if (s.find("\xC3\x9F") == std::string_view::npos) return map_cps(s, [](char32_t c, size_t) { return to_upper(c); });
+  // German sharp s is the one common letter whose uppercase is two letters (ß -> SS).
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    char32_t c = next_cp(s, i);
+    if (c == 0xDF)
+      out += "SS";
+    else
+      append_utf8(out, to_upper(c));
+  }
+  return out;
 }
 std::string lower(std::string_view s) {
   return map_cps(s, [](char32_t c, size_t) { return to_lower(c); });

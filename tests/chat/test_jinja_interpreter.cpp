@@ -18,6 +18,7 @@ TEST(JinjaInterpreter, PrintsLikePython) {
   EXPECT_EQ(render("{{ none }}|{{ true }}|{{ false }}|{{ 1.0 }}|{{ 1e16 }}|{{ 0.1 + 0.2 }}|{{ 1/3 }}|{{ 0.00001 }}"),
             "None|True|False|1.0|1e+16|0.30000000000000004|0.3333333333333333|1e-05");
   EXPECT_EQ(render("{{ [1, 'a', none, true, 2.5, {'k': \"v'\"}] }}"), "[1, 'a', None, True, 2.5, {'k': \"v'\"}]");
+  EXPECT_EQ(render("{{ 'ß'.upper() }}"), "SS");
   EXPECT_EQ(render("{{ ['\\n\\t\\\\', '\u00a0', '\u200d', 'é', \"it's\"] }}"),
             "['\\n\\t\\\\', '\\xa0', '\\u200d', 'é', \"it's\"]");
   const Json ctx = {{"m", Json::parse(R"({"role": "user", "n": null, "ok": true, "x": [1.5]})")}};
@@ -89,6 +90,28 @@ TEST(JinjaInterpreter, StringAndDictMethods) {
             "[('a', 1)]|['a']|[1]|1|None|5");
 }
 
+TEST(JinjaInterpreter, StringFormatting) {
+  EXPECT_EQ(
+      render("{{ \"%s-%s\" % (1, 2) }}|{{ \"%d items\" % 3 }}|{{ \"%5.2f|%-4d|%04d|%+d\" % (3.14159, 7, 42, 5) }}"),
+      "1-2|3 items| 3.14|7   |0042|+5");
+  EXPECT_EQ(render("{{ \"%r %s\" % ('a', none) }}|{{ \"%(a)s=%(b)d\" % {'a': 'x', 'b': 2} }}|{{ \"100%%\" % () }}"),
+            "'a' None|x=2|100%");
+  EXPECT_EQ(render("{{ '{}'.format(1) }}|{{ '{0}-{1}-{0}'.format('a', 'b') }}|{{ '{name}!'.format(name='x') }}"),
+            "1|a-b-a|x!");
+  EXPECT_EQ(
+      render("{{ '{:>5}|{:<5}|{:^5}|{:05d}|{:.2f}'.format('a', 'b', 'c', 42, 3.14159) }}|{{ '{{}}{}'.format(1) }}"),
+      "    a|b    |  c  |00042|3.14|{}1");
+  EXPECT_NE(render_error("{{ '%s %s' % (1,) }}").find("not enough arguments"), std::string::npos);
+  EXPECT_NE(render_error("{{ '{}{}'.format(1) }}").find("out of range"), std::string::npos);
+}
+
+TEST(JinjaInterpreter, IntegerOverflowIsAnError) {
+  EXPECT_EQ(render("{{ 2 ** 62 }}|{{ -9223372036854775807 - 1 }}"), "4611686018427387904|-9223372036854775808");
+  EXPECT_NE(render_error("{{ 9223372036854775807 + 1 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(render_error("{{ 2 ** 64 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(render_error("{{ 'ab' * 3000000000 }}").find("too large"), std::string::npos);
+}
+
 TEST(JinjaInterpreter, ValuesAreImmutable) {
   EXPECT_NE(render_error("{% set l = [1] %}{{ l.append(2) }}").find("list.append() is not allowed"), std::string::npos);
   EXPECT_NE(render_error("{% set d = {} %}{{ d.update({'a': 1}) }}").find("dict.update() is not allowed"),
@@ -128,6 +151,11 @@ TEST(JinjaInterpreter, Macros) {
   EXPECT_EQ(render(m + "{{ m(1) }}|{{ m(1, 3) }}|{{ m(1, c='y') }}|{{ m() }}"), "1-2-x|1-3-x|1-2-y|-2-x");
   EXPECT_EQ(render("{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, z=3) }}"),
             "1(2,){'z': 3}");
+  // Without varargs/kwargs in the body, extra arguments are errors, as in Jinja.
+  EXPECT_NE(render_error("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}").find("takes not more than 1 argument"),
+            std::string::npos);
+  EXPECT_NE(render_error("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, z=2) }}").find("no keyword argument 'z'"),
+            std::string::npos);
   EXPECT_EQ(render("{% macro outer() %}<{{ caller() }}>{% endmacro %}{% call outer() %}body{% endcall %}"), "<body>");
   EXPECT_EQ(render("{% macro lst(items) %}{% for i in items %}{{ caller(i) }}{% endfor %}{% endmacro %}"
                    "{% call(x) lst([1,2]) %}[{{ x }}]{% endcall %}"),
