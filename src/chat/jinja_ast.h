@@ -48,6 +48,7 @@ struct Expr {
   std::string name;
   BinOp op = BinOp::kAdd;
   bool negated = false;  // kTest: `is not`
+  uint32_t depth = 1;    // height of this subtree, bounded by the parser
   std::vector<CmpOp> cmp_ops;
   std::vector<ExprPtr> items;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;

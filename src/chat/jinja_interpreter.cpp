@@ -240,8 +240,21 @@ class Interpreter {
     return Flow::kNormal;
   }
 
+  // Counts nested exec/eval calls so that no combination of nesting and macro recursion can exhaust the stack.
+  struct NestGuard {
+    int& depth;
+    explicit NestGuard(int& d) : depth(d) {
+      if (++depth > kMaxNesting) {
+        --depth;
+        throw ValueError(fmt::format("template evaluation nested too deeply (more than {} levels)", kMaxNesting));
+      }
+    }
+    ~NestGuard() { --depth; }
+  };
+
   Flow exec(const Node& n, const ScopePtr& scope, std::string& out) {
     try {
+      NestGuard guard(nesting_);
       return exec_impl(n, scope, out);
     } catch (const ValueError& e) {
       fail_at(n.pos, e.what());
@@ -420,6 +433,7 @@ class Interpreter {
 
   Value eval(const Expr& e, const ScopePtr& scope) {
     try {
+      NestGuard guard(nesting_);
       return eval_impl(e, scope);
     } catch (const ValueError& err) {
       fail_at(e.pos, err.what());
@@ -627,6 +641,7 @@ class Interpreter {
   const RenderEnv& env_;
   std::vector<std::pair<std::string_view, Value>> builtins_;
   int call_depth_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <initializer_list>
 
 #include "chat/jinja_lexer.h"
@@ -102,6 +103,19 @@ class Parser {
     std::string n = cur().value;
     advance();
     return n;
+  }
+
+  // Records how deep the finished node's subtree is. Chains like `a ~ b ~ c ~ ...` or `x|f|f|f...` are parsed
+  // in loops but evaluate (and destruct) recursively, so their depth is bounded here too.
+  ExprPtr seal(ExprPtr e) {
+    uint32_t d = 0;
+    for (const auto& c : e->items)
+      if (c) d = std::max(d, c->depth);
+    for (const auto& [k, c] : e->kwargs) d = std::max(d, c->depth);
+    e->depth = d + 1;
+    if (e->depth > kMaxExprDepth)
+      error_at(e->pos, fmt::format("expression nested too deeply (more than {} levels)", kMaxExprDepth));
+    return e;
   }
 
   ExprPtr make(Expr::Kind kind, SourcePos p) {
@@ -300,7 +314,7 @@ class Parser {
       if (cur().type == TokenType::kBlockEnd || cur().type == TokenType::kVarEnd || is_op(")")) break;
       tuple->items.push_back(parse_expression(with_condexpr));
     }
-    return tuple;
+    return seal(std::move(tuple));
   }
 
   ExprPtr parse_expression(bool with_condexpr) {
@@ -317,7 +331,7 @@ class Parser {
       cond->items.push_back(std::move(expr));
       cond->items.push_back(parse_or());
       cond->items.push_back(skip_name("else") ? parse_condexpr() : nullptr);
-      expr = std::move(cond);
+      expr = seal(std::move(cond));
     }
     return expr;
   }
@@ -327,7 +341,7 @@ class Parser {
     e->op = op;
     e->items.push_back(std::move(left));
     e->items.push_back(std::move(right));
-    return e;
+    return seal(std::move(e));
   }
 
   ExprPtr parse_or() {
@@ -356,7 +370,7 @@ class Parser {
       auto e = make(Expr::Kind::kNot, here());
       advance();
       e->items.push_back(parse_not());
-      return e;
+      return seal(std::move(e));
     }
     return parse_compare();
   }
@@ -395,7 +409,7 @@ class Parser {
       cmp->cmp_ops.push_back(op);
       cmp->items.push_back(parse_math1());
     }
-    return cmp ? std::move(cmp) : std::move(first);
+    return cmp ? seal(std::move(cmp)) : std::move(first);
   }
 
   ExprPtr parse_math1() {
@@ -516,7 +530,7 @@ class Parser {
               if (is_op(")")) break;
               tuple->items.push_back(parse_expression(true));
             }
-            inner = std::move(tuple);
+            inner = seal(std::move(tuple));
           }
           expect_op(")");
           return inner;
@@ -530,7 +544,7 @@ class Parser {
             list->items.push_back(parse_expression(true));
           }
           advance();
-          return list;
+          return seal(std::move(list));
         }
         if (t.value == "{") {
           advance();
@@ -543,7 +557,7 @@ class Parser {
             dict->items.push_back(parse_expression(true));
           }
           advance();
-          return dict;
+          return seal(std::move(dict));
         }
         break;
       }
@@ -564,12 +578,12 @@ class Parser {
           advance();
           e->items.push_back(std::move(node));
           e->items.push_back(std::move(idx));
-          node = std::move(e);
+          node = seal(std::move(e));
         } else {
           auto e = make(Expr::Kind::kGetAttr, p);
           e->name = expect_name("an attribute name");
           e->items.push_back(std::move(node));
-          node = std::move(e);
+          node = seal(std::move(e));
         }
       } else if (skip_op("[")) {
         node = parse_subscript(std::move(node), p);
@@ -577,7 +591,7 @@ class Parser {
         auto e = make(Expr::Kind::kCall, p);
         e->items.push_back(std::move(node));
         parse_call_args(*e);
-        node = std::move(e);
+        node = seal(std::move(e));
       } else {
         return node;
       }
@@ -601,12 +615,12 @@ class Parser {
       auto e = make(Expr::Kind::kGetItem, p);
       e->items.push_back(std::move(obj));
       e->items.push_back(std::move(parts[0]));
-      return e;
+      return seal(std::move(e));
     }
     auto e = make(Expr::Kind::kSlice, p);
     e->items.push_back(std::move(obj));
     for (auto& part : parts) e->items.push_back(std::move(part));
-    return e;
+    return seal(std::move(e));
   }
 
   void parse_call_args(Expr& e) {
@@ -635,7 +649,7 @@ class Parser {
     e->name = expect_name("a filter name");
     e->items.push_back(std::move(operand));
     if (is_op("(")) parse_call_args(*e);
-    return e;
+    return seal(std::move(e));
   }
 
   ExprPtr parse_filter_expr(ExprPtr node) {
@@ -657,12 +671,12 @@ class Parser {
           // `x is divisibleby 3`, `x is sameas false`: one argument without parentheses.
           e->items.push_back(parse_postfix(parse_primary()));
         }
-        node = std::move(e);
+        node = seal(std::move(e));
       } else if (is_op("(")) {
         auto e = make(Expr::Kind::kCall, here());
         e->items.push_back(std::move(node));
         parse_call_args(*e);
-        node = std::move(e);
+        node = seal(std::move(e));
       } else {
         return node;
       }

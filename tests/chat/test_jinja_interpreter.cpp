@@ -168,6 +168,10 @@ TEST(JinjaInterpreter, MacroRecursionIsBounded) {
   std::string err = render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   EXPECT_NE(err.find("maximum macro recursion depth"), std::string::npos) << err;
   EXPECT_EQ(render("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(5) }}"), "54321");
+  // Deep expressions inside recursion hit the overall nesting bound before the stack runs out.
+  std::string negs(150, '-');
+  err = render_error("{% macro f(n) %}{{ " + negs + "(f(n + 1) | length) }}{% endmacro %}{{ f(0) }}");
+  EXPECT_NE(err.find("nested too deeply"), std::string::npos) << err;
 }
 
 TEST(JinjaInterpreter, MiscStatements) {

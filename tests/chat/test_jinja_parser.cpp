@@ -100,6 +100,19 @@ TEST(JinjaParser, DeepNestingIsAnErrorNotACrash) {
   EXPECT_NE(render_error(ifs).find("nested too deeply"), std::string::npos);
   std::string negs = "{{ " + std::string(10000, '-') + "1 }}";
   EXPECT_NE(render_error(negs).find("nested too deeply"), std::string::npos);
+  // Long operator and filter chains are parsed in loops but evaluate recursively: bounded too.
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 100000; ++i) chain += " ~ 1";
+  EXPECT_NE(render_error(chain + " }}").find("expression nested too deeply"), std::string::npos);
+  std::string filters = "{{ 'a'";
+  for (int i = 0; i < 100000; ++i) filters += "|upper";
+  EXPECT_NE(render_error(filters + " }}").find("expression nested too deeply"), std::string::npos);
+  std::string attrs = "{{ x";
+  for (int i = 0; i < 100000; ++i) attrs += ".a";
+  EXPECT_NE(render_error(attrs + " }}").find("expression nested too deeply"), std::string::npos);
+  std::string ok_chain = "{{ ''";
+  for (int i = 0; i < 300; ++i) ok_chain += " ~ 'x'";
+  EXPECT_EQ(render(ok_chain + " }}"), std::string(300, 'x'));
   // Moderate nesting is fine.
   EXPECT_EQ(render("{{ " + std::string(50, '(') + "1" + std::string(50, ')') + " }}"), "1");
 }
