@@ -18,6 +18,10 @@ struct AddedToken {
   bool rstrip = false;
   bool single_word = false;
   bool normalized = false;  // matched in normalized text (true) or in the raw input (false)
+  // What is searched for: the content, or for normalized tokens the content as the
+  // normalizer rewrites it (HF matches that form). Empty means `content`.
+  std::string pattern;
+  const std::string& match_text() const { return pattern.empty() ? content : pattern; }
 };
 
 // A piece of input: either plain text [begin, end) or one added token id.

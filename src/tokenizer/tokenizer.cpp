@@ -48,7 +48,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special_
       continue;
     }
     std::string piece(text.substr(seg.begin, seg.end - seg.begin));
-    if (normalizer_) normalizer_->normalize(piece);
+    bool start_moved = false;
+    if (normalizer_) normalizer_->normalize(piece, start_moved);
     if (spm_space_prefix_ && after_special) piece.insert(0, "\xE2\x96\x81");
     after_special = false;
     added_->split(piece, true, parse_special, norm);
@@ -58,7 +59,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special_
         continue;
       }
       words.clear();
-      words.push_back(Word{piece.substr(sub.begin, sub.end - sub.begin), seg.begin == 0 && sub.begin == 0});
+      words.push_back(
+          Word{piece.substr(sub.begin, sub.end - sub.begin), seg.begin == 0 && sub.begin == 0 && !start_moved});
       if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words);
       for (const Word& w : words) model_->encode_word(w.text, out);
     }
