@@ -2,7 +2,7 @@
 # so adding a file to a layer needs no CMake edit.
 function(pagellm_add_layer layer)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
-  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${layer}/*.cpp)
+  file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${layer}/*.cpp)
   set(_target pagellm_${layer})
   if(_srcs)
     add_library(${_target} STATIC ${_srcs})
@@ -18,7 +18,7 @@ endfunction()
 
 # One GoogleTest binary per tests/<layer>/test_*.cpp, labelled with its layer so `ctest -L loader` runs a subset.
 function(pagellm_add_tests layer)
-  cmake_parse_arguments(ARG "" "" "DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "NEEDS_BINARY" "" "DEPS;LABELS" ${ARGN})
   file(GLOB _tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${layer}/test_*.cpp)
   foreach(_t ${_tests})
     get_filename_component(_name ${_t} NAME_WE)
@@ -27,6 +27,9 @@ function(pagellm_add_tests layer)
     target_compile_options(${_exe} PRIVATE ${PAGELLM_WARNINGS})
     target_include_directories(${_exe} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
     target_link_libraries(${_exe} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+    if(ARG_NEEDS_BINARY)
+      add_dependencies(${_exe} pagellm)
+    endif()
     add_test(NAME ${_exe} COMMAND ${_exe})
     set_tests_properties(${_exe} PROPERTIES
       LABELS "${layer};${ARG_LABELS}"

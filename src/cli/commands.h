@@ -2,7 +2,6 @@
 // Each subcommand lives in its own cmd_<name>.cpp: `register_*` adds its flags to the app and
 // returns the function main() runs when that subcommand is chosen (exit code).
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace pagellm::cli {

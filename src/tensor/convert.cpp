@@ -39,7 +39,7 @@ uint16_t f32_to_f16(float f) {
   uint32_t abs = bits & 0x7fffffffu;
   if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow to inf
-  if (abs < 0x38800000u) {                                                // subnormal or zero
+  if (abs < 0x38800000u) {                                               // subnormal or zero
     float a;
     std::memcpy(&a, &abs, 4);
     auto m = static_cast<uint32_t>(std::nearbyint(a * 16777216.0f));  // a / 2^-24

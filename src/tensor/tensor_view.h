@@ -16,9 +16,9 @@ struct TensorView {
   const uint8_t* data = nullptr;
 
   int64_t numel() const;
-  int64_t rows() const;      // product of all but the last dimension (1 for a vector)
-  int64_t cols() const;      // last dimension
-  int64_t row_bytes() const; // bytes of one row
+  int64_t rows() const;       // product of all but the last dimension (1 for a vector)
+  int64_t cols() const;       // last dimension
+  int64_t row_bytes() const;  // bytes of one row
   int64_t nbytes() const;
   const uint8_t* row(int64_t i) const { return data + i * row_bytes(); }
   std::string shape_string() const;  // "[4096, 512]"

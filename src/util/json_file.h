@@ -1,7 +1,6 @@
 #pragma once
 // Reading JSON files with errors that name the file (and, through json_field helpers, the field).
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 namespace pagellm {

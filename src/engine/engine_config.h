@@ -1,0 +1,20 @@
+#pragma once
+// The engine's knobs, named after vLLM's flags (see docs/cli.md).
+#include <cstdint>
+
+#include "engine/scheduler_config.h"
+
+namespace pagellm {
+
+struct EngineConfig {
+  SchedulerConfig scheduler;          // max_model_len 0: the model's max_position_embeddings
+  int64_t block_size = 16;            // --block-size
+  int64_t kv_cache_memory = 0;        // --kv-cache-memory bytes; 0: default_kv_cache_memory()
+  int64_t num_kv_blocks = 0;          // overrides kv_cache_memory when > 0 (tests)
+  bool enable_prefix_caching = true;  // --enable-prefix-caching / --no-enable-prefix-caching
+};
+
+// 40% of the memory available now, at most 4 GiB (vLLM's CPU default), at least 64 MiB.
+int64_t default_kv_cache_memory();
+
+}  // namespace pagellm

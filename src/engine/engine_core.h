@@ -1,0 +1,57 @@
+#pragma once
+// One engine step: Scheduler -> ModelRunner -> sampling -> output processing. Single-threaded;
+// AsyncEngine drives it from its own thread, LLM drives it directly for offline batches.
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/engine_config.h"
+#include "engine/engine_stats.h"
+#include "engine/kv_cache_manager.h"
+#include "engine/model_bundle.h"
+#include "engine/model_runner.h"
+#include "engine/output_processor.h"
+#include "engine/request.h"
+#include "engine/request_output.h"
+#include "engine/scheduler.h"
+
+namespace pagellm {
+
+class EngineCore {
+ public:
+  EngineCore(ModelBundle bundle, EngineConfig config);
+
+  // Validates (sampling params, prompt length) and queues; throws Error(kInvalidArgument).
+  void add_request(std::shared_ptr<Request> request);
+  // The checks add_request makes, for callers that must report errors on their own thread.
+  static void validate_request(const Request& request, const ModelConfig& model, const EngineConfig& config);
+  // Frees the request's blocks now; its final output (finish_reason "abort") comes from the next step().
+  void abort_request(const std::string& id);
+  std::vector<RequestOutput> step();
+  bool has_unfinished() const { return scheduler_.has_unfinished() || !pending_.empty(); }
+
+  EngineStats stats() const;
+  const ModelBundle& bundle() const { return bundle_; }
+  const EngineConfig& config() const { return config_; }
+  int64_t num_kv_blocks() const { return kv_manager_.pool().num_blocks(); }
+  const KVCacheManager& kv_cache_manager() const { return kv_manager_; }
+
+ private:
+  ModelBundle bundle_;
+  EngineConfig config_;
+  KVCache kv_cache_;
+  KVCacheManager kv_manager_;
+  Scheduler scheduler_;
+  ModelRunner runner_;
+  OutputProcessor output_processor_;
+  std::unordered_map<std::string, std::shared_ptr<Request>> requests_;
+  std::vector<RequestOutput> pending_;  // abort outputs waiting for the next step
+  EngineStats stats_;
+};
+
+// Resolves max_model_len and the number of KV blocks from the model and the config, logging the
+// KV cache size, bytes per token and the maximum concurrency it allows.
+EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config);
+
+}  // namespace pagellm

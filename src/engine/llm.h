@@ -1,0 +1,63 @@
+#pragma once
+// The offline API, in the spirit of vLLM's LLM.generate(prompts, sampling_params): give it all
+// the prompts, it batches them continuously and returns every result in input order.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine_config.h"
+#include "engine/engine_core.h"
+#include "sampling/sampling_params.h"
+
+namespace pagellm {
+
+struct PromptInput {
+  std::optional<std::string> text;        // tokenized with the model's tokenizer (BOS as it says)
+  std::vector<int32_t> token_ids;         // used when text is absent
+  std::optional<std::string> request_id;  // default: the input's index
+};
+
+// vLLM's CompletionOutput and RequestOutput (final form).
+struct CompletionOutput {
+  int64_t index = 0;
+  std::string text;
+  std::vector<int32_t> token_ids;
+  std::string finish_reason;
+  std::optional<double> cumulative_logprob;  // set when logprobs are computed (sampling issue)
+};
+
+struct GenerateResult {
+  std::string request_id;
+  std::optional<std::string> prompt;
+  std::vector<int32_t> prompt_token_ids;
+  std::vector<CompletionOutput> outputs;
+  int64_t num_cached_tokens = 0;
+};
+
+struct GenerateProgress {
+  int64_t finished = 0;
+  int64_t total = 0;
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+};
+
+class LLM {
+ public:
+  LLM(const std::string& model_path, EngineConfig config = {});
+  LLM(ModelBundle bundle, EngineConfig config);
+
+  // `params` holds one SamplingParams for all prompts or one per prompt. Invalid input throws
+  // Error(kInvalidArgument) naming the prompt's index before anything runs.
+  std::vector<GenerateResult> generate(const std::vector<PromptInput>& prompts,
+                                       const std::vector<SamplingParams>& params,
+                                       const std::function<void(const GenerateProgress&)>& on_progress = {});
+
+  EngineCore& engine() { return engine_; }
+  const Tokenizer& tokenizer() const { return *engine_.bundle().tokenizer; }
+
+ private:
+  EngineCore engine_;
+};
+
+}  // namespace pagellm

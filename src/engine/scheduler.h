@@ -1,0 +1,54 @@
+#pragma once
+// Continuous batching: each step spends a token budget and a sequence budget on running
+// requests first (one decode token, or the next chunk of a prompt), then on waiting ones in
+// policy order. When blocks run out, the newest (or lowest-priority) running request is
+// preempted: its blocks are freed and it goes back to the front of the queue to be recomputed.
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/kv_cache_manager.h"
+#include "engine/request.h"
+#include "engine/scheduler_config.h"
+#include "engine/scheduler_output.h"
+
+namespace pagellm {
+
+class Scheduler {
+ public:
+  Scheduler(SchedulerConfig config, KVCacheManager& kv_cache);
+
+  // Queues a request; throws Error(kInvalidArgument) if it could never run (empty, too long).
+  void add_request(std::shared_ptr<Request> request);
+  SchedulerOutput schedule();
+  // After the step ran: the scheduled tokens are now in the cache.
+  void update_after_step(const SchedulerOutput& output);
+  // Removes a request (finished or aborted), freeing its blocks. Unknown ids are ignored.
+  void finish_request(std::string id, RequestStatus status);  // by value: the request may die here
+
+  int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  bool has_unfinished() const { return !running_.empty() || !waiting_.empty(); }
+  int64_t num_preemptions() const { return num_preemptions_; }
+  const SchedulerConfig& config() const { return config_; }
+
+ private:
+  using RequestPtr = std::shared_ptr<Request>;
+
+  bool runs_before(const Request& a, const Request& b) const;
+  std::deque<RequestPtr>::iterator next_waiting();
+  RequestPtr pick_victim();
+  void preempt(const RequestPtr& request, SchedulerOutput& out);
+  void schedule_running(int64_t& budget, SchedulerOutput& out);
+  void schedule_waiting(int64_t& budget, SchedulerOutput& out);
+
+  SchedulerConfig config_;
+  KVCacheManager& kv_;
+  std::vector<RequestPtr> running_;  // in admission order
+  std::deque<RequestPtr> waiting_;   // FCFS order; preempted requests go to the front
+  uint64_t next_arrival_ = 0;
+  int64_t num_preemptions_ = 0;
+};
+
+}  // namespace pagellm

@@ -1,0 +1,83 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/paged_attention.h"
+
+namespace pagellm::kernels {
+namespace {
+
+// Brute force in double over contiguous K/V: the definition of causal GQA attention.
+std::vector<double> naive_attention(const AttentionShape& s, const std::vector<float>& q, int64_t nq,
+                                    const std::vector<float>& k, const std::vector<float>& v, int64_t ctx) {
+  std::vector<double> out(static_cast<size_t>(nq * s.num_heads * s.head_dim));
+  const int64_t group = s.num_heads / s.num_kv_heads;
+  for (int64_t t = 0; t < nq; ++t) {
+    const int64_t pos = ctx - nq + t;
+    for (int64_t h = 0; h < s.num_heads; ++h) {
+      const int64_t kh = h / group;
+      std::vector<double> sc(static_cast<size_t>(pos + 1));
+      for (int64_t j = 0; j <= pos; ++j) {
+        double d = 0;
+        for (int64_t e = 0; e < s.head_dim; ++e)
+          d += double(q[(t * s.num_heads + h) * s.head_dim + e]) * k[(j * s.num_kv_heads + kh) * s.head_dim + e];
+        sc[j] = d * s.scale;
+      }
+      const double mx = *std::max_element(sc.begin(), sc.end());
+      double den = 0;
+      for (double& x : sc) den += (x = std::exp(x - mx));
+      for (int64_t e = 0; e < s.head_dim; ++e) {
+        double acc = 0;
+        for (int64_t j = 0; j <= pos; ++j) acc += sc[j] * v[(j * s.num_kv_heads + kh) * s.head_dim + e];
+        out[(t * s.num_heads + h) * s.head_dim + e] = acc / den;
+      }
+    }
+  }
+  return out;
+}
+
+struct Case {
+  int64_t heads, kv_heads, head_dim, block_size, ctx, nq;
+};
+
+class PagedAttentionTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
+  const Case c = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(c.ctx * 131 + c.head_dim));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  AttentionShape shape{c.heads, c.kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim))};
+  const int64_t kvd = c.kv_heads * c.head_dim;
+  std::vector<float> q(size_t(c.nq * c.heads * c.head_dim)), k(size_t(c.ctx * kvd)), v(k.size());
+  for (auto* vec : {&q, &k, &v})
+    for (float& x : *vec) x = nd(rng);
+
+  // A cache with more blocks than needed, and a block table in random order with unused holes.
+  const int64_t blocks_needed = (c.ctx + c.block_size - 1) / c.block_size;
+  const int64_t num_blocks = blocks_needed * 3 + 1;
+  std::vector<int32_t> all(static_cast<size_t>(num_blocks));
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  std::vector<int32_t> table(all.begin(), all.begin() + blocks_needed);
+  std::vector<float> storage(size_t(num_blocks * 2 * c.block_size * kvd), NAN);  // NaN: reading a wrong slot shows
+  KVLayerView kv{storage.data(), num_blocks, c.block_size, c.kv_heads, c.head_dim};
+  for (int64_t p = 0; p < c.ctx; ++p)
+    write_kv_slot(kv, table[p / c.block_size] * c.block_size + p % c.block_size, &k[p * kvd], &v[p * kvd]);
+
+  std::vector<float> out(q.size());
+  paged_attention(shape, q.data(), c.nq, c.ctx, table.data(), kv, out.data());
+  std::vector<double> want = naive_attention(shape, q, c.nq, k, v, c.ctx);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want[i], 1e-4) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
+                         ::testing::Values(Case{4, 2, 16, 16, 1, 1}, Case{4, 2, 16, 16, 37, 37},
+                                           Case{8, 1, 64, 16, 100, 1}, Case{4, 4, 80, 8, 33, 5},
+                                           Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3}));
+
+}  // namespace
+}  // namespace pagellm::kernels

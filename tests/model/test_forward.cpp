@@ -1,0 +1,173 @@
+// The forward pass against ref_llama.py's float64 logits and greedy ids (../shared/models), and
+// the paged-cache invariants: chunking and block placement never change a result.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "model/llama_model.h"
+#include "model_runner_for_tests.h"
+#include "test_paths.h"
+#include "util/error.h"
+#include "util/json_file.h"
+
+namespace pagellm {
+namespace {
+
+using test::shared_dir;
+
+std::shared_ptr<LlamaModel> load(const std::string& rel) {
+  return std::make_shared<LlamaModel>(std::shared_ptr<const LoadedModel>(load_model(shared_dir() + "/" + rel)));
+}
+
+std::vector<int32_t> ids_of(const Json& j) { return j.get<std::vector<int32_t>>(); }
+
+// |got - want| <= atol + rtol * |want|, reporting the worst offender.
+void expect_close(const float* got, const std::vector<float>& want, double atol, double rtol, const std::string& what) {
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    double excess = std::fabs(double(got[i]) - want[i]) - (atol + rtol * std::fabs(want[i]));
+    if (excess > worst) worst = excess, at = i;
+  }
+  EXPECT_EQ(worst, 0.0) << what << ": logit " << at << " got " << got[at] << " want " << want[at];
+}
+
+struct ModelCase {
+  std::string model;     // path under shared/
+  std::string expected;  // logits json under shared/
+  double atol, rtol;
+};
+
+class ExpectedLogits : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(ExpectedLogits, LastAndAllPositionLogitsAndGreedyIds) {
+  const ModelCase& mc = GetParam();
+  auto model = load(mc.model);
+  const int64_t V = model->config().vocab_size;
+  Json expected = read_json_file(shared_dir() + "/" + mc.expected);
+  for (const Json& c : expected["cases"]) {
+    const std::string name = c["name"].get<std::string>();
+    std::vector<int32_t> prompt = ids_of(c["prompt_ids"]);
+    const int64_t blocks = 8;
+    std::vector<float> all = test::logits_in_chunks(*model, prompt, static_cast<int64_t>(prompt.size()),
+                                                    test::identity_blocks(blocks), blocks);
+    expect_close(all.data() + (prompt.size() - 1) * V, c["last_logits"].get<std::vector<float>>(), mc.atol, mc.rtol,
+                 mc.model + " " + name + " last");
+    if (c.contains("all_logits")) {
+      const auto rows = c["all_logits"].get<std::vector<std::vector<float>>>();
+      ASSERT_EQ(rows.size(), prompt.size());
+      for (size_t t = 0; t < rows.size(); ++t)
+        expect_close(all.data() + t * V, rows[t], mc.atol, mc.rtol,
+                     mc.model + " " + name + " pos " + std::to_string(t));
+    }
+    if (c.contains("greedy_ids")) {
+      const auto want = ids_of(c["greedy_ids"]);
+      const auto safe = c["greedy_safe_prefix"].get<size_t>();
+      const auto got = test::greedy(*model, prompt, static_cast<int64_t>(want.size()));
+      EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + safe),
+                std::vector<int32_t>(want.begin(), want.begin() + safe))
+          << mc.model << " " << name;
+    }
+  }
+}
+
+std::vector<ModelCase> all_model_cases() {
+  std::vector<ModelCase> cases = {
+      {"models/stories260K/stories260K.gguf", "models/stories260K/expected/logits.json", 1e-3, 1e-3},
+      {"models/stories260K/hf", "models/stories260K/expected/logits.json", 1e-3, 1e-3},
+  };
+  for (std::string v : {"llama-gqa", "llama-tied-mha", "llama3-rope", "qwen2-bias", "qwen3-qknorm"}) {
+    const std::string dir = "models/tiny-random/" + v;
+    cases.push_back({dir + "/hf", dir + "/expected/logits.json", 1e-3, 1e-3});
+    if (v.rfind("qwen", 0) == 0) continue;
+    for (std::string dt : {"f32", "f16", "bf16"})
+      cases.push_back({dir + "/" + v + "-" + dt + ".gguf", dir + "/expected/logits.json", 1e-3, 1e-3});
+    // We dequantize Q8_0 exactly and compute in float32, so the tight tolerance holds.
+    cases.push_back({dir + "/" + v + "-q8_0.gguf", dir + "/expected/logits_q8_0.json", 1e-3, 1e-3});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ExpectedLogits, ::testing::ValuesIn(all_model_cases()), [](const auto& info) {
+  std::string s = info.param.model.substr(info.param.model.find('/') + 1);
+  std::replace_if(
+      s.begin(), s.end(), [](char ch) { return !std::isalnum(ch); }, '_');
+  return s;
+});
+
+class StoriesGreedy : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StoriesGreedy, MatchesExpectedIdsAndText) {
+  auto model = load(GetParam());
+  Json expected = read_json_file(shared_dir() + "/models/stories260K/expected/greedy.json");
+  for (const Json& c : expected["cases"]) {
+    const auto prompt = ids_of(c["prompt_ids"]);
+    const auto want = ids_of(c["generated_ids"]);
+    const auto safe = c["safe_prefix"].get<size_t>();
+    const auto got = test::greedy(*model, prompt, static_cast<int64_t>(want.size()));
+    EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + safe),
+              std::vector<int32_t>(want.begin(), want.begin() + safe))
+        << c["name"];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stories, StoriesGreedy,
+                         ::testing::Values("models/stories260K/stories260K.gguf", "models/stories260K/hf"),
+                         [](const auto& info) { return info.index == 0 ? std::string("gguf") : std::string("hf"); });
+
+// One pass, one token at a time, uneven chunks, and a shuffled block table with unused holes:
+// every row's logits are bit-identical, because no kernel's result depends on its batch.
+TEST(PagedForward, ChunkingAndBlockPlacementDoNotChangeLogits) {
+  for (std::string path : {"models/tiny-random/llama-gqa/hf", "models/tiny-random/qwen3-qknorm/hf",
+                           "models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf"}) {
+    auto model = load(path);
+    Json expected = read_json_file(shared_dir() + "/" + path.substr(0, path.rfind('/')) + "/expected/logits.json");
+    std::vector<int32_t> ids;
+    for (const Json& c : expected["cases"])
+      if (c.contains("all_logits")) ids = ids_of(c["prompt_ids"]);
+    ASSERT_GT(ids.size(), 40u);
+    const int64_t needed = (static_cast<int64_t>(ids.size()) + test::kBlockSize - 1) / test::kBlockSize;
+    std::vector<float> one_pass =
+        test::logits_in_chunks(*model, ids, static_cast<int64_t>(ids.size()), test::identity_blocks(needed), needed);
+    std::vector<float> stepwise = test::logits_in_chunks(*model, ids, 1, test::identity_blocks(needed), needed);
+    std::vector<float> chunked = test::logits_in_chunks(*model, ids, 7, test::identity_blocks(needed), needed);
+    std::mt19937 rng(11);
+    std::vector<int32_t> pool = test::identity_blocks(needed * 4);
+    std::shuffle(pool.begin(), pool.end(), rng);
+    std::vector<int32_t> shuffled(pool.begin(), pool.begin() + needed);
+    std::vector<float> scattered = test::logits_in_chunks(*model, ids, 5, shuffled, needed * 4);
+    EXPECT_EQ(one_pass, stepwise) << path;
+    EXPECT_EQ(one_pass, chunked) << path;
+    EXPECT_EQ(one_pass, scattered) << path;
+  }
+}
+
+// Two sequences in one batch give the same logits as each alone.
+TEST(PagedForward, BatchedSequencesMatchSingles) {
+  auto model = load("models/stories260K/hf");
+  const int64_t V = model->config().vocab_size;
+  std::vector<int32_t> a{1, 403, 407, 261, 378, 300, 290}, b{1, 30, 31, 32};
+  KVCache cache(model->config(), 4, test::kBlockSize);
+  ForwardBatch batch;
+  batch.add_sequence(a, 0, {2}, test::kBlockSize);
+  batch.add_sequence(b, 0, {0}, test::kBlockSize);
+  std::vector<float> both = model->forward(batch, cache);
+  std::vector<float> alone_a = test::logits_in_chunks(*model, a, 7, {0}, 1);
+  std::vector<float> alone_b = test::logits_in_chunks(*model, b, 4, {0}, 1);
+  EXPECT_TRUE(std::equal(both.begin(), both.begin() + V, alone_a.end() - V));
+  EXPECT_TRUE(std::equal(both.begin() + V, both.end(), alone_b.end() - V));
+}
+
+TEST(PagedForward, RejectsOutOfRangeTokenIds) {
+  auto model = load("models/stories260K/hf");
+  KVCache cache(model->config(), 1, test::kBlockSize);
+  ForwardBatch batch;
+  std::vector<int32_t> bad{1, 512};
+  batch.add_sequence(bad, 0, {0}, test::kBlockSize);
+  EXPECT_THROW(model->forward(batch, cache), Error);
+}
+
+}  // namespace
+}  // namespace pagellm
