@@ -83,6 +83,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   for (int32_t id : ids) {
     std::string t = id_to_token(id);  // validates every id, even skipped ones
     if (skip_special_tokens && is_special(id)) continue;
+    if (auto it = decode_pieces_.find(id); it != decode_pieces_.end()) t = it->second;
     tokens.push_back(std::move(t));
   }
   if (!decoder_) {  // HF joins raw tokens with spaces when there is no decoder

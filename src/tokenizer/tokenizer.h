@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pagellm {
@@ -63,6 +64,9 @@ class Tokenizer {
   std::vector<int32_t> prefix_ids_, suffix_ids_;  // post-processor (add_special_tokens)
   int32_t bos_id_ = -1, eos_id_ = -1;
   std::map<std::string, std::string> chat_templates_;
+  // Pieces fed to the decoder instead of id_to_token (GGUF byte-level user-defined tokens,
+  // which llama.cpp prints as their raw text).
+  std::unordered_map<int32_t, std::string> decode_pieces_;
   int64_t vocab_size_ = 0;
   // llama.cpp SPM: prepend "▁" to text that follows the start or a special token.
   bool spm_space_prefix_ = false;
