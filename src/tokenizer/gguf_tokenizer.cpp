@@ -131,6 +131,7 @@ struct GgufLoader {
     if (add_bos && v.bos_id >= 0) t->prefix_ids_.push_back(v.bos_id);
     if (v.add_eos.value_or(false) && v.eos_id >= 0) t->suffix_ids_.push_back(v.eos_id);
     if (v.chat_template) t->chat_templates_["default"] = *v.chat_template;
+    for (const auto& [name, tmpl] : v.named_chat_templates) t->chat_templates_[name] = tmpl;
     t->finish_setup();
     t->vocab_size_ = static_cast<int64_t>(v.tokens.size());
     return t;

@@ -272,6 +272,26 @@ TEST(TokenizerJson, MinimalBpeWithTemplateAndAddedTokens) {
   EXPECT_EQ(t->decode(ids, true), "ab c");
 }
 
+// tokenizer_config.json: special token strings (plain or objects), add_bos/add_eos flags that
+// override the template, and chat templates as a list of {name, template}.
+TEST(TokenizerJson, ConfigFlagsAndNamedTemplates) {
+  std::string path = write_json("cfg", R"({
+    "added_tokens": [{"id": 0, "content": "<s>", "special": true}, {"id": 1, "content": "</s>", "special": true}],
+    "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}],
+                       "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]}}},
+    "model": {"type": "BPE", "vocab": {"<s>": 0, "</s>": 1, "a": 2}, "merges": []}})");
+  std::ofstream(std::filesystem::path(path).parent_path() / "tokenizer_config.json") << R"({
+    "bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "add_bos_token": false, "add_eos_token": true,
+    "chat_template": [{"name": "default", "template": "D"}, {"name": "tool_use", "template": "T"}]})";
+  auto t = Tokenizer::from_hf(std::filesystem::path(path).parent_path().string());
+  EXPECT_EQ(t->encode("aa"), (std::vector<int32_t>{2, 2, 1}));
+  EXPECT_EQ(t->bos_token(), std::optional<std::string>("<s>"));
+  EXPECT_EQ(t->eos_token_id(), 1);
+  EXPECT_EQ(t->chat_template(), std::optional<std::string>("D"));
+  EXPECT_EQ(t->chat_template("tool_use"), std::optional<std::string>("T"));
+}
+
 TEST(Tokenizer, InvalidIdInDecodeThrows) {
   auto t = Tokenizer::from_hf((test::tokenizers_dir() / "qwen3").string());
   std::vector<int32_t> ids{9707, 200000};
