@@ -100,6 +100,25 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
 
 int64_t Tokenizer::vocab_size() const { return vocab_size_; }
 
+std::string Tokenizer::clean_up_tokenization(std::string_view text) {
+  static const std::pair<std::string_view, std::string_view> kRules[] = {
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  std::string s(text);
+  for (const auto& [from, to] : kRules) {  // one full pass per rule, like chained str.replace
+    std::string out;
+    size_t last = 0;
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + from.size())) {
+      out.append(s, last, p - last);
+      out.append(to);
+      last = p + from.size();
+    }
+    out.append(s, last, std::string::npos);
+    s.swap(out);
+  }
+  return s;
+}
+
 std::optional<std::string> Tokenizer::bos_token() const {
   return bos_id_ >= 0 ? std::optional<std::string>(id_to_token(bos_id_)) : std::nullopt;
 }

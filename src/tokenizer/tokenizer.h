@@ -49,6 +49,11 @@ class Tokenizer {
   std::optional<std::string> eos_token() const;
   std::optional<std::string> chat_template(const std::string& name = "default") const;
   bool is_special(int32_t id) const;
+  // tokenizer_config.json's clean_up_tokenization_spaces: whether transformers would pass
+  // decoded text through clean_up_tokenization (decode() itself never does).
+  bool clean_up_tokenization_spaces() const { return clean_up_tokenization_spaces_; }
+  // transformers' clean_up_tokenization: " ." -> ".", " n't" -> "n't", ... in its fixed order.
+  static std::string clean_up_tokenization(std::string_view text);
   std::string id_to_token(int32_t id) const;  // raw piece; Error(kInvalidArgument) if unknown
   std::optional<int32_t> token_to_id(std::string_view token) const;
 
@@ -68,6 +73,7 @@ class Tokenizer {
   // which llama.cpp prints as their raw text).
   std::unordered_map<int32_t, std::string> decode_pieces_;
   int64_t vocab_size_ = 0;
+  bool clean_up_tokenization_spaces_ = false;
   // llama.cpp SPM: prepend "▁" to text that follows the start or a special token.
   bool spm_space_prefix_ = false;
 

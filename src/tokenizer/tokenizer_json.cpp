@@ -155,6 +155,8 @@ struct HfLoader {
       if (c["add_eos_token"].get<bool>() && !has) t.suffix_ids_.push_back(t.eos_id_);
       if (!c["add_eos_token"].get<bool>() && has) t.suffix_ids_.pop_back();
     }
+    if (c.contains("clean_up_tokenization_spaces") && c["clean_up_tokenization_spaces"].is_boolean())
+      t.clean_up_tokenization_spaces_ = c["clean_up_tokenization_spaces"].get<bool>();
     if (c.contains("chat_template")) {
       const Json& ct = c["chat_template"];
       if (ct.is_string()) {
