@@ -19,12 +19,14 @@ void AddedTokens::add(const AddedToken& token) {
     size_t idx = it->second;
     for (auto& set : sets_)
       for (auto& v : set.by_first) std::erase(v, idx);
+    by_content_.erase(tokens_[idx].content);
     tokens_[idx] = token;
   } else {
     by_id_[token.id] = tokens_.size();
     tokens_.push_back(token);
   }
   size_t idx = by_id_[token.id];
+  by_content_[token.content] = idx;
   auto& bucket = sets_[token.normalized ? 1 : 0].by_first[static_cast<unsigned char>(token.match_text()[0])];
   bucket.push_back(idx);
   std::stable_sort(bucket.begin(), bucket.end(),
@@ -37,9 +39,8 @@ const AddedToken* AddedTokens::by_id(int32_t id) const {
 }
 
 const AddedToken* AddedTokens::by_content(std::string_view content) const {
-  for (const auto& t : tokens_)
-    if (t.content == content) return &t;
-  return nullptr;
+  auto it = by_content_.find(std::string(content));
+  return it == by_content_.end() ? nullptr : &tokens_[it->second];
 }
 
 namespace {

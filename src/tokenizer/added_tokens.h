@@ -51,6 +51,7 @@ class AddedTokens {
   std::vector<AddedToken> tokens_;
   MatchSet sets_[2];
   std::unordered_map<int32_t, size_t> by_id_;
+  std::unordered_map<std::string, size_t> by_content_;
 };
 
 }  // namespace pagellm::tok
