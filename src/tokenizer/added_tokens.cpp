@@ -13,22 +13,24 @@ bool AddedTokens::MatchSet::empty() const {
 }
 
 void AddedTokens::add(const AddedToken& token) {
-  if (token.content.empty()) return;
+  if (token.content.empty() || token.match_text().empty()) return;
   if (auto it = by_id_.find(token.id); it != by_id_.end()) {
     // A later definition of the same id replaces the earlier one; rebuild its set entry.
     size_t idx = it->second;
     for (auto& set : sets_)
       for (auto& v : set.by_first) std::erase(v, idx);
+    by_content_.erase(tokens_[idx].content);
     tokens_[idx] = token;
   } else {
     by_id_[token.id] = tokens_.size();
     tokens_.push_back(token);
   }
   size_t idx = by_id_[token.id];
-  auto& bucket = sets_[token.normalized ? 1 : 0].by_first[static_cast<unsigned char>(token.content[0])];
+  by_content_[token.content] = idx;
+  auto& bucket = sets_[token.normalized ? 1 : 0].by_first[static_cast<unsigned char>(token.match_text()[0])];
   bucket.push_back(idx);
   std::stable_sort(bucket.begin(), bucket.end(),
-                   [&](size_t a, size_t b) { return tokens_[a].content.size() > tokens_[b].content.size(); });
+                   [&](size_t a, size_t b) { return tokens_[a].match_text().size() > tokens_[b].match_text().size(); });
 }
 
 const AddedToken* AddedTokens::by_id(int32_t id) const {
@@ -37,9 +39,8 @@ const AddedToken* AddedTokens::by_id(int32_t id) const {
 }
 
 const AddedToken* AddedTokens::by_content(std::string_view content) const {
-  for (const auto& t : tokens_)
-    if (t.content == content) return &t;
-  return nullptr;
+  auto it = by_content_.find(std::string(content));
+  return it == by_content_.end() ? nullptr : &tokens_[it->second];
 }
 
 namespace {
@@ -60,7 +61,7 @@ void AddedTokens::split(std::string_view text, bool normalized, bool parse_speci
     for (size_t idx : cands) {
       const AddedToken& t = tokens_[idx];
       if (!parse_special && t.special) continue;
-      if (text.compare(i, t.content.size(), t.content) == 0) {
+      if (text.compare(i, t.match_text().size(), t.match_text()) == 0) {
         hit = &t;
         break;
       }
@@ -69,12 +70,12 @@ void AddedTokens::split(std::string_view text, bool normalized, bool parse_speci
       ++i;
       continue;
     }
-    size_t start = i, stop = i + hit->content.size();
+    size_t start = i, stop = i + hit->match_text().size();
     if (hit->single_word) {
-      // Only a whole word: no alphanumeric character right before or after.
-      bool start_ok = start == 0 || !is_alphanumeric(last_char(text.substr(0, start)));
+      // Only a whole word: no word character (regex \w) right before or after.
+      bool start_ok = start == 0 || !is_word_char(last_char(text.substr(0, start)));
       size_t k = stop;
-      bool stop_ok = stop == text.size() || !is_alphanumeric(next_code_point(text, k));
+      bool stop_ok = stop == text.size() || !is_word_char(next_code_point(text, k));
       if (!start_ok || !stop_ok) {
         i = stop;  // HF's match iterator resumes after the rejected match
         continue;

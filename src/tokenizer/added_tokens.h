@@ -18,6 +18,10 @@ struct AddedToken {
   bool rstrip = false;
   bool single_word = false;
   bool normalized = false;  // matched in normalized text (true) or in the raw input (false)
+  // What is searched for: the content, or for normalized tokens the content as the
+  // normalizer rewrites it (HF matches that form). Empty means `content`.
+  std::string pattern;
+  const std::string& match_text() const { return pattern.empty() ? content : pattern; }
 };
 
 // A piece of input: either plain text [begin, end) or one added token id.
@@ -47,6 +51,7 @@ class AddedTokens {
   std::vector<AddedToken> tokens_;
   MatchSet sets_[2];
   std::unordered_map<int32_t, size_t> by_id_;
+  std::unordered_map<std::string, size_t> by_content_;
 };
 
 }  // namespace pagellm::tok

@@ -14,6 +14,8 @@ void Vocab::add(std::string piece, int32_t id) {
   ids.emplace(std::move(piece), id);
 }
 
+static constexpr std::string_view kMeta = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+
 static void find_byte_tokens(const Vocab& v, int32_t* ids) {
   static const char* hex = "0123456789ABCDEF";
   for (int b = 0; b < 256; ++b) {
@@ -41,6 +43,21 @@ BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::st
   }
   if (opt_.unk_token) unk_id_ = vocab_.find(*opt_.unk_token);
   find_byte_tokens(vocab_, byte_ids_);
+  for (int c = 0; c < 128; ++c) {
+    auto id = vocab_.find(std::string_view(reinterpret_cast<const char*>(&c), 1));
+    ascii_ids_[c] = id ? *id : -1;
+  }
+  split_before_metaspace_ = opt_.continuing_subword_prefix.empty() && opt_.end_of_word_suffix.empty() &&
+                            metaspace_boundaries_are_safe(vocab_);
+}
+
+bool metaspace_boundaries_are_safe(const Vocab& vocab) {
+  if (!vocab.find(kMeta)) return false;
+  for (const auto& [piece, id] : vocab.ids) {
+    for (size_t p = piece.find(kMeta, 1); p != std::string::npos; p = piece.find(kMeta, p + 1))
+      if (p < kMeta.size() || piece.compare(p - kMeta.size(), kMeta.size(), kMeta) != 0) return false;
+  }
+  return true;
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
@@ -50,6 +67,14 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
       return;
     }
   }
+  if (!split_before_metaspace_) {
+    encode_piece(word, out);
+    return;
+  }
+  for_each_metaspace_piece(word, [&](std::string_view piece) { encode_piece(piece, out); });
+}
+
+void BpeModel::encode_piece(std::string_view word, std::vector<int32_t>& out) const {
   constexpr size_t kMaxCachedLen = 256;
   if (word.size() <= kMaxCachedLen) {
     std::shared_lock lock(cache_mutex_);
@@ -96,6 +121,9 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
       buf += ch;
       if (last) buf += opt_.end_of_word_suffix;
       id = vocab_.find(buf);
+    } else if (n == 1 && static_cast<unsigned char>(ch[0]) < 128) {
+      int32_t a = ascii_ids_[static_cast<unsigned char>(ch[0])];
+      if (a >= 0) id = a;
     } else {
       id = vocab_.find(ch);
     }

@@ -7,7 +7,7 @@ namespace pagellm::tok {
 namespace {
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  if (from.empty()) return;
+  if (from.empty() || s.find(from) == std::string::npos) return;
   std::string out;
   size_t last = 0;
   for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + from.size())) {
@@ -15,7 +15,6 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
     out += to;
     last = p + from.size();
   }
-  if (last == 0) return;
   out.append(s, last);
   s.swap(out);
 }
@@ -106,9 +105,9 @@ class Metaspace : public Decoder {
   Metaspace(std::string replacement, bool prepend) : replacement_(std::move(replacement)), prepend_(prepend) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
-      replace_all(tokens[i], replacement_, " ");
-      // HF drops the space that the pre-tokenizer prepended, from the first token only.
-      if (i == 0 && prepend_ && !tokens[i].empty() && tokens[i][0] == ' ') tokens[i].erase(0, 1);
+      // HF drops every replacement character of the first token (not just one) when the
+      // pre-tokenizer prepends; elsewhere each becomes a space.
+      replace_all(tokens[i], replacement_, i == 0 && prepend_ ? "" : " ");
     }
   }
 

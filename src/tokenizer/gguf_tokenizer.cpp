@@ -8,6 +8,7 @@
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 #include "util/error.h"
 
 namespace pagellm {
@@ -112,6 +113,15 @@ struct GgufLoader {
       pres.push_back(make_byte_level(false, false));
       t->pre_tokenizer_ = make_sequence(std::move(pres));
       t->decoder_ = make_byte_level_decoder();
+      // llama.cpp prints user-defined tokens verbatim; spell them in the byte-level alphabet so
+      // the ByteLevel decoder gives their text back.
+      const auto& table = byte_to_code_point();
+      for (size_t i = 0; i < v.token_types.size() && i < v.tokens.size(); ++i) {
+        if (static_cast<GgufTokenType>(v.token_types[i]) != GgufTokenType::kUserDefined) continue;
+        std::string piece;
+        for (unsigned char c : v.tokens[i]) append_utf8(piece, table[c]);
+        t->decode_pieces_[static_cast<int32_t>(i)] = std::move(piece);
+      }
       add_bos = v.add_bos.value_or(false);
     } else {
       fail(ErrorCode::kUnsupported, "GGUF tokenizer.ggml.model '{}' is not supported", v.model);
@@ -121,6 +131,7 @@ struct GgufLoader {
     if (add_bos && v.bos_id >= 0) t->prefix_ids_.push_back(v.bos_id);
     if (v.add_eos.value_or(false) && v.eos_id >= 0) t->suffix_ids_.push_back(v.eos_id);
     if (v.chat_template) t->chat_templates_["default"] = *v.chat_template;
+    for (const auto& [name, tmpl] : v.named_chat_templates) t->chat_templates_[name] = tmpl;
     t->finish_setup();
     t->vocab_size_ = static_cast<int64_t>(v.tokens.size());
     return t;

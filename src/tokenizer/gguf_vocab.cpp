@@ -32,6 +32,10 @@ GgufVocab GgufVocab::read(const GgufFile& g) {
   v.add_eos = g.get_bool("tokenizer.ggml.add_eos_token");
   v.add_space_prefix = g.get_bool("tokenizer.ggml.add_space_prefix");
   v.chat_template = g.get_string("tokenizer.chat_template");
+  const std::string prefix = "tokenizer.chat_template.";
+  for (const auto& [key, value] : g.metadata())
+    if (key.size() > prefix.size() && key.compare(0, prefix.size(), prefix) == 0)
+      if (auto s = g.get_string(key)) v.named_chat_templates[key.substr(prefix.size())] = *s;
   return v;
 }
 

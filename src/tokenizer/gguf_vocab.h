@@ -2,6 +2,7 @@
 // The tokenizer part of a GGUF file's metadata (tokenizer.ggml.*), as plain data, so the
 // tokenizer can be built from it without caring how it was read.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct GgufVocab {
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
   std::optional<bool> add_bos, add_eos, add_space_prefix;
   std::optional<std::string> chat_template;
+  std::map<std::string, std::string> named_chat_templates;  // tokenizer.chat_template.<name>
 
   // Reads tokenizer.* keys; Error(kInvalidModel) naming the key when one is missing or malformed.
   static GgufVocab read(const GgufFile& gguf);

@@ -27,6 +27,7 @@ class IncrementalDetokenizer {
 
  private:
   std::string emit(bool force);
+  bool ends_in_byte_run() const;
 
   const Tokenizer& tok_;
   std::vector<int32_t> ids_;

@@ -62,12 +62,18 @@ class BpeModel : public Model {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
 
   Vocab vocab_;
   std::unordered_map<uint64_t, Merge> merges_;
   BpeOptions opt_;
   std::optional<int32_t> unk_id_;
-  int32_t byte_ids_[256];  // <0xXX> tokens for byte_fallback, -1 when missing
+  int32_t byte_ids_[256];   // <0xXX> tokens for byte_fallback, -1 when missing
+  int32_t ascii_ids_[128];  // ids of one-byte pieces, -1 when missing (hot path of the first split)
+  // SentencePiece vocabularies without pre-tokenizer hand whole texts to the model. When no
+  // vocab piece has "▁" right after another character, no merge can cross the boundary before
+  // a "▁" that follows a non-"▁" character, so words are cut there and cached separately.
+  bool split_before_metaspace_ = false;
 
   mutable std::shared_mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
@@ -83,10 +89,29 @@ class SpmModel : public Model {
   const Vocab& vocab() const override { return vocab_; }
 
  private:
+  void encode_piece(std::string_view text, std::vector<int32_t>& out) const;
+
   Vocab vocab_;
   std::vector<float> scores_;
   std::optional<int32_t> unk_id_;
   int32_t byte_ids_[256];
+  bool split_before_metaspace_ = false;  // as in BpeModel: keeps long texts linear
 };
+
+// True when no piece of `vocab` has "▁" (U+2581) right after a different character, so merges
+// never cross the boundary in front of a "▁" that follows a non-"▁" character.
+bool metaspace_boundaries_are_safe(const Vocab& vocab);
+// Calls fn(piece) for the pieces of `word` cut in front of each such "▁".
+template <typename Fn>
+void for_each_metaspace_piece(std::string_view word, Fn&& fn) {
+  constexpr std::string_view kMeta = "\xE2\x96\x81";
+  size_t start = 0;
+  for (size_t p = word.find(kMeta, 1); p != std::string_view::npos; p = word.find(kMeta, p + kMeta.size())) {
+    if (p >= start + kMeta.size() && word.compare(p - kMeta.size(), kMeta.size(), kMeta) == 0) continue;
+    fn(word.substr(start, p - start));
+    start = p;
+  }
+  fn(word.substr(start));
+}
 
 }  // namespace pagellm::tok

@@ -19,7 +19,7 @@ bool is_ascii(const std::string& s) {
 class UnicodeNormalizer : public Normalizer {
  public:
   explicit UnicodeNormalizer(int options) : options_(options) {}
-  void normalize(std::string& text) const override {
+  void normalize(std::string& text, bool& /*start_moved*/) const override {
     if (is_ascii(text)) return;  // every form leaves ASCII unchanged
     utf8proc_uint8_t* out = nullptr;
     auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
@@ -35,11 +35,19 @@ class UnicodeNormalizer : public Normalizer {
 
 class Lowercase : public Normalizer {
  public:
-  void normalize(std::string& text) const override {
+  void normalize(std::string& text, bool& /*start_moved*/) const override {
     std::string out;
     out.reserve(text.size());
-    for (size_t i = 0; i < text.size();)
-      append_utf8(out, static_cast<char32_t>(utf8proc_tolower(next_code_point(text, i))));
+    for (size_t i = 0; i < text.size();) {
+      char32_t cp = next_code_point(text, i);
+      // Rust's char::to_lowercase uses the full mapping; U+0130 is the one character whose
+      // lowercase is two code points ("i" + combining dot above).
+      if (cp == 0x130) {
+        out += "i\xCC\x87";
+        continue;
+      }
+      append_utf8(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+    }
     text.swap(out);
   }
 };
@@ -47,7 +55,7 @@ class Lowercase : public Normalizer {
 class Strip : public Normalizer {
  public:
   Strip(bool left, bool right) : left_(left), right_(right) {}
-  void normalize(std::string& text) const override {
+  void normalize(std::string& text, bool& start_moved) const override {
     size_t b = 0, e = text.size();
     if (left_) {
       while (b < e) {
@@ -65,6 +73,7 @@ class Strip : public Normalizer {
         e = s;
       }
     }
+    if (b > 0) start_moved = true;
     text = text.substr(b, e - b);
   }
 
@@ -74,11 +83,14 @@ class Strip : public Normalizer {
 
 class StripAccents : public Normalizer {
  public:
-  void normalize(std::string& text) const override {
+  void normalize(std::string& text, bool& start_moved) const override {
     std::string out;
     for (size_t i = 0; i < text.size();) {
       char32_t cp = next_code_point(text, i);
-      if (utf8proc_category(static_cast<utf8proc_int32_t>(cp)) != UTF8PROC_CATEGORY_MN) append_utf8(out, cp);
+      if (utf8proc_category(static_cast<utf8proc_int32_t>(cp)) != UTF8PROC_CATEGORY_MN)
+        append_utf8(out, cp);
+      else if (out.empty())
+        start_moved = true;
     }
     text.swap(out);
   }
@@ -87,7 +99,7 @@ class StripAccents : public Normalizer {
 class Prepend : public Normalizer {
  public:
   explicit Prepend(std::string p) : prepend_(std::move(p)) {}
-  void normalize(std::string& text) const override {
+  void normalize(std::string& text, bool& /*start_moved*/) const override {
     if (!text.empty()) text.insert(0, prepend_);  // HF prepends only to non-empty strings
   }
 
@@ -106,7 +118,7 @@ class Replace : public Normalizer {
       fail(ErrorCode::kInvalidModel, "tokenizer.json: normalizer Replace.pattern needs String or Regex");
     }
   }
-  void normalize(std::string& text) const override {
+  void normalize(std::string& text, bool& start_moved) const override {
     std::vector<std::pair<size_t, size_t>> m;
     if (regex_) {
       regex_->find_all(text, m);
@@ -115,6 +127,7 @@ class Replace : public Normalizer {
         m.emplace_back(p, p + literal_.size());
     }
     if (m.empty()) return;
+    if (m.front().first == 0 && content_.empty()) start_moved = true;
     std::string out;
     size_t last = 0;
     for (auto [b, e] : m) {
@@ -135,8 +148,8 @@ class Replace : public Normalizer {
 class Sequence : public Normalizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<Normalizer>> items) : items_(std::move(items)) {}
-  void normalize(std::string& text) const override {
-    for (const auto& n : items_) n->normalize(text);
+  void normalize(std::string& text, bool& start_moved) const override {
+    for (const auto& n : items_) n->normalize(text, start_moved);
   }
 
  private:

@@ -13,7 +13,13 @@ namespace pagellm::tok {
 class Normalizer {
  public:
   virtual ~Normalizer() = default;
-  virtual void normalize(std::string& text) const = 0;
+  // `start_moved` is set when the first remaining character no longer maps to the start of the
+  // input (leading text removed), which HF's Metaspace "first" scheme observes via offsets.
+  virtual void normalize(std::string& text, bool& start_moved) const = 0;
+  void normalize(std::string& text) const {
+    bool ignored = false;
+    normalize(text, ignored);
+  }
 };
 
 // Builds from the JSON object; null JSON gives nullptr. Error(kUnsupported) on unknown types.

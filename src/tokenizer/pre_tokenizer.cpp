@@ -1,5 +1,7 @@
 #include "tokenizer/pre_tokenizer.h"
 
+#include <algorithm>
+
 #include "tokenizer/regex.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
@@ -12,66 +14,64 @@ constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}
 
 using Ranges = std::vector<std::pair<size_t, size_t>>;
 
-// Applies HF's SplitDelimiterBehavior to the matches (`delims`) found in `w`, appending to out.
-void split_by_ranges(const Word& w, const Ranges& delims, SplitBehavior behavior, std::vector<Word>& out) {
-  // Alternate pieces: (range, is_delim).
-  struct Part {
-    size_t b, e;
-    bool delim;
-  };
-  std::vector<Part> parts;
-  size_t last = 0;
-  for (auto [b, e] : delims) {
-    if (b > last) parts.push_back({last, b, false});
-    parts.push_back({b, e, true});
-    last = e;
-  }
-  if (last < w.text.size()) parts.push_back({last, w.text.size(), false});
+// One piece of a word after matching: [b, e), and whether it is a delimiter (a match, or a
+// gap when the split is inverted). Consecutive matches stay separate parts, as in HF.
+struct Part {
+  size_t b, e;
+  bool delim;
+};
 
-  std::vector<std::pair<size_t, size_t>> pieces;
+// Applies HF's SplitDelimiterBehavior to `parts` of `w`, appending the resulting words to out.
+void apply_behavior(const Word& w, const std::vector<Part>& parts, SplitBehavior behavior, std::vector<Word>& out) {
+  std::vector<Part> pieces;
   switch (behavior) {
     case SplitBehavior::kRemoved:
-      for (auto& p : parts)
-        if (!p.delim) pieces.emplace_back(p.b, p.e);
+      for (const auto& p : parts)
+        if (!p.delim) pieces.push_back(p);
       break;
     case SplitBehavior::kIsolated:
-      for (auto& p : parts) pieces.emplace_back(p.b, p.e);
+      pieces = parts;
       break;
-    case SplitBehavior::kMergedWithPrevious:
-      for (auto& p : parts) {
-        if (p.delim && !pieces.empty())
-          pieces.back().second = p.e;
+    case SplitBehavior::kMergedWithPrevious: {
+      // A delimiter joins the piece before it, unless that piece is a delimiter too.
+      bool prev_delim = false;
+      for (const auto& p : parts) {
+        if (p.delim && !prev_delim && !pieces.empty())
+          pieces.back().e = p.e;
         else
-          pieces.emplace_back(p.b, p.e);
+          pieces.push_back(p);
+        prev_delim = p.delim;
       }
       break;
+    }
     case SplitBehavior::kMergedWithNext: {
-      bool pending = false;
-      for (auto& p : parts) {
-        if (pending) {
-          pieces.back().second = p.e;
-          pending = p.delim;
-          continue;
-        }
-        pieces.emplace_back(p.b, p.e);
-        pending = p.delim;
+      // Mirror image: a delimiter joins the piece after it, unless that one is a delimiter.
+      bool next_delim = false;
+      for (size_t k = parts.size(); k-- > 0;) {
+        const Part& p = parts[k];
+        if (p.delim && !next_delim && !pieces.empty())
+          pieces.back().b = p.b;
+        else
+          pieces.push_back(p);
+        next_delim = p.delim;
       }
+      std::reverse(pieces.begin(), pieces.end());
       break;
     }
     case SplitBehavior::kContiguous: {
       bool prev_delim = false;
-      for (auto& p : parts) {
+      for (const auto& p : parts) {
         if (p.delim && prev_delim)
-          pieces.back().second = p.e;
+          pieces.back().e = p.e;
         else
-          pieces.emplace_back(p.b, p.e);
+          pieces.push_back(p);
         prev_delim = p.delim;
       }
       break;
     }
   }
-  for (auto [b, e] : pieces)
-    if (e > b) out.push_back(Word{w.text.substr(b, e - b), w.first && b == 0});
+  for (const auto& p : pieces)
+    if (p.e > p.b) out.push_back(Word{w.text.substr(p.b, p.e - p.b), w.first && p.b == 0});
 }
 
 class RegexSplit : public PreTokenizer {
@@ -81,19 +81,18 @@ class RegexSplit : public PreTokenizer {
   void pre_tokenize(std::vector<Word>& words) const override {
     std::vector<Word> out;
     Ranges m;
+    std::vector<Part> parts;
     for (const auto& w : words) {
       regex_.find_all(w.text, m);
-      if (invert_) {  // the matches are the content, the gaps the delimiters
-        Ranges gaps;
-        size_t last = 0;
-        for (auto [b, e] : m) {
-          if (b > last) gaps.emplace_back(last, b);
-          last = e;
-        }
-        if (last < w.text.size()) gaps.emplace_back(last, w.text.size());
-        m.swap(gaps);
+      parts.clear();
+      size_t last = 0;
+      for (auto [b, e] : m) {
+        if (b > last) parts.push_back({last, b, invert_});
+        parts.push_back({b, e, !invert_});
+        last = e;
       }
-      split_by_ranges(w, m, behavior_, out);
+      if (last < w.text.size()) parts.push_back({last, w.text.size(), invert_});
+      apply_behavior(w, parts, behavior_, out);
     }
     words.swap(out);
   }

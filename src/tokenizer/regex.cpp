@@ -60,15 +60,43 @@ Regex::~Regex() {
   if (impl_ && impl_->code) pcre2_code_free(impl_->code);
 }
 
+namespace {
+// Per-thread JIT stack and match context: the default 32 KiB JIT stack can run out on long runs
+// of whitespace with look-ahead patterns; 16 MiB covers any realistic input.
+struct ThreadMatchContext {
+  pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, nullptr);
+  pcre2_match_context* ctx = pcre2_match_context_create(nullptr);
+  ThreadMatchContext() {
+    if (stack && ctx) pcre2_jit_stack_assign(ctx, nullptr, stack);
+  }
+  ~ThreadMatchContext() {
+    pcre2_match_context_free(ctx);
+    pcre2_jit_stack_free(stack);
+  }
+};
+pcre2_match_context* match_context() {
+  thread_local ThreadMatchContext tmc;
+  return tmc.ctx;
+}
+}  // namespace
+
 void Regex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const {
   out.clear();
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
+  pcre2_match_context* mctx = match_context();
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos <= text.size()) {
     // The text is valid UTF-8 (the tokenizer sanitizes its input), so skip PCRE2's check.
-    int rc = pcre2_match(impl_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
-    if (rc < 0) break;
+    int rc = pcre2_match(impl_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, mctx);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {  // never silently drop text: a resource limit is an error the caller sees
+      pcre2_match_data_free(md);
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(rc, msg, sizeof msg);
+      fail(ErrorCode::kResourceExhausted, "tokenizer regex failed on a {}-byte input: {}", text.size(),
+           reinterpret_cast<char*>(msg));
+    }
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t b = ov[0], e = ov[1];
     if (e == b) {  // empty match: step over one character

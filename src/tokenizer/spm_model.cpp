@@ -14,9 +14,18 @@ SpmModel::SpmModel(Vocab vocab, std::vector<float> scores, std::optional<int32_t
     if (!id) id = vocab_.find(std::string(1, static_cast<char>(b)));  // llama.cpp's fallback
     byte_ids_[b] = id ? *id : (unk_id_ ? *unk_id_ : -1);
   }
+  split_before_metaspace_ = metaspace_boundaries_are_safe(vocab_);
 }
 
 void SpmModel::encode_word(std::string_view text, std::vector<int32_t>& out) const {
+  if (!split_before_metaspace_) {
+    encode_piece(text, out);
+    return;
+  }
+  for_each_metaspace_piece(text, [&](std::string_view piece) { encode_piece(piece, out); });
+}
+
+void SpmModel::encode_piece(std::string_view text, std::vector<int32_t>& out) const {
   struct Symbol {
     int32_t prev, next;
     size_t begin, len;

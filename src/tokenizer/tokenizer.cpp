@@ -48,7 +48,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special_
       continue;
     }
     std::string piece(text.substr(seg.begin, seg.end - seg.begin));
-    if (normalizer_) normalizer_->normalize(piece);
+    bool start_moved = false;
+    if (normalizer_) normalizer_->normalize(piece, start_moved);
     if (spm_space_prefix_ && after_special) piece.insert(0, "\xE2\x96\x81");
     after_special = false;
     added_->split(piece, true, parse_special, norm);
@@ -58,7 +59,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special_
         continue;
       }
       words.clear();
-      words.push_back(Word{piece.substr(sub.begin, sub.end - sub.begin), seg.begin == 0 && sub.begin == 0});
+      words.push_back(
+          Word{piece.substr(sub.begin, sub.end - sub.begin), seg.begin == 0 && sub.begin == 0 && !start_moved});
       if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words);
       for (const Word& w : words) model_->encode_word(w.text, out);
     }
@@ -81,6 +83,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   for (int32_t id : ids) {
     std::string t = id_to_token(id);  // validates every id, even skipped ones
     if (skip_special_tokens && is_special(id)) continue;
+    if (auto it = decode_pieces_.find(id); it != decode_pieces_.end()) t = it->second;
     tokens.push_back(std::move(t));
   }
   if (!decoder_) {  // HF joins raw tokens with spaces when there is no decoder
@@ -96,6 +99,25 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
 }
 
 int64_t Tokenizer::vocab_size() const { return vocab_size_; }
+
+std::string Tokenizer::clean_up_tokenization(std::string_view text) {
+  static const std::pair<std::string_view, std::string_view> kRules[] = {
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  std::string s(text);
+  for (const auto& [from, to] : kRules) {  // one full pass per rule, like chained str.replace
+    std::string out;
+    size_t last = 0;
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + from.size())) {
+      out.append(s, last, p - last);
+      out.append(to);
+      last = p + from.size();
+    }
+    out.append(s, last, std::string::npos);
+    s.swap(out);
+  }
+  return s;
+}
 
 std::optional<std::string> Tokenizer::bos_token() const {
   return bos_id_ >= 0 ? std::optional<std::string>(id_to_token(bos_id_)) : std::nullopt;

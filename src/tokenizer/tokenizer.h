@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pagellm {
@@ -48,6 +49,11 @@ class Tokenizer {
   std::optional<std::string> eos_token() const;
   std::optional<std::string> chat_template(const std::string& name = "default") const;
   bool is_special(int32_t id) const;
+  // tokenizer_config.json's clean_up_tokenization_spaces: whether transformers would pass
+  // decoded text through clean_up_tokenization (decode() itself never does).
+  bool clean_up_tokenization_spaces() const { return clean_up_tokenization_spaces_; }
+  // transformers' clean_up_tokenization: " ." -> ".", " n't" -> "n't", ... in its fixed order.
+  static std::string clean_up_tokenization(std::string_view text);
   std::string id_to_token(int32_t id) const;  // raw piece; Error(kInvalidArgument) if unknown
   std::optional<int32_t> token_to_id(std::string_view token) const;
 
@@ -63,7 +69,11 @@ class Tokenizer {
   std::vector<int32_t> prefix_ids_, suffix_ids_;  // post-processor (add_special_tokens)
   int32_t bos_id_ = -1, eos_id_ = -1;
   std::map<std::string, std::string> chat_templates_;
+  // Pieces fed to the decoder instead of id_to_token (GGUF byte-level user-defined tokens,
+  // which llama.cpp prints as their raw text).
+  std::unordered_map<int32_t, std::string> decode_pieces_;
   int64_t vocab_size_ = 0;
+  bool clean_up_tokenization_spaces_ = false;
   // llama.cpp SPM: prepend "▁" to text that follows the start or a special token.
   bool spm_space_prefix_ = false;
 

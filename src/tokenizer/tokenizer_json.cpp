@@ -67,8 +67,12 @@ struct HfLoader {
     return std::make_unique<BpeModel>(std::move(vocab), merges, std::move(opt));
   }
 
+  int32_t model_size_ = 0;
+  int32_t max_added_ = -1;
+
   void load_added(const Json& a) {
     if (a.is_null()) return;
+    model_size_ = static_cast<int32_t>(t.model_->vocab().ids.size());
     if (!a.is_array()) bad("added_tokens", "is not an array");
     for (const Json& e : a) {
       AddedToken tok;
@@ -80,6 +84,19 @@ struct HfLoader {
       tok.rstrip = e.value("rstrip", false);
       tok.single_word = e.value("single_word", false);
       tok.normalized = e.value("normalized", !tok.special);
+      // HF ignores the file's id: a token the model (or an earlier added token) knows keeps that
+      // id, a new one gets the next id after the model vocabulary and earlier added tokens.
+      // Consistent files (all real ones) get their own ids back.
+      if (auto known = t.token_to_id(tok.content)) {
+        tok.id = *known;
+      } else {
+        tok.id = max_added_ >= model_size_ ? max_added_ + 1 : model_size_;
+      }
+      max_added_ = std::max(max_added_, tok.id);
+      if (tok.normalized && t.normalizer_) {
+        tok.pattern = tok.content;
+        t.normalizer_->normalize(tok.pattern);
+      }
       t.added_->add(tok);
     }
   }
@@ -138,6 +155,8 @@ struct HfLoader {
       if (c["add_eos_token"].get<bool>() && !has) t.suffix_ids_.push_back(t.eos_id_);
       if (!c["add_eos_token"].get<bool>() && has) t.suffix_ids_.pop_back();
     }
+    if (c.contains("clean_up_tokenization_spaces") && c["clean_up_tokenization_spaces"].is_boolean())
+      t.clean_up_tokenization_spaces_ = c["clean_up_tokenization_spaces"].get<bool>();
     if (c.contains("chat_template")) {
       const Json& ct = c["chat_template"];
       if (ct.is_string()) {
@@ -169,8 +188,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& dir_or_file) {
     if (!j.contains("model")) l.bad("model", "is missing");
     t->model_ = l.load_model(j["model"]);  // the big part stays in the fast JSON type
     auto sub = [&](const char* key) { return j.contains(key) ? Json(j[key]) : Json(); };
-    l.load_added(sub("added_tokens"));
     t->normalizer_ = make_normalizer(sub("normalizer"));
+    l.load_added(sub("added_tokens"));
     t->pre_tokenizer_ = make_pre_tokenizer(sub("pre_tokenizer"));
     l.load_post(sub("post_processor"));
     t->decoder_ = make_decoder(sub("decoder"));

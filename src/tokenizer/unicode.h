@@ -33,6 +33,8 @@ size_t incomplete_utf8_tail(std::string_view s);
 // Unicode properties as Rust's char methods define them.
 bool is_whitespace(char32_t cp);
 bool is_alphanumeric(char32_t cp);
+// Unicode regex \w (letters, marks, decimal digits, connector punctuation, joiners).
+bool is_word_char(char32_t cp);
 
 // GPT-2's reversible byte <-> printable code point map used by ByteLevel.
 const std::array<char32_t, 256>& byte_to_code_point();

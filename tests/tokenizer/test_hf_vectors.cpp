@@ -30,6 +30,13 @@ TEST(HfVectors, AllFilesAllCases) {
       std::string dec_skip = tok->decode(want_sp, true);
       EXPECT_EQ(dec, c["decode"].get<std::string>()) << dir.filename() << " " << id;
       EXPECT_EQ(dec_skip, c["decode_skip_special"].get<std::string>()) << dir.filename() << " " << id;
+      // transformers' cleanup, where the config asks for it.
+      EXPECT_EQ(tok->clean_up_tokenization_spaces(), exp["clean_up_tokenization_spaces"].get<bool>()) << dir;
+      if (c.contains("transformers_decode")) {
+        EXPECT_EQ(Tokenizer::clean_up_tokenization(dec), c["transformers_decode"].get<std::string>()) << id;
+        EXPECT_EQ(Tokenizer::clean_up_tokenization(dec_skip), c["transformers_decode_skip_special"].get<std::string>())
+            << id;
+      }
       if (ids == want_ids && ids_sp == want_sp && dec == c["decode"].get<std::string>() &&
           dec_skip == c["decode_skip_special"].get<std::string>())
         ++pass;

@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <map>
 
-#include "gguf_test_reader.h"
+#include "loader/gguf.h"
+#include "tokenizer/gguf_vocab.h"
+#include "tokenizer/incremental_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "vectors.h"
@@ -78,18 +80,51 @@ TEST(LlamaCppVectors, EveryGgufWithVectors) {
   std::sort(paths.begin(), paths.end());
   for (const auto& p : paths) {
     std::string name = p.stem().string();
-    auto vocab = test::GgufTestReader::read(p.string());
+    auto gguf = GgufFile::open(p.string());
+    auto vocab = tok::GgufVocab::read(*gguf);
     if (vocab.model == "bert") {
       // WordPiece vocabularies are not supported; loading must say so clearly.
-      EXPECT_THROW(Tokenizer::from_gguf_vocab(vocab), Error) << name;
+      try {
+        Tokenizer::from_gguf(*gguf);
+        ADD_FAILURE() << name << ": no error";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << name;
+      }
       std::printf("[llama.cpp-vectors] %s: skipped (model '%s' unsupported)\n", name.c_str(), vocab.model.c_str());
       continue;
     }
     ++files;
-    auto tok = Tokenizer::from_gguf_vocab(vocab);
+    auto tok = Tokenizer::from_gguf(*gguf);
+    EXPECT_EQ(tok->vocab_size(), static_cast<int64_t>(vocab.tokens.size())) << name;
     run_pair(*tok, name);
   }
   EXPECT_GE(files, 9);
+}
+
+// Every .inp string round-trips through a GGUF vocabulary (all of them are lossless: byte
+// fallback or byte-level), and streams through the incremental detokenizer unchanged.
+TEST(LlamaCppVectors, GgufRoundTripAndStreaming) {
+  for (const auto& e : fs::directory_iterator(vocab_dir())) {
+    if (e.path().extension() != ".gguf" || !fs::exists(e.path().string() + ".inp")) continue;
+    auto gguf = GgufFile::open(e.path().string());
+    if (tok::GgufVocab::read(*gguf).model == "bert") continue;
+    auto tok = Tokenizer::from_gguf(*gguf);
+    std::string name = e.path().stem().string();
+    int pass = 0, total = 0;
+    for (const std::string& text : read_inputs(vocab_dir() / (name + ".gguf.inp"))) {
+      ++total;
+      auto ids = tok->encode(text, false, false);
+      std::string dec = tok->decode(ids, false);
+      EXPECT_EQ(dec, text) << name;
+      IncrementalDetokenizer detok(*tok, {}, false);
+      std::string streamed;
+      for (int32_t id : ids) streamed += detok.add(id);
+      streamed += detok.finish();
+      EXPECT_EQ(streamed, dec) << name;
+      if (dec == text && streamed == dec) ++pass;
+    }
+    std::printf("[llama.cpp-roundtrip] %s: %d/%d\n", name.c_str(), pass, total);
+  }
 }
 
 TEST(LlamaCppVectors, NoGgufAgainstTokenizerJson) {

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "gguf_test_reader.h"
+#include "loader/gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "vectors.h"
 
@@ -36,11 +36,11 @@ TEST(Stories260K, HfDir) {
   check_cases(*tok, "hf");
 }
 
-// The GGUF vocabulary (llama.cpp SentencePiece semantics, read by the test's own GGUF reader
-// until the loader's GgufFile is merged) must give the same ids as tokenizer.json.
-TEST(Stories260K, GgufVocab) {
-  auto vocab = test::GgufTestReader::read((stories_dir() / "stories260K.gguf").string());
-  auto tok = Tokenizer::from_gguf_vocab(vocab);
+// The GGUF vocabulary (llama.cpp SentencePiece semantics) must give the same ids as
+// tokenizer.json.
+TEST(Stories260K, Gguf) {
+  auto gguf = GgufFile::open((stories_dir() / "stories260K.gguf").string());
+  auto tok = Tokenizer::from_gguf(*gguf);
   EXPECT_EQ(tok->vocab_size(), 512);
   EXPECT_EQ(tok->bos_token_id(), 1);
   EXPECT_EQ(tok->eos_token_id(), 2);
