@@ -13,5 +13,6 @@ CommandFn register_bench(CLI::App& app);
 CommandFn register_tokenize(CLI::App& app);
 CommandFn register_detokenize(CLI::App& app);
 CommandFn register_chat_template(CLI::App& app);
+CommandFn register_serve(CLI::App& app);
 
 }  // namespace pagellm::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     pagellm::cli::CommandFn fn = registrar(app);
     commands[app.get_subcommands({})[before]] = std::move(fn);
   };
+  add(pagellm::cli::register_serve);
   add(pagellm::cli::register_generate);
   add(pagellm::cli::register_bench);
   add(pagellm::cli::register_tokenize);

@@ -14,9 +14,10 @@ AsyncEngine::AsyncEngine(ModelBundle bundle, EngineConfig config)
 
 AsyncEngine::~AsyncEngine() { shutdown(); }
 
-std::shared_ptr<RequestStream> AsyncEngine::add_request(std::shared_ptr<Request> request) {
+std::shared_ptr<RequestStream> AsyncEngine::add_request(std::shared_ptr<Request> request,
+                                                        std::shared_ptr<RequestStream> stream) {
   EngineCore::validate_request(*request, bundle_.config(), config_);  // so the caller gets the error
-  auto stream = std::make_shared<RequestStream>();
+  if (!stream) stream = std::make_shared<RequestStream>();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!accepting_) fail(ErrorCode::kUnavailable, "the engine is shutting down");
@@ -35,6 +36,11 @@ void AsyncEngine::abort(const std::string& request_id) {
     aborts_.push_back(request_id);
   }
   wake_.notify_one();
+}
+
+int64_t AsyncEngine::num_in_flight() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(streams_.size());
 }
 
 EngineStats AsyncEngine::stats() const {

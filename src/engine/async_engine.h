@@ -23,9 +23,12 @@ class AsyncEngine {
   AsyncEngine& operator=(const AsyncEngine&) = delete;
 
   // Throws Error(kInvalidArgument) for a request the engine would reject, kUnavailable after shutdown.
-  std::shared_ptr<RequestStream> add_request(std::shared_ptr<Request> request);
+  // Requests of one group (n > 1, several prompts) may share a stream made for that many requests.
+  std::shared_ptr<RequestStream> add_request(std::shared_ptr<Request> request,
+                                             std::shared_ptr<RequestStream> stream = nullptr);
   void abort(const std::string& request_id);  // no-op for unknown or finished ids
   EngineStats stats() const;
+  int64_t num_in_flight() const;  // requests added and not yet finished
   // Stops accepting; aborts what is still running after `grace` and joins the engine thread.
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
 

@@ -1,41 +1,49 @@
 #include "engine/request_stream.h"
 
 namespace pagellm {
+namespace {
+
+void merge_into(RequestOutput& last, RequestOutput& next) {
+  last.new_token_ids.insert(last.new_token_ids.end(), next.new_token_ids.begin(), next.new_token_ids.end());
+  last.new_text += next.new_text;
+  last.finished = next.finished;
+  last.finish_reason = next.finish_reason;
+  last.stop_token_id = next.stop_token_id;
+  last.num_output_tokens = next.num_output_tokens;
+  last.num_cached_tokens = next.num_cached_tokens;
+}
+
+}  // namespace
 
 void RequestStream::push(RequestOutput output) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (finished_pushed_) return;
-    finished_pushed_ = output.finished;
-    if (queue_.size() >= kMaxQueued) {
-      RequestOutput& last = queue_.back();
-      last.new_token_ids.insert(last.new_token_ids.end(), output.new_token_ids.begin(), output.new_token_ids.end());
-      last.new_text += output.new_text;
-      last.finished = output.finished;
-      last.finish_reason = output.finish_reason;
-      last.stop_token_id = output.stop_token_id;
-      last.num_output_tokens = output.num_output_tokens;
-      last.num_cached_tokens = output.num_cached_tokens;
-    } else {
-      queue_.push_back(std::move(output));
+    bool merged = false;
+    if (queue_.size() >= queued_limit()) {
+      for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+        if (it->request_id != output.request_id) continue;
+        if (!it->finished) merge_into(*it, output), merged = true;
+        break;
+      }
     }
+    if (!merged) queue_.push_back(std::move(output));
   }
   ready_.notify_all();
 }
 
 std::optional<RequestOutput> RequestStream::next(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (finished_taken_) return std::nullopt;
+  if (unfinished_ == 0) return std::nullopt;
   if (!ready_.wait_for(lock, timeout, [&] { return !queue_.empty(); })) return std::nullopt;
   RequestOutput out = std::move(queue_.front());
   queue_.pop_front();
-  finished_taken_ = out.finished;
+  if (out.finished && unfinished_ > 0) --unfinished_;
   return out;
 }
 
 bool RequestStream::finished() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return finished_taken_;
+  return unfinished_ == 0;
 }
 
 }  // namespace pagellm

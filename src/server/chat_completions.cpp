@@ -1,0 +1,107 @@
+#include "server/chat_completions.h"
+
+#include "server/api_error.h"
+#include "server/chat_prompt.h"
+#include "server/completions.h"
+#include "server/json_fields.h"
+#include "server/response_writer.h"
+
+namespace pagellm::server {
+namespace {
+
+class ChatFormat : public ResponseFormat {
+ public:
+  ChatFormat(std::string id, std::string model, std::string fingerprint)
+      : id_(std::move(id)), model_(std::move(model)), fingerprint_(std::move(fingerprint)) {}
+
+  // The role first, then content deltas, then an empty delta carrying finish_reason.
+  std::vector<Json> stream_chunks(const Choice& c, const RequestOutput& d, bool first) const override {
+    std::vector<Json> chunks;
+    if (first) chunks.push_back(chunk(c.index, {{"role", "assistant"}, {"content", ""}}, nullptr));
+    if (!d.new_text.empty()) chunks.push_back(chunk(c.index, {{"content", d.new_text}}, nullptr));
+    if (d.finished) {
+      Json last = chunk(c.index, Json::object(), d.finish_reason);
+      last["choices"][0]["stop_reason"] = d.stop_token_id >= 0 ? Json(d.stop_token_id) : Json(nullptr);
+      chunks.push_back(std::move(last));
+    }
+    return chunks;
+  }
+
+  Json final_response(const GenerationGroup& g) const override {
+    Json choices = Json::array();
+    for (const Choice& c : g.choices())
+      choices.push_back({{"index", c.index},
+                         {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", Json::array()}}},
+                         {"logprobs", nullptr},
+                         {"finish_reason", c.finish_reason},
+                         {"stop_reason", c.stop_token_id >= 0 ? Json(c.stop_token_id) : Json(nullptr)}});
+    Json out = envelope("chat.completion", choices);
+    out["usage"] = usage_json(g);
+    return out;
+  }
+
+  Json usage_chunk(const GenerationGroup& g) const override {
+    Json out = envelope("chat.completion.chunk", Json::array());
+    out["usage"] = usage_json(g);
+    return out;
+  }
+
+ private:
+  Json chunk(int64_t index, Json delta, Json finish_reason) const {
+    return envelope("chat.completion.chunk", Json::array({Json{{"index", index},
+                                                               {"delta", std::move(delta)},
+                                                               {"logprobs", nullptr},
+                                                               {"finish_reason", std::move(finish_reason)}}}));
+  }
+  Json envelope(const char* object, Json choices) const {
+    return Json{{"id", id_},
+                {"object", object},
+                {"created", unix_time()},
+                {"model", model_},
+                {"system_fingerprint", fingerprint_},
+                {"choices", std::move(choices)}};
+  }
+
+  std::string id_, model_, fingerprint_;
+};
+
+}  // namespace
+
+void handle_chat_completions(const ServerContext& ctx, const Json& body, const std::string& request_id,
+                             httplib::Response& res) {
+  const std::string& model = ctx.resolve_model(string_field(body, "model"));
+  if (bool_field(body, "logprobs").value_or(false)) bad_request("'logprobs' is not supported yet", "logprobs");
+  if (!string_or_list_field(body, "stop").empty()) bad_request("'stop' strings are not supported yet", "stop");
+  const int64_t n = int_field(body, "n").value_or(1);
+  if (n < 1 || n > 128) bad_request(fmt::format("'n' must be between 1 and 128, got {}", n), "n");
+  const bool stream = bool_field(body, "stream").value_or(false);
+  const Json* options = object_field(body, "stream_options");
+  const bool include_usage = stream && options && bool_field(*options, "include_usage").value_or(false);
+  const int64_t priority = int_field(body, "priority").value_or(0);
+  if (const Json* tool_choice = body.contains("tool_choice") ? &body["tool_choice"] : nullptr;
+      tool_choice && !tool_choice->is_null() &&
+      !(tool_choice->is_string() && (*tool_choice == "none" || *tool_choice == "auto")))
+    bad_request("only tool_choice 'none' and 'auto' are supported (no forced tool calls)", "tool_choice");
+
+  auto it = body.find("messages");
+  if (it == body.end()) bad_request("'messages' is required", "messages");
+  const std::string prompt_text = render_chat_prompt(ctx, *it, chat_prompt_options(body));
+  // The template already wrote BOS and other specials (vLLM: add_special_tokens=false for chat).
+  const bool add_special = bool_field(body, "add_special_tokens").value_or(false);
+  std::vector<int32_t> prompt = ctx.tokenizer->encode(prompt_text, add_special);
+  if (prompt.empty()) bad_request("the rendered chat prompt is empty", "messages");
+
+  std::optional<int64_t> max_tokens = int_field(body, "max_completion_tokens");
+  if (!max_tokens) max_tokens = int_field(body, "max_tokens");
+  const auto prompt_len = static_cast<int64_t>(prompt.size());
+  const SamplingParams params = parse_sampling_params(
+      body, ctx.sampling_defaults, max_tokens.value_or(std::max<int64_t>(1, ctx.max_model_len() - prompt_len)));
+  check_context_length(ctx, prompt_len, params.max_tokens, "messages");
+
+  auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
+  group->submit({prompt}, params, n, priority);
+  send_generation(res, group, std::make_shared<ChatFormat>(request_id, model, ctx.system_fingerprint()), stream,
+                  include_usage);
+}
+
+}  // namespace pagellm::server

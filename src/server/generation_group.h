@@ -1,0 +1,62 @@
+#pragma once
+// The requests behind one API call: every prompt times n choices, submitted to the AsyncEngine
+// on one shared stream, with each choice's text and tokens accumulated as deltas arrive.
+// Destroying an unfinished group aborts its requests, so a client that goes away frees its blocks.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/async_engine.h"
+
+namespace pagellm::server {
+
+struct Choice {
+  int64_t index = 0;  // prompt_index * n + sample index, as OpenAI numbers choices
+  int64_t prompt_index = 0;
+  std::string request_id;
+  std::string text;
+  std::vector<int32_t> token_ids;
+  bool finished = false;
+  std::string finish_reason;
+  int64_t stop_token_id = -1;
+  int64_t num_prompt_tokens = 0;
+  int64_t num_cached_tokens = 0;
+};
+
+struct ChoiceDelta {
+  size_t choice = 0;
+  RequestOutput output;
+};
+
+class GenerationGroup {
+ public:
+  GenerationGroup(AsyncEngine& engine, std::string base_id);
+  ~GenerationGroup();
+  GenerationGroup(const GenerationGroup&) = delete;
+  GenerationGroup& operator=(const GenerationGroup&) = delete;
+
+  // Submits prompts x n requests (choice i of a seeded request gets seed + i). Throws what
+  // AsyncEngine::add_request throws, after aborting what was already submitted.
+  void submit(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params, int64_t n,
+              int64_t priority);
+  // The next delta of any choice (already applied to choices()); nullopt on timeout or when done.
+  std::optional<ChoiceDelta> next(std::chrono::milliseconds timeout);
+  bool finished() const { return stream_ && stream_->finished(); }
+  void abort();
+
+  const std::vector<Choice>& choices() const { return choices_; }
+  int64_t prompt_tokens() const;  // each prompt counted once, whatever n
+  int64_t completion_tokens() const;
+  int64_t cached_tokens() const;
+
+ private:
+  AsyncEngine& engine_;
+  std::string base_id_;
+  std::shared_ptr<RequestStream> stream_;
+  std::vector<Choice> choices_;
+  int64_t n_ = 1;
+};
+
+}  // namespace pagellm::server
