@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/decoder.h"
@@ -316,6 +317,29 @@ TEST(Tokenizer, InvalidUtf8InputIsReplaced) {
     EXPECT_EQ(ids, t->encode(tok::utf8_lossy(bad), false)) << name;
     EXPECT_EQ(t->decode(ids), tok::utf8_lossy(bad)) << name;
   }
+}
+
+// encode/decode are const and safe to call from many threads at once (shared word cache).
+TEST(Tokenizer, ConcurrentEncodeMatchesSerial) {
+  auto t = Tokenizer::from_hf((test::tokenizers_dir() / "llama-3-8b-instruct").string());
+  Json exp = read_json_file((test::tokenizers_dir() / "llama-3-8b-instruct" / "expected.json").string());
+  std::vector<std::string> texts;
+  for (const Json& c : exp["cases"]) texts.push_back(c["text"].get<std::string>());
+  std::vector<std::vector<int32_t>> want;
+  for (const auto& x : texts) want.push_back(t->encode(x));
+  std::vector<std::thread> threads;
+  std::vector<int> bad(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int round = 0; round < 20; ++round)
+        for (size_t i = 0; i < texts.size(); ++i) {
+          size_t j = (i * 7 + static_cast<size_t>(k) * 13 + static_cast<size_t>(round)) % texts.size();
+          if (t->encode(texts[j]) != want[j] || t->decode(want[j]) != t->decode(want[j])) ++bad[static_cast<size_t>(k)];
+        }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad, (std::vector<int>{0, 0, 0, 0}));
 }
 
 TEST(Tokenizer, ChatTemplateAndSpecialStrings) {
