@@ -293,6 +293,17 @@ TEST(TokenizerJson, ConfigFlagsAndNamedTemplates) {
   EXPECT_EQ(t->chat_template("tool_use"), std::optional<std::string>("T"));
 }
 
+TEST(TokenizerJson, TemplateShorthandString) {
+  std::string path = write_json("tmplstr", R"({
+    "added_tokens": [{"id": 0, "content": "<s>", "special": true}, {"id": 1, "content": "</s>", "special": true}],
+    "post_processor": {"type": "TemplateProcessing", "single": "<s> $A:0 </s>:0",
+                       "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                                          "</s>": {"id": "</s>", "ids": [1], "tokens": ["</s>"]}}},
+    "model": {"type": "BPE", "vocab": {"<s>": 0, "</s>": 1, "a": 2}, "merges": []}})");
+  auto t = Tokenizer::from_hf(path);
+  EXPECT_EQ(t->encode("a"), (std::vector<int32_t>{0, 2, 1}));
+}
+
 TEST(Tokenizer, InvalidIdInDecodeThrows) {
   auto t = Tokenizer::from_hf((test::tokenizers_dir() / "qwen3").string());
   std::vector<int32_t> ids{9707, 200000};
