@@ -184,6 +184,17 @@ TEST(PreTokenizer, Llama3RegexOnTrickyUnicode) {
             (std::vector<std::string>{"\U0001F600\U0001F600", " \u4e2d\u6587"}));
 }
 
+TEST(PreTokenizer, PunctuationWhitespaceAndDigits) {
+  auto punct = tok::make_pre_tokenizer(Json{{"type", "Punctuation"}, {"behavior", "Contiguous"}});
+  EXPECT_EQ(pre(*punct, "a!?b$c\u3002"), (std::vector<std::string>{"a", "!?", "b", "$", "c", "\u3002"}));
+  auto bert = tok::make_pre_tokenizer(Json{{"type", "BertPreTokenizer"}});
+  EXPECT_EQ(pre(*bert, " Hi,  you!"), (std::vector<std::string>{"Hi", ",", "you", "!"}));
+  auto ws = tok::make_pre_tokenizer(Json{{"type", "Whitespace"}});
+  EXPECT_EQ(pre(*ws, "it's  ok."), (std::vector<std::string>{"it", "'", "s", "ok", "."}));
+  auto digits = tok::make_pre_tokenizer(Json{{"type", "Digits"}, {"individual_digits", true}});
+  EXPECT_EQ(pre(*digits, "a12b"), (std::vector<std::string>{"a", "1", "2", "b"}));
+}
+
 TEST(PreTokenizer, ByteLevelMapsBytes) {
   auto bl = tok::make_byte_level(/*add_prefix_space=*/true, /*use_regex=*/true);
   EXPECT_EQ(pre(*bl, "Hi  you\n"), (std::vector<std::string>{"\u0120Hi", "\u0120", "\u0120you", "\u010a"}));
