@@ -100,9 +100,8 @@ class SpmModel : public Model {
 
 // WordPiece as llama.cpp runs BERT GGUF vocabularies (whose word-initial pieces carry a "▁"
 // prefix instead of continuation pieces carrying "##"): NFD, lowercase, drop controls and
-// accents, split on
-// whitespace, punctuation and CJK characters, then greedy longest match per word; a word with
-// an unmatched position becomes <unk>. The model does its own normalizing and splitting.
+// accents, split on whitespace, punctuation and CJK characters, then greedy longest match per
+// word; a word with an unmatched position becomes <unk>. The model does its own normalizing and splitting.
 class WpmModel : public Model {
  public:
   WpmModel(Vocab vocab, int32_t unk_id);
