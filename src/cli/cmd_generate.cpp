@@ -1,13 +1,15 @@
-// `pagellm generate`: one prompt in, its continuation streamed to stdout (or one JSON object).
+// `pagellm generate`: one prompt streamed to stdout (or one JSON object), or an offline batch
+// from a JSONL file through the continuously batching engine (vLLM's LLM.generate).
 #include <cstdio>
+#include <fstream>
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/engine_flags.h"
 #include "cli/parse_ids.h"
-#include "engine/model_bundle.h"
-#include "engine/single_sequence_generator.h"
-#include "tokenizer/incremental_detokenizer.h"
-#include "tokenizer/tokenizer.h"
+#include "cli/progress_bar.h"
+#include "engine/llm.h"
+#include "util/error.h"
 #include "util/json_file.h"
 
 namespace pagellm::cli {
@@ -17,6 +19,8 @@ struct GenerateOptions {
   std::string model;
   std::optional<std::string> prompt;
   std::optional<std::string> prompt_ids;
+  std::optional<std::string> prompts_file;
+  std::optional<std::string> output;
   int64_t max_tokens = 128;
   std::optional<double> temperature;
   std::optional<double> top_p;
@@ -24,44 +28,155 @@ struct GenerateOptions {
   std::optional<uint64_t> seed;
   bool ignore_eos = false;
   bool json = false;
+  EngineFlags engine;
 };
 
-int run_generate(const GenerateOptions& o) {
-  ModelBundle bundle = load_model_bundle(o.model);
-  const GenerationDefaults& defaults = bundle.files->generation;
-  SamplingParams params;
-  params.max_tokens = o.max_tokens;
-  params.temperature = o.temperature.value_or(defaults.temperature.value_or(1.0));
-  params.top_p = o.top_p.value_or(defaults.top_p.value_or(1.0));
-  params.top_k = o.top_k.value_or(defaults.top_k.value_or(0));
-  params.seed = o.seed;
-  params.ignore_eos = o.ignore_eos;
-  params.validate();
+SamplingParams default_params(const GenerateOptions& o, const GenerationDefaults& defaults) {
+  SamplingParams p;
+  p.max_tokens = o.max_tokens;
+  p.temperature = o.temperature.value_or(defaults.temperature.value_or(1.0));
+  p.top_p = o.top_p.value_or(defaults.top_p.value_or(1.0));
+  p.top_k = o.top_k.value_or(defaults.top_k.value_or(0));
+  p.seed = o.seed;
+  p.ignore_eos = o.ignore_eos;
+  return p;
+}
 
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+int generate_one(const GenerateOptions& o) {
+  LLM llm(o.model, o.engine.to_config());
+  const ModelBundle& bundle = llm.engine().bundle();
+  SamplingParams params = default_params(o, bundle.files->generation);
+  params.validate();
   std::vector<int32_t> prompt_ids =
       o.prompt_ids ? parse_ids(*o.prompt_ids, "--prompt-ids") : bundle.tokenizer->encode(*o.prompt, true);
 
-  IncrementalDetokenizer detok(*bundle.tokenizer, prompt_ids, /*skip_special_tokens=*/true);
-  std::string text;
-  GenerationResult result = generate_single_sequence(bundle, prompt_ids, params, [&](int32_t token) {
-    std::string piece = detok.add(token);
-    text += piece;
-    if (!o.json && !piece.empty()) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
+  EngineCore& core = llm.engine();
+  core.add_request(std::make_shared<Request>("0", prompt_ids, params));
+  std::vector<int32_t> token_ids;
+  std::string text, finish_reason;
+  while (core.has_unfinished()) {
+    for (const RequestOutput& out : core.step()) {
+      token_ids.insert(token_ids.end(), out.new_token_ids.begin(), out.new_token_ids.end());
+      text += out.new_text;
+      if (out.finished) finish_reason = out.finish_reason;
+      if (!o.json && !out.new_text.empty()) {
+        std::fwrite(out.new_text.data(), 1, out.new_text.size(), stdout);
+        std::fflush(stdout);
+      }
     }
-  });
-  std::string tail = detok.finish();
-  text += tail;
+  }
   if (o.json) {
-    Json out = {{"prompt_token_ids", prompt_ids},
-                {"token_ids", result.token_ids},
-                {"text", text},
-                {"finish_reason", result.finish_reason}};
-    std::printf("%s\n", out.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+    std::printf("%s\n", dump(Json{{"prompt_token_ids", prompt_ids},
+                                  {"token_ids", token_ids},
+                                  {"text", text},
+                                  {"finish_reason", finish_reason}})
+                            .c_str());
   } else {
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
     std::printf("\n");
+  }
+  return 0;
+}
+
+// The sampling fields the engine supports, by vLLM's names; others are rejected by name so a
+// batch never silently runs with settings it did not ask for.
+SamplingParams parse_sampling_params(const Json& j, SamplingParams p, const std::string& where) {
+  if (!j.is_object()) fail(ErrorCode::kInvalidArgument, "{}: sampling_params must be an object", where);
+  for (const auto& [key, value] : j.items()) {
+    try {
+      if (key == "temperature")
+        p.temperature = value.get<double>();
+      else if (key == "top_p")
+        p.top_p = value.get<double>();
+      else if (key == "top_k")
+        p.top_k = value.get<int64_t>();
+      else if (key == "seed")
+        p.seed = value.is_null() ? std::nullopt : std::optional<uint64_t>(value.get<uint64_t>());
+      else if (key == "max_tokens")
+        p.max_tokens = value.get<int64_t>();
+      else if (key == "ignore_eos")
+        p.ignore_eos = value.get<bool>();
+      else if (key == "stop_token_ids")
+        p.stop_token_ids = value.get<std::vector<int32_t>>();
+      else
+        fail(ErrorCode::kInvalidArgument, "{}: sampling_params.{} is not supported", where, key);
+    } catch (const nlohmann::json::exception&) {
+      fail(ErrorCode::kInvalidArgument, "{}: sampling_params.{} has the wrong type ({})", where, key,
+           value.type_name());
+    }
+  }
+  return p;
+}
+
+int generate_batch(const GenerateOptions& o) {
+  std::ifstream in(*o.prompts_file);
+  if (!in) fail(ErrorCode::kNotFound, "{}: cannot open prompts file", *o.prompts_file);
+  LLM llm(o.model, o.engine.to_config());
+  const SamplingParams base = default_params(o, llm.engine().bundle().files->generation);
+
+  std::vector<PromptInput> prompts;
+  std::vector<SamplingParams> params;
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = fmt::format("{}:{}", *o.prompts_file, number);
+    Json j;
+    try {
+      j = Json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      fail(ErrorCode::kInvalidArgument, "{}: invalid JSON: {}", where, e.what());
+    }
+    PromptInput p;
+    try {
+      if (!j.is_object()) fail(ErrorCode::kInvalidArgument, "{}: each line must be a JSON object", where);
+      if (j.contains("prompt"))
+        p.text = j["prompt"].get<std::string>();
+      else if (j.contains("prompt_token_ids"))
+        p.token_ids = j["prompt_token_ids"].get<std::vector<int32_t>>();
+      else
+        fail(ErrorCode::kInvalidArgument, "{}: needs \"prompt\" or \"prompt_token_ids\"", where);
+      if (j.contains("request_id")) p.request_id = j["request_id"].get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      fail(ErrorCode::kInvalidArgument, "{}: wrong field type: {}", where, e.what());
+    }
+    SamplingParams sp = j.contains("sampling_params") ? parse_sampling_params(j["sampling_params"], base, where) : base;
+    try {
+      sp.validate();
+    } catch (const Error& e) {
+      fail(ErrorCode::kInvalidArgument, "{}: {}", where, e.what());
+    }
+    prompts.push_back(std::move(p));
+    params.push_back(sp);
+  }
+
+  ProgressBar bar;
+  std::vector<GenerateResult> results =
+      llm.generate(prompts, params, [&](const GenerateProgress& p) { bar.update(p); });
+  bar.finish();
+
+  std::ofstream file;
+  if (o.output) {
+    file.open(*o.output, std::ios::binary | std::ios::trunc);
+    if (!file) fail(ErrorCode::kNotFound, "{}: cannot open output file for writing", *o.output);
+  }
+  for (const GenerateResult& r : results) {
+    Json outputs = Json::array();
+    for (const CompletionOutput& c : r.outputs)
+      outputs.push_back({{"index", c.index},
+                         {"text", c.text},
+                         {"token_ids", c.token_ids},
+                         {"finish_reason", c.finish_reason},
+                         {"cumulative_logprob", c.cumulative_logprob ? Json(*c.cumulative_logprob) : Json(nullptr)}});
+    const std::string line_out = dump(Json{{"request_id", r.request_id},
+                                           {"prompt", r.prompt ? Json(*r.prompt) : Json(nullptr)},
+                                           {"prompt_token_ids", r.prompt_token_ids},
+                                           {"outputs", outputs},
+                                           {"num_cached_tokens", r.num_cached_tokens}});
+    if (o.output)
+      file << line_out << '\n';
+    else
+      std::printf("%s\n", line_out.c_str());
   }
   return 0;
 }
@@ -70,12 +185,17 @@ int run_generate(const GenerateOptions& o) {
 
 CommandFn register_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
-  CLI::App* cmd = app.add_subcommand("generate", "Generate a continuation of one prompt");
+  CLI::App* cmd =
+      app.add_subcommand("generate", "Generate continuations: one prompt, or a JSONL batch (--prompts-file)");
   cmd->add_option("--model,-m", o->model, "HF model directory or .gguf file")->required();
   auto* prompt = cmd->add_option("--prompt,-p", o->prompt, "Prompt text (BOS added as the tokenizer says)");
   auto* ids = cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,403,407");
-  prompt->excludes(ids);
-  ids->excludes(prompt);
+  auto* file = cmd->add_option("--prompts-file", o->prompts_file,
+                               "JSONL batch: {\"prompt\": ...} or {\"prompt_token_ids\": [...]} per line, optional "
+                               "\"sampling_params\" and \"request_id\"");
+  prompt->excludes(ids)->excludes(file);
+  ids->excludes(file);
+  cmd->add_option("--output,-o", o->output, "With --prompts-file: write the results here (default stdout)");
   cmd->add_option("--max-tokens,-n", o->max_tokens, "Maximum tokens to generate")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -87,10 +207,12 @@ CommandFn register_generate(CLI::App& app) {
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past the end-of-sequence token");
   cmd->add_flag("--json", o->json,
                 "Print one JSON object {prompt_token_ids, token_ids, text, finish_reason} instead of streaming text");
-  cmd->callback([prompt, ids] {
-    if (prompt->count() == 0 && ids->count() == 0) throw CLI::RequiredError("one of --prompt or --prompt-ids");
+  add_engine_flags(*cmd, o->engine);
+  cmd->callback([prompt, ids, file] {
+    if (prompt->count() + ids->count() + file->count() == 0)
+      throw CLI::RequiredError("one of --prompt, --prompt-ids or --prompts-file");
   });
-  return [o] { return run_generate(*o); };
+  return [o] { return o->prompts_file ? generate_batch(*o) : generate_one(*o); };
 }
 
 }  // namespace pagellm::cli

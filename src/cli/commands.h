@@ -9,5 +9,9 @@ namespace pagellm::cli {
 using CommandFn = std::function<int()>;
 
 CommandFn register_generate(CLI::App& app);
+CommandFn register_bench(CLI::App& app);
+CommandFn register_tokenize(CLI::App& app);
+CommandFn register_detokenize(CLI::App& app);
+CommandFn register_chat_template(CLI::App& app);
 
 }  // namespace pagellm::cli

@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
     commands[app.get_subcommands({})[before]] = std::move(fn);
   };
   add(pagellm::cli::register_generate);
+  add(pagellm::cli::register_bench);
+  add(pagellm::cli::register_tokenize);
+  add(pagellm::cli::register_detokenize);
+  add(pagellm::cli::register_chat_template);
 
   try {
     app.parse(argc, argv);

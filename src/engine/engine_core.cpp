@@ -1,5 +1,7 @@
 #include "engine/engine_core.h"
 
+#include <chrono>
+
 #include "sampling/sampler.h"
 #include "util/byte_size.h"
 #include "util/error.h"
@@ -71,12 +73,18 @@ void EngineCore::abort_request(const std::string& id) {
 }
 
 std::vector<RequestOutput> EngineCore::step() {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
   std::vector<RequestOutput> outputs = std::move(pending_);
   pending_.clear();
   SchedulerOutput scheduled = scheduler_.schedule();
+  const auto scheduled_at = Clock::now();
   if (scheduled.empty()) return outputs;
 
   const std::vector<float> logits = runner_.execute(scheduled);
+  const auto forwarded_at = Clock::now();
+  stats_.schedule_seconds += std::chrono::duration<double>(scheduled_at - start).count();
+  stats_.forward_seconds += std::chrono::duration<double>(forwarded_at - scheduled_at).count();
   scheduler_.update_after_step(scheduled);
   ++stats_.num_steps;
   const int64_t vocab = bundle_.config().vocab_size;
@@ -95,6 +103,7 @@ std::vector<RequestOutput> EngineCore::step() {
       requests_.erase(id);
     }
   }
+  stats_.step_seconds += std::chrono::duration<double>(Clock::now() - start).count();
   return outputs;
 }
 

@@ -21,6 +21,9 @@ struct EngineStats {
   int64_t prompt_tokens = 0;         // vllm:prompt_tokens (computed prompt tokens, cache hits excluded)
   int64_t generation_tokens = 0;     // vllm:generation_tokens
   int64_t num_steps = 0;
+  double schedule_seconds = 0;                     // wall time in Scheduler::schedule (the scheduler's own overhead)
+  double forward_seconds = 0;                      // wall time in the model runner
+  double step_seconds = 0;                         // wall time of whole steps
   std::map<std::string, int64_t> request_success;  // vllm:request_success{finished_reason}
   Histogram time_to_first_token;                   // vllm:time_to_first_token_seconds
   Histogram inter_token_latency;                   // vllm:inter_token_latency_seconds

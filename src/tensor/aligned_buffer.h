@@ -1,5 +1,6 @@
 #pragma once
 // An owned, 64-byte aligned, zero-initialized byte buffer (cache-line and AVX-512 friendly).
+// Movable; large ones are lazily mapped zero pages.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -25,6 +26,7 @@ class AlignedBuffer {
 
  private:
   struct Free {
+    size_t mapped_bytes;  // the rounded allocation size, which decides how it is released
     void operator()(uint8_t* p) const;
   };
   std::unique_ptr<uint8_t, Free> data_;

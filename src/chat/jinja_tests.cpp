@@ -1,0 +1,98 @@
+#include "chat/jinja_tests.h"
+
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "chat/jinja_object.h"
+#include "chat/jinja_text.h"
+
+namespace pagellm::jinja {
+namespace {
+
+using TestFn = bool (*)(const Value&, const CallArgs&);
+
+const Value& arg(const CallArgs& args, const char* test) {
+  const Value* v = args.get(0, "other");
+  if (!v) throw ValueError(fmt::format("test '{}' needs an argument", test));
+  return *v;
+}
+
+int64_t int_of(const Value& v, const char* test) {
+  if (!v.is_int() && !v.is_bool())
+    throw ValueError(fmt::format("test '{}' needs an integer, got {}", test, v.type_name()));
+  return v.as_int();
+}
+
+bool compare_test(const Value& v, const CallArgs& args, const char* name, bool (*pred)(int)) {
+  return pred(compare_values(v, arg(args, name)));
+}
+
+const std::unordered_map<std::string_view, TestFn>& tests() {
+  static const std::unordered_map<std::string_view, TestFn> table = {
+      {"defined", [](const Value& v, const CallArgs&) { return !v.is_undefined(); }},
+      {"undefined", [](const Value& v, const CallArgs&) { return v.is_undefined(); }},
+      {"none", [](const Value& v, const CallArgs&) { return v.is_none(); }},
+      {"string", [](const Value& v, const CallArgs&) { return v.is_string(); }},
+      {"mapping", [](const Value& v, const CallArgs&) { return v.is_dict(); }},
+      // Undefined is iterable (empty) in Jinja, strings and dicts too.
+      {"iterable",
+       [](const Value& v, const CallArgs&) { return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string(); }},
+      {"sequence", [](const Value& v, const CallArgs&) { return v.is_list() || v.is_dict() || v.is_string(); }},
+      {"number", [](const Value& v, const CallArgs&) { return v.is_number(); }},
+      {"integer", [](const Value& v, const CallArgs&) { return v.is_int(); }},
+      {"float", [](const Value& v, const CallArgs&) { return v.is_float(); }},
+      {"boolean", [](const Value& v, const CallArgs&) { return v.is_bool(); }},
+      {"true", [](const Value& v, const CallArgs&) { return v.is_bool() && v.as_bool(); }},
+      {"false", [](const Value& v, const CallArgs&) { return v.is_bool() && !v.as_bool(); }},
+      {"callable", [](const Value& v, const CallArgs&) { return v.is_callable(); }},
+      {"odd", [](const Value& v, const CallArgs&) { return int_of(v, "odd") % 2 != 0; }},
+      {"even", [](const Value& v, const CallArgs&) { return int_of(v, "even") % 2 == 0; }},
+      {"divisibleby",
+       [](const Value& v, const CallArgs& a) {
+         int64_t d = int_of(arg(a, "divisibleby"), "divisibleby");
+         if (d == 0) throw ValueError("integer division or modulo by zero");
+         return int_of(v, "divisibleby") % d == 0;
+       }},
+      {"eq", [](const Value& v, const CallArgs& a) { return values_equal(v, arg(a, "eq")); }},
+      {"equalto", [](const Value& v, const CallArgs& a) { return values_equal(v, arg(a, "equalto")); }},
+      {"==", [](const Value& v, const CallArgs& a) { return values_equal(v, arg(a, "==")); }},
+      {"ne", [](const Value& v, const CallArgs& a) { return !values_equal(v, arg(a, "ne")); }},
+      {"!=", [](const Value& v, const CallArgs& a) { return !values_equal(v, arg(a, "!=")); }},
+      {"lt", [](const Value& v, const CallArgs& a) { return compare_test(v, a, "lt", [](int c) { return c < 0; }); }},
+      {"lessthan",
+       [](const Value& v, const CallArgs& a) { return compare_test(v, a, "lessthan", [](int c) { return c < 0; }); }},
+      {"<", [](const Value& v, const CallArgs& a) { return compare_test(v, a, "<", [](int c) { return c < 0; }); }},
+      {"le", [](const Value& v, const CallArgs& a) { return compare_test(v, a, "le", [](int c) { return c <= 0; }); }},
+      {"<=", [](const Value& v, const CallArgs& a) { return compare_test(v, a, "<=", [](int c) { return c <= 0; }); }},
+      {"gt", [](const Value& v, const CallArgs& a) { return compare_test(v, a, "gt", [](int c) { return c > 0; }); }},
+      {"greaterthan", [](const Value& v,
+                         const CallArgs& a) { return compare_test(v, a, "greaterthan", [](int c) { return c > 0; }); }},
+      {">", [](const Value& v, const CallArgs& a) { return compare_test(v, a, ">", [](int c) { return c > 0; }); }},
+      {"ge", [](const Value& v, const CallArgs& a) { return compare_test(v, a, "ge", [](int c) { return c >= 0; }); }},
+      {">=", [](const Value& v, const CallArgs& a) { return compare_test(v, a, ">=", [](int c) { return c >= 0; }); }},
+      {"in", [](const Value& v, const CallArgs& a) { return contains(arg(a, "in"), v); }},
+      {"sameas",
+       [](const Value& v, const CallArgs& a) {
+         const Value& o = arg(a, "sameas");
+         // Identity for the singletons templates compare with (None, True, False); equality otherwise.
+         return v.kind() == o.kind() && values_equal(v, o);
+       }},
+      {"lower", [](const Value& v, const CallArgs&) { return v.is_string() && text::lower(v.str()) == v.str(); }},
+      {"upper", [](const Value& v, const CallArgs&) { return v.is_string() && text::upper(v.str()) == v.str(); }},
+      {"escaped", [](const Value&, const CallArgs&) { return false; }},
+  };
+  return table;
+}
+
+}  // namespace
+
+bool has_test(std::string_view name) { return tests().count(name) != 0; }
+
+bool apply_test(std::string_view name, const Value& subject, const CallArgs& args) {
+  auto it = tests().find(name);
+  if (it == tests().end()) throw ValueError(fmt::format("unknown test '{}'", name));
+  return it->second(subject, args);
+}
+
+}  // namespace pagellm::jinja

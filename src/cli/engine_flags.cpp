@@ -1,0 +1,48 @@
+#include "cli/engine_flags.h"
+
+#include "util/byte_size.h"
+#include "util/error.h"
+
+namespace pagellm::cli {
+
+void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
+  const char* group = "Engine";
+  cmd.add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "Token budget of one engine step")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--max-num-seqs", f.max_num_seqs, "Requests running at once")->capture_default_str()->group(group);
+  cmd.add_option("--max-model-len", f.max_model_len,
+                 "Longest prompt + output in tokens (default: the model's max_position_embeddings)")
+      ->group(group);
+  cmd.add_option("--block-size", f.block_size, "Tokens per KV cache block")->capture_default_str()->group(group);
+  cmd.add_option("--kv-cache-memory", f.kv_cache_memory,
+                 "KV cache size, e.g. 4GiB or 512MiB (default: 40% of available memory, at most 4 GiB)")
+      ->group(group);
+  cmd.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f.enable_prefix_caching,
+               "Share full KV blocks between requests with the same prefix (default on)")
+      ->group(group);
+  cmd.add_flag("--enable-chunked-prefill,!--no-enable-chunked-prefill", f.enable_chunked_prefill,
+               "Split long prompts across steps within the token budget (default on)")
+      ->group(group);
+  cmd.add_option("--scheduling-policy", f.scheduling_policy,
+                 "fcfs (arrival order) or priority (request priority, lower first)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fcfs", "priority"}))
+      ->group(group);
+}
+
+EngineConfig EngineFlags::to_config() const {
+  EngineConfig c;
+  c.scheduler.max_num_batched_tokens = max_num_batched_tokens;
+  c.scheduler.max_num_seqs = max_num_seqs;
+  c.scheduler.max_model_len = max_model_len;
+  if (max_model_len < 0) fail(ErrorCode::kInvalidArgument, "--max-model-len must be positive, got {}", max_model_len);
+  c.scheduler.enable_chunked_prefill = enable_chunked_prefill;
+  c.scheduler.policy = scheduling_policy == "priority" ? SchedulingPolicy::kPriority : SchedulingPolicy::kFcfs;
+  c.block_size = block_size;
+  if (!kv_cache_memory.empty()) c.kv_cache_memory = parse_byte_size(kv_cache_memory, "--kv-cache-memory");
+  c.enable_prefix_caching = enable_prefix_caching;
+  return c;
+}
+
+}  // namespace pagellm::cli

@@ -1,0 +1,27 @@
+#pragma once
+// The engine flags shared by generate, bench and serve, spelled as vLLM spells them.
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "engine/engine_config.h"
+
+namespace pagellm::cli {
+
+struct EngineFlags {
+  int64_t max_num_batched_tokens = 2048;
+  int64_t max_num_seqs = 128;
+  int64_t max_model_len = 0;
+  int64_t block_size = 16;
+  std::string kv_cache_memory;  // empty: default
+  bool enable_prefix_caching = true;
+  bool enable_chunked_prefill = true;
+  std::string scheduling_policy = "fcfs";
+
+  // Validates and converts; throws Error(kInvalidArgument) naming the flag.
+  EngineConfig to_config() const;
+};
+
+void add_engine_flags(CLI::App& cmd, EngineFlags& flags);
+
+}  // namespace pagellm::cli

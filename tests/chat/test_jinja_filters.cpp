@@ -1,0 +1,130 @@
+// Each filter and each `is` test, with expectations checked against Python Jinja2 3.1.6.
+#include <gtest/gtest.h>
+
+#include "chat/jinja_filters.h"
+#include "chat/jinja_tests.h"
+#include "render_helper.h"
+
+namespace pagellm::jinja {
+namespace {
+
+using test::render;
+using test::render_error;
+
+TEST(JinjaFilters, DirectCall) {
+  CallArgs none;
+  EXPECT_EQ(apply_filter("upper", Value::string("ab"), none).str(), "AB");
+  CallArgs sep;
+  sep.positional.push_back(Value::string("-"));
+  EXPECT_EQ(apply_filter("join", Value::list({Value::integer(1), Value::string("x")}), sep).str(), "1-x");
+  EXPECT_TRUE(has_filter("tojson"));
+  EXPECT_FALSE(has_filter("nosuch"));
+  EXPECT_THROW(apply_filter("nosuch", Value::none(), none), ValueError);
+}
+
+TEST(JinjaFilters, Strings) {
+  EXPECT_EQ(render("{{ '  hi \n' | trim }}|{{ 'xxhixx' | trim('x') }}"), "hi|hi");
+  EXPECT_EQ(render("{{ '\u00a0 nbsp \u00a0' | trim }}"), "nbsp");  // Unicode whitespace, like str.strip()
+  EXPECT_EQ(render("{{ 'Hi' | upper }}|{{ 'Hi' | lower }}|{{ 'ПРИВЕТ' | lower }}"), "HI|hi|привет");
+  EXPECT_EQ(render("{{ 'hello wORLD' | capitalize }}|{{ 'hello wORLD-x (y' | title }}"),
+            "Hello world|Hello World-X (Y");
+  EXPECT_EQ(render("{{ 'a b a' | replace('a', 'c') }}|{{ 'aaa' | replace('a', 'b', 2) }}"), "c b c|bba");
+  EXPECT_EQ(render("{{ 12 | string }}|{{ none | string }}|{{ [1, 'a'] | string }}"), "12|None|[1, 'a']");
+  EXPECT_EQ(render("{{ 'a\nb\n\nc' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}"), "a\n  b\n\n  c|  a\n  b");
+  EXPECT_EQ(render("{{ '<a href=\"x\">&\\'</a>' | escape }}|{{ 'x' | e }}"),
+            "&lt;a href=&#34;x&#34;&gt;&amp;&#39;&lt;/a&gt;|x");
+  EXPECT_EQ(render("{{ 'one two  three' | wordcount }}|{{ 'abc' | reverse }}"), "3|cba");
+  // `safe` makes Markup: Markup + str HTML-escapes the str (functionary v3.1 relies on this).
+  EXPECT_EQ(render("{{ 'a'|safe + '<b>' }}|{{ 'a' ~ '<b>'|safe }}"), "a&lt;b&gt;|a<b>");
+}
+
+TEST(JinjaFilters, Sequences) {
+  EXPECT_EQ(render("{{ [1,2] | length }}|{{ 'héllo' | length }}|{{ {'a': 1} | count }}|{{ x | length }}"), "2|5|1|0");
+  EXPECT_EQ(render("{{ [3,1] | first }}|{{ [3,1] | last }}|{{ 'abc' | first }}|{{ [] | first }}"), "3|1|a|");
+  EXPECT_EQ(
+      render("{{ [1,2] | join(', ') }}|{{ 'abc' | join('-') }}|{{ [{'n': 'a'}, {'n': 'b'}] | join(attribute='n') }}"),
+      "1, 2|a-b-c|ab");
+  EXPECT_EQ(render("{{ 'ab' | list }}|{{ {'a': 1} | list }}|{{ [1,2] | reverse | list }}"), "['a', 'b']|['a']|[2, 1]");
+  EXPECT_EQ(render("{{ ['b', 'A', 'a', 'B'] | unique | list }}|{{ ['a', 'A'] | unique(case_sensitive=true) | list }}"),
+            "['b', 'A']|['a', 'A']");
+  EXPECT_EQ(render("{{ ['b','C','a'] | sort }}|{{ [3,1,2] | sort(reverse=true) }}|{{ [{'n': 'b'}, {'n': 'a'}] | "
+                   "sort(attribute='n') | map(attribute='n') | join }}"),
+            "['a', 'b', 'C']|[3, 2, 1]|ab");
+  EXPECT_EQ(render("{{ {'b': 1, 'a': 2} | dictsort }}|{{ {'b': 1, 'a': 2} | dictsort(by='value') }}"),
+            "[('a', 2), ('b', 1)]|[('b', 1), ('a', 2)]");
+  EXPECT_EQ(render("{{ {'a': 1, 'b': 2} | items | list }}|{{ x | items | list }}"), "[('a', 1), ('b', 2)]|[]");
+  EXPECT_EQ(
+      render("{{ [1,2,3] | sum }}|{{ [{'v': 1}, {'v': 2}] | sum(attribute='v') }}|{{ [[1],[2]] | sum(start=[]) }}"),
+      "6|3|[1, 2]");
+  EXPECT_EQ(render("{{ [3,1,2] | min }}|{{ ['b','C','a'] | max }}"), "1|C");
+  EXPECT_EQ(render("{{ [1,2,3,4,5] | batch(2) | list }}"), "[[1, 2], [3, 4], [5]]");
+}
+
+TEST(JinjaFilters, SelectRejectMap) {
+  const Json ctx = {{"items", Json::parse(R"([{"a": 1, "t": "x"}, {"a": 2, "t": "y"}, {"b": 3}])")}};
+  EXPECT_EQ(render("{{ items | selectattr('a') | list | length }}", ctx), "2");
+  EXPECT_EQ(render("{{ items | rejectattr('a', 'defined') | list }}", ctx), "[{'b': 3}]");
+  EXPECT_EQ(render("{{ items | selectattr('t', 'equalto', 'y') | map(attribute='a') | list }}", ctx), "[2]");
+  EXPECT_EQ(render("{{ [1,2,3,4] | select('odd') | list }}|{{ [1,2,3,4] | reject('equalto', 2) | list }}"),
+            "[1, 3]|[1, 3, 4]");
+  EXPECT_EQ(render("{{ ['A', 'B'] | map('lower') | join }}|{{ items | map(attribute='a', default=0) | list }}", ctx),
+            "ab|[1, 2, 0]");
+  EXPECT_EQ(render("{{ none | selectattr('a') | list }}"), "[]");  // falsy input yields nothing, as in Jinja
+}
+
+TEST(JinjaFilters, Numbers) {
+  EXPECT_EQ(render("{{ '12' | int + 1 }}|{{ 'x' | int }}|{{ '3.7' | int }}|{{ 3.9 | int }}|{{ 'x' | int(5) }}"),
+            "13|0|3|3|5");
+  EXPECT_EQ(render("{{ '1.5' | float }}|{{ 'x' | float }}|{{ 2 | float }}"), "1.5|0.0|2.0");
+  EXPECT_EQ(render("{{ -3 | abs }}|{{ 2.5 | round }}|{{ 3.14159 | round(2) }}|{{ 2.1 | round(method='ceil') }}"),
+            "3|2.0|3.14|3.0");
+}
+
+TEST(JinjaFilters, Default) {
+  EXPECT_EQ(render("{{ x | default('d') }}|{{ '' | default('d') }}|{{ '' | default('d', true) }}|{{ none | d('n', "
+                   "boolean=true) }}"),
+            "d||d|n");
+}
+
+TEST(JinjaFilters, ToJsonMatchesPythonJsonDumps) {
+  EXPECT_EQ(render("{{ {'a': 'é', 'b': [1, 2.0, none, true], 'c': {}} | tojson }}"),
+            R"({"a": "é", "b": [1, 2.0, null, true], "c": {}})");
+  EXPECT_EQ(render("{{ {'a': {'b': []}, 'c': [1]} | tojson(indent=2) }}"),
+            "{\n  \"a\": {\n    \"b\": []\n  },\n  \"c\": [\n    1\n  ]\n}");
+  EXPECT_EQ(render("{{ \"a\\\"b\\\\c\\n\\u0001<&>\" | tojson }}"), R"("a\"b\\c\n\u0001<&>")");
+  // Input JSON keeps its key order (no sort_keys) and big/small floats print like Python.
+  const Json ctx = {{"v", Json::parse(R"({"z": 1, "a": 1e16, "m": 0.00001, "n": 1.5})")}};
+  EXPECT_EQ(render("{{ v | tojson }}", ctx), R"({"z": 1, "a": 1e+16, "m": 1e-05, "n": 1.5})");
+  EXPECT_NE(render_error("{{ x | tojson }}").find("not JSON serializable"), std::string::npos);
+}
+
+TEST(JinjaFilters, UnknownFilterIsARenderErrorWithPosition) {
+  EXPECT_EQ(render_error("{{ 1 }}\n{{ x | frobnicate }}"),
+            "chat template line 2, column 8: unknown filter 'frobnicate'");
+  EXPECT_EQ(render("{% if false %}{{ x | frobnicate }}{% endif %}ok"), "ok");  // only fails if reached
+}
+
+TEST(JinjaTests, AllTests) {
+  EXPECT_EQ(render("{{ x is defined }}{{ x is undefined }}{{ none is none }}{{ 'a' is string }}{{ {} is mapping }}"),
+            "FalseTrueTrueTrueTrue");
+  EXPECT_EQ(render("{{ [] is iterable }}{{ 'a' is iterable }}{{ 1 is iterable }}{{ x is iterable }}"),
+            "TrueTrueFalseTrue");
+  EXPECT_EQ(render("{{ 1 is number }}{{ 1 is integer }}{{ 1.0 is integer }}{{ 1.0 is float }}{{ true is boolean }}"),
+            "TrueTrueFalseTrueTrue");
+  EXPECT_EQ(render("{{ [] is sequence }}{{ 1 is sequence }}"), "TrueFalse");
+  EXPECT_EQ(render("{{ true is true }}{{ 1 is true }}{{ false is false }}{{ 0 is false }}"), "TrueFalseTrueFalse");
+  EXPECT_EQ(
+      render("{{ range is callable }}{{ 3 is odd }}{{ 4 is even }}{{ 6 is divisibleby 3 }}{{ 7 is divisibleby(3) }}"),
+      "TrueTrueTrueTrueFalse");
+  EXPECT_EQ(
+      render("{{ 'a' is eq 'a' }}{{ 1 is equalto 2 }}{{ 1 is ne 2 }}{{ 1 is lt 2 }}{{ 2 is ge 2 }}{{ 1 is in [1] }}"),
+      "TrueFalseTrueTrueTrueTrue");
+  EXPECT_EQ(render("{{ 1 is not none }}{{ 'ab' is lower }}{{ 'AB' is upper }}"), "TrueTrueTrue");
+  CallArgs none;
+  EXPECT_TRUE(apply_test("defined", Value::integer(1), none));
+  EXPECT_FALSE(has_test("nosuch"));
+  EXPECT_NE(render_error("{{ 1 is nosuch }}").find("unknown test 'nosuch'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pagellm::jinja
