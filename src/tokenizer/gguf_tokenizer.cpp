@@ -123,13 +123,20 @@ struct GgufLoader {
         t->decode_pieces_[static_cast<int32_t>(i)] = std::move(piece);
       }
       add_bos = v.add_bos.value_or(false);
+    } else if (v.model == "bert") {
+      t->model_ = std::make_unique<WpmModel>(std::move(vocab), v.unk_id);
+      t->decoder_ = make_sentencepiece_decoder(true);
+      // BERT wraps a sequence in [CLS] ... [SEP].
+      if (v.cls_id >= 0 && v.add_bos.value_or(true)) t->prefix_ids_.push_back(v.cls_id);
+      if (v.sep_id >= 0 && v.add_eos.value_or(true)) t->suffix_ids_.push_back(v.sep_id);
+      add_bos = false;
     } else {
       fail(ErrorCode::kUnsupported, "GGUF tokenizer.ggml.model '{}' is not supported", v.model);
     }
     t->bos_id_ = v.bos_id;
     t->eos_id_ = v.eos_id;
     if (add_bos && v.bos_id >= 0) t->prefix_ids_.push_back(v.bos_id);
-    if (v.add_eos.value_or(false) && v.eos_id >= 0) t->suffix_ids_.push_back(v.eos_id);
+    if (v.model != "bert" && v.add_eos.value_or(false) && v.eos_id >= 0) t->suffix_ids_.push_back(v.eos_id);
     if (v.chat_template) t->chat_templates_["default"] = *v.chat_template;
     for (const auto& [name, tmpl] : v.named_chat_templates) t->chat_templates_[name] = tmpl;
     t->finish_setup();

@@ -28,6 +28,8 @@ GgufVocab GgufVocab::read(const GgufFile& g) {
   v.eos_id = id("tokenizer.ggml.eos_token_id");
   v.unk_id = id("tokenizer.ggml.unknown_token_id");
   v.pad_id = id("tokenizer.ggml.padding_token_id");
+  v.cls_id = id("tokenizer.ggml.cls_token_id");
+  v.sep_id = id("tokenizer.ggml.seperator_token_id");  // sic: llama.cpp's key
   v.add_bos = g.get_bool("tokenizer.ggml.add_bos_token");
   v.add_eos = g.get_bool("tokenizer.ggml.add_eos_token");
   v.add_space_prefix = g.get_bool("tokenizer.ggml.add_space_prefix");

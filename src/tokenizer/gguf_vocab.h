@@ -25,13 +25,14 @@ enum class GgufTokenType : int32_t {
 };
 
 struct GgufVocab {
-  std::string model;  // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE)
-  std::string pre;    // tokenizer.ggml.pre: pre-tokenizer name for gpt2 models
+  // tokenizer.ggml.model: "llama" (SentencePiece), "gpt2" (byte-level BPE) or "bert" (WordPiece)
+  std::string model;
+  std::string pre;  // tokenizer.ggml.pre: pre-tokenizer name for gpt2 models
   std::vector<std::string> tokens;
   std::vector<float> scores;         // may be empty
   std::vector<int32_t> token_types;  // may be empty (all normal)
   std::vector<std::string> merges;   // "a b"
-  int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
+  int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1, cls_id = -1, sep_id = -1;
   std::optional<bool> add_bos, add_eos, add_space_prefix;
   std::optional<std::string> chat_template;
   std::map<std::string, std::string> named_chat_templates;  // tokenizer.chat_template.<name>

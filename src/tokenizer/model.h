@@ -98,6 +98,22 @@ class SpmModel : public Model {
   bool split_before_metaspace_ = false;  // as in BpeModel: keeps long texts linear
 };
 
+// WordPiece as llama.cpp runs BERT GGUF vocabularies (whose word-initial pieces carry a "▁"
+// prefix instead of continuation pieces carrying "##"): NFD, lowercase, drop controls and
+// accents, split on whitespace, punctuation and CJK characters, then greedy longest match per
+// word; a word with an unmatched position becomes <unk>. The model does its own normalizing and splitting.
+class WpmModel : public Model {
+ public:
+  WpmModel(Vocab vocab, int32_t unk_id);
+  void encode_word(std::string_view text, std::vector<int32_t>& out) const override;
+  const Vocab& vocab() const override { return vocab_; }
+
+ private:
+  Vocab vocab_;
+  int32_t unk_id_;
+  size_t max_piece_len_ = 0;
+};
+
 // True when no piece of `vocab` has "▁" (U+2581) right after a different character, so merges
 // never cross the boundary in front of a "▁" that follows a non-"▁" character.
 bool metaspace_boundaries_are_safe(const Vocab& vocab);

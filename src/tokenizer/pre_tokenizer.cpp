@@ -236,6 +236,16 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j) {
     return make_regex_split(regex, parse_behavior(j.at("behavior").get<std::string>()), j.value("invert", false));
   }
   if (type == "Digits") return std::make_unique<Digits>(j.value("individual_digits", false));
+  // HF's punctuation: Unicode P* or ASCII punctuation (which includes symbols like $ + < = > ^ ` | ~).
+  const std::string punct = R"([\p{P}\x{21}-\x{2F}\x{3A}-\x{40}\x{5B}-\x{60}\x{7B}-\x{7E}])";
+  if (type == "Punctuation")
+    return make_regex_split(punct, parse_behavior(j.value("behavior", std::string("Isolated"))), false);
+  if (type == "BertPreTokenizer") {
+    std::vector<std::unique_ptr<PreTokenizer>> items;
+    items.push_back(make_regex_split(R"(\s+)", SplitBehavior::kRemoved, false));
+    items.push_back(make_regex_split(punct, SplitBehavior::kIsolated, false));
+    return make_sequence(std::move(items));
+  }
   if (type == "Whitespace") return make_regex_split(R"(\w+|[^\w\s]+)", SplitBehavior::kRemoved, true);
   if (type == "WhitespaceSplit") return make_regex_split(R"(\s+)", SplitBehavior::kRemoved, false);
   if (type == "Sequence") {

@@ -111,7 +111,28 @@ struct HfLoader {
       for (const Json& q : p.at("processors")) load_post(q);
     } else if (type == "TemplateProcessing") {
       bool seen_seq = false;
-      for (const Json& item : p.at("single")) {
+      Json single = p.at("single");
+      if (single.is_string()) {  // the "<s> $A" shorthand: one item per space-separated word
+        Json items = Json::array();
+        std::string spec = single.get<std::string>();
+        for (size_t b = 0; b < spec.size();) {
+          size_t e = spec.find(' ', b);
+          if (e == std::string::npos) e = spec.size();
+          std::string word = spec.substr(b, e - b);
+          b = e + 1;
+          if (word.empty()) continue;
+          size_t colon = word.rfind(':');  // "<s>:1" carries a type id
+          if (colon != std::string::npos && colon + 1 < word.size() &&
+              word.find_first_not_of("0123456789", colon + 1) == std::string::npos)
+            word.resize(colon);
+          if (word[0] == '$')
+            items.push_back({{"Sequence", {{"id", "A"}}}});
+          else
+            items.push_back({{"SpecialToken", {{"id", word}}}});
+        }
+        single = items;
+      }
+      for (const Json& item : single) {
         if (item.contains("Sequence")) {
           seen_seq = true;
           continue;

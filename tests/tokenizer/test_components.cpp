@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/decoder.h"
@@ -183,6 +184,17 @@ TEST(PreTokenizer, Llama3RegexOnTrickyUnicode) {
             (std::vector<std::string>{"\U0001F600\U0001F600", " \u4e2d\u6587"}));
 }
 
+TEST(PreTokenizer, PunctuationWhitespaceAndDigits) {
+  auto punct = tok::make_pre_tokenizer(Json{{"type", "Punctuation"}, {"behavior", "Contiguous"}});
+  EXPECT_EQ(pre(*punct, "a!?b$c\u3002"), (std::vector<std::string>{"a", "!?", "b", "$", "c", "\u3002"}));
+  auto bert = tok::make_pre_tokenizer(Json{{"type", "BertPreTokenizer"}});
+  EXPECT_EQ(pre(*bert, " Hi,  you!"), (std::vector<std::string>{"Hi", ",", "you", "!"}));
+  auto ws = tok::make_pre_tokenizer(Json{{"type", "Whitespace"}});
+  EXPECT_EQ(pre(*ws, "it's  ok."), (std::vector<std::string>{"it", "'", "s", "ok", "."}));
+  auto digits = tok::make_pre_tokenizer(Json{{"type", "Digits"}, {"individual_digits", true}});
+  EXPECT_EQ(pre(*digits, "a12b"), (std::vector<std::string>{"a", "1", "2", "b"}));
+}
+
 TEST(PreTokenizer, ByteLevelMapsBytes) {
   auto bl = tok::make_byte_level(/*add_prefix_space=*/true, /*use_regex=*/true);
   EXPECT_EQ(pre(*bl, "Hi  you\n"), (std::vector<std::string>{"\u0120Hi", "\u0120", "\u0120you", "\u010a"}));
@@ -292,6 +304,17 @@ TEST(TokenizerJson, ConfigFlagsAndNamedTemplates) {
   EXPECT_EQ(t->chat_template("tool_use"), std::optional<std::string>("T"));
 }
 
+TEST(TokenizerJson, TemplateShorthandString) {
+  std::string path = write_json("tmplstr", R"({
+    "added_tokens": [{"id": 0, "content": "<s>", "special": true}, {"id": 1, "content": "</s>", "special": true}],
+    "post_processor": {"type": "TemplateProcessing", "single": "<s> $A:0 </s>:0",
+                       "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                                          "</s>": {"id": "</s>", "ids": [1], "tokens": ["</s>"]}}},
+    "model": {"type": "BPE", "vocab": {"<s>": 0, "</s>": 1, "a": 2}, "merges": []}})");
+  auto t = Tokenizer::from_hf(path);
+  EXPECT_EQ(t->encode("a"), (std::vector<int32_t>{0, 2, 1}));
+}
+
 TEST(Tokenizer, InvalidIdInDecodeThrows) {
   auto t = Tokenizer::from_hf((test::tokenizers_dir() / "qwen3").string());
   std::vector<int32_t> ids{9707, 200000};
@@ -316,6 +339,29 @@ TEST(Tokenizer, InvalidUtf8InputIsReplaced) {
     EXPECT_EQ(ids, t->encode(tok::utf8_lossy(bad), false)) << name;
     EXPECT_EQ(t->decode(ids), tok::utf8_lossy(bad)) << name;
   }
+}
+
+// encode/decode are const and safe to call from many threads at once (shared word cache).
+TEST(Tokenizer, ConcurrentEncodeMatchesSerial) {
+  auto t = Tokenizer::from_hf((test::tokenizers_dir() / "llama-3-8b-instruct").string());
+  Json exp = read_json_file((test::tokenizers_dir() / "llama-3-8b-instruct" / "expected.json").string());
+  std::vector<std::string> texts;
+  for (const Json& c : exp["cases"]) texts.push_back(c["text"].get<std::string>());
+  std::vector<std::vector<int32_t>> want;
+  for (const auto& x : texts) want.push_back(t->encode(x));
+  std::vector<std::thread> threads;
+  std::vector<int> bad(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int round = 0; round < 20; ++round)
+        for (size_t i = 0; i < texts.size(); ++i) {
+          size_t j = (i * 7 + static_cast<size_t>(k) * 13 + static_cast<size_t>(round)) % texts.size();
+          if (t->encode(texts[j]) != want[j] || t->decode(want[j]) != t->decode(want[j])) ++bad[static_cast<size_t>(k)];
+        }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad, (std::vector<int>{0, 0, 0, 0}));
 }
 
 TEST(Tokenizer, ChatTemplateAndSpecialStrings) {
