@@ -271,7 +271,7 @@ Value get_item(const Value& obj, const Value& key) {
         return missing(fmt::format("'{} object' has no element {}", obj.type_name(), key.as_int()));
       }
       if (key.is_string()) return get_attr(obj, key.str());
-      throw ValueError(fmt::format("list indices must be integers or slices, not {}", key.type_name()));
+      return missing(fmt::format("'{} object' has no element {}", obj.type_name(), key.to_str()));
     case Value::Kind::kString:
       if (key.is_int() || key.is_bool()) {
         auto cps = text::code_points(obj.str());
@@ -281,7 +281,7 @@ Value get_item(const Value& obj, const Value& key) {
         return missing(fmt::format("'str object' has no element {}", key.as_int()));
       }
       if (key.is_string()) return get_attr(obj, key.str());
-      throw ValueError(fmt::format("string indices must be integers, not {}", key.type_name()));
+      return missing(fmt::format("'str object' has no element {}", key.to_str()));
     default:
       if (key.is_string()) return get_attr(obj, key.str());
       return missing(fmt::format("'{} object' has no element {}", obj.type_name(), key.to_str()));
@@ -321,6 +321,8 @@ Value slice(const Value& obj, const Value* start, const Value* stop, const Value
     n = cps.size();
   } else if (obj.is_list()) {
     n = obj.list_size();
+  } else if (obj.is_dict()) {
+    throw ValueError("unhashable type: 'slice'");  // Jinja emits slices as plain Python subscripts
   } else {
     throw ValueError(fmt::format("'{}' object is not subscriptable", obj.type_name()));
   }
@@ -401,6 +403,8 @@ bool contains(const Value& haystack, const Value& needle) {
         if (values_equal(haystack.list_at(i), needle)) return true;
       return false;
     case Value::Kind::kDict:
+      if (needle.is_list() && !needle.is_tuple()) throw ValueError("unhashable type: 'list'");
+      if (needle.is_dict()) throw ValueError("unhashable type: 'dict'");
       if (!needle.is_string()) return false;
       return haystack.dict_get(needle.str()).has_value();
     case Value::Kind::kNamespace:

@@ -72,6 +72,8 @@ TEST(JinjaInterpreter, AccessAndSlicing) {
   EXPECT_EQ(
       render("{{ messages[1:] | length }}|{{ messages[::-1][0].role }}|{{ messages[0].content.split('.')[-1] }}", ctx),
       "1|user|c");
+  EXPECT_EQ(render("{{ [1][5] }}|{{ 'ab'[9] }}|{{ none[0] }}|{{ [1]['x'] }}"), "|||");  // failed lookups: Undefined
+  EXPECT_NE(render_error("{{ (x | default(1))[1:] }}").find("'int' object is not subscriptable"), std::string::npos);
   EXPECT_EQ(render("{{ 'abc'[::-1] }}|{{ [1,2,3,4,5][1:4:2] }}|{{ 'héllo'[1] }}|{{ 'abc'[-5:] }}|{{ [1,2,3][::-2] }}"),
             "cba|[2, 4]|é|abc|[3, 1]");
   EXPECT_EQ(render("{{ {'a': {'b': [10, 20]}}.a.b[1] }}|{{ {'a': {'b': [10, 20]}}.a.b.1 }}"), "20|20");
