@@ -274,10 +274,17 @@ Value get_item(const Value& obj, const Value& key) {
       return missing(fmt::format("'{} object' has no element {}", obj.type_name(), key.to_str()));
     case Value::Kind::kString:
       if (key.is_int() || key.is_bool()) {
-        auto cps = text::code_points(obj.str());
-        int64_t i = normalize_index(key.as_int(), cps.size());
-        if (i >= 0 && static_cast<size_t>(i) < cps.size())
-          return Value::string(std::string(cps[static_cast<size_t>(i)]));
+        // Walk to the code point instead of splitting the whole (possibly huge) string.
+        std::string_view str = obj.str();
+        int64_t i = key.as_int();
+        if (i < 0) i += static_cast<int64_t>(text::cp_count(str));
+        size_t pos = 0;
+        for (int64_t k = 0; i >= 0 && k < i && pos < str.size(); ++k) text::next_cp(str, pos);
+        if (i >= 0 && pos < str.size()) {
+          size_t end = pos;
+          text::next_cp(str, end);
+          return Value::string(std::string(str.substr(pos, end - pos)));
+        }
         return missing(fmt::format("'str object' has no element {}", key.as_int()));
       }
       if (key.is_string()) return get_attr(obj, key.str());
