@@ -548,6 +548,14 @@ class Interpreter {
   }
 
   [[gnu::noinline]] Value eval_call(const Expr& e, const ScopePtr& scope) {
+    if (e.items[0]->kind == Expr::Kind::kGetAttr) {  // method call: skip building a bound-method object
+      const Expr& attr = *e.items[0];
+      Value obj = eval(*attr.items[0], scope);
+      if (obj.is_undefined()) get_attr(obj, attr.name);  // raises, as Python would before evaluating arguments
+      CallArgs args = eval_args(e, scope);
+      if (auto result = call_method(obj, attr.name, args)) return std::move(*result);
+      return invoke(get_attr(obj, attr.name), args);
+    }
     Value callee = eval(*e.items[0], scope);
     return invoke(callee, eval_args(e, scope));
   }

@@ -221,6 +221,23 @@ int64_t normalize_index(int64_t i, size_t n) { return i < 0 ? i + static_cast<in
 
 }  // namespace
 
+std::optional<Value> call_method(const Value& obj, std::string_view name, const CallArgs& args) {
+  switch (obj.kind()) {
+    case Value::Kind::kString:
+      if (is_string_method(name)) return string_method(obj, name, args);
+      break;
+    case Value::Kind::kDict:
+      if (is_dict_method(name)) return dict_method(obj, name, args);
+      break;
+    case Value::Kind::kList:
+      if (is_list_method(name)) return list_method(obj, name, args);
+      break;
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
 Value get_attr(const Value& obj, std::string_view name) {
   switch (obj.kind()) {
     case Value::Kind::kUndefined:
