@@ -202,6 +202,33 @@ TEST(JinjaInterpreter, Globals) {
       "False|True|False");
 }
 
+TEST(ChatTemplateApi, ParseOnceRenderMany) {
+  ChatTemplate t("{% for m in messages %}[{{ m.role }}]{% endfor %}{{ extra }}");
+  ChatTemplate copy = t;  // copies share the parsed template
+  ChatTemplateInputs in;
+  in.messages = Json::parse(R"([{"role": "user"}, {"role": "assistant"}])");
+  in.extra_context = {{"extra", "!"}};
+  EXPECT_EQ(t.render(in), "[user][assistant]!");
+  EXPECT_EQ(copy.render(in), "[user][assistant]!");
+  in.extra_context = {{"messages", 1}};  // a kwarg may not shadow a standard variable
+  EXPECT_THROW(t.render(in), Error);
+}
+
+TEST(ChatTemplateApi, ErrorKinds) {
+  // Syntax errors surface at construction, render errors at render; only raise_exception is a TemplateError.
+  EXPECT_THROW(ChatTemplate("{% if %}"), Error);
+  ChatTemplate bad("{{ 'a' + 1 }}");
+  try {
+    bad.render({});
+    FAIL();
+  } catch (const TemplateError&) {
+    FAIL() << "type errors are not TemplateErrors";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_STREQ(e.what(), "chat template line 1, column 8: can only concatenate str (not \"int\") to str");
+  }
+}
+
 TEST(JinjaInterpreter, HugeInputs) {
   Json messages = Json::array();
   for (int i = 0; i < 10000; ++i) messages.push_back({{"role", i % 2 ? "assistant" : "user"}, {"content", "msg"}});
