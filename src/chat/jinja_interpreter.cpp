@@ -282,7 +282,8 @@ class Interpreter {
       case Node::Kind::kSetBlock: {
         std::string captured;
         exec_list(n.body, scope, captured);
-        scope->set(n.targets[0], Value::string(std::move(captured)));
+        Value v = Value::string(std::move(captured));
+        scope->set(n.targets[0], n.expr ? apply_filter_chain(*n.expr, std::move(v), scope) : std::move(v));
         return Flow::kNormal;
       }
       case Node::Kind::kMacro:

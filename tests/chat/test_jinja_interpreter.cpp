@@ -145,6 +145,7 @@ TEST(JinjaInterpreter, ScopingAndNamespace) {
   EXPECT_EQ(render("{% if true %}{% set y = 5 %}{% endif %}{{ y }}"), "5");
   EXPECT_EQ(render("{% set a, b = 1, 2 %}{{ a }}{{ b }}|{% set blk %}in {{ 1 + 1 }}{% endset %}[{{ blk }}]"),
             "12|[in 2]");
+  EXPECT_EQ(render("{% set s | trim | upper %}  hi {{ 'there' }}  {% endset %}[{{ s }}]"), "[HI THERE]");
   EXPECT_NE(render_error("{% set x = 1 %}{% set x.y = 2 %}").find("not a namespace"), std::string::npos);
 }
 
