@@ -70,7 +70,7 @@ struct Node {
     kIf,           // branches (cond, body) ..., else_body
     kFor,          // for targets in expr [if cond]: body, else_body
     kSet,          // set targets = expr, or set targets[0].attr = expr
-    kSetBlock,     // set targets[0] %}body{% endset
+    kSetBlock,     // set targets[0] [| filters in expr] %}body{% endset
     kMacro,        // macro name(params): body
     kCallBlock,    // call(params) expr: body
     kFilterBlock,  // filter expr(with null operand): body

@@ -132,6 +132,8 @@ Value do_int(const Value& v, const CallArgs& a) {
   const Value* d = a.get(0, "default");
   Value dflt = d ? *d : Value::integer(0);
   int base = a.get(1, "base") ? static_cast<int>(a.get(1, "base")->as_int()) : 10;
+  if (v.is_undefined())
+    throw ValueError(v.undefined_hint().empty() ? "value is undefined" : std::string(v.undefined_hint()));
   if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
   if (v.is_float()) return std::isfinite(v.as_double()) ? Value::integer(static_cast<int64_t>(v.as_double())) : dflt;
   if (v.is_string()) {
@@ -159,6 +161,8 @@ Value do_float(const Value& v, const CallArgs& a) {
   a.check("float", 1, {"default"});
   const Value* d = a.get(0, "default");
   Value dflt = d ? *d : Value::floating(0.0);
+  if (v.is_undefined())
+    throw ValueError(v.undefined_hint().empty() ? "value is undefined" : std::string(v.undefined_hint()));
   if (v.is_number()) return Value::floating(v.as_double());
   if (v.is_string()) {
     std::string s(text::strip(v.str(), std::nullopt, true, true));
@@ -306,6 +310,8 @@ Value do_indent(const Value& v, const CallArgs& a) {
     pad = "    ";
   bool first = bool_arg(a, 1, "first", false);
   bool blank = bool_arg(a, 2, "blank", false);
+  if (!v.is_string())
+    throw ValueError(fmt::format("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name()));
   std::string s = str_of(v);
   std::vector<std::string_view> lines;
   std::string_view rest(s);
@@ -417,7 +423,18 @@ Value do_abs(const Value& v, const CallArgs&) {
 }
 
 Value do_wordcount(const Value& v, const CallArgs&) {
-  return Value::integer(static_cast<int64_t>(text::split(str_of(v), std::nullopt, -1).size()));
+  // Jinja counts runs of \w (letters, digits, underscore).
+  std::string s = str_of(v);
+  int64_t words = 0;
+  bool in_word = false;
+  for (size_t i = 0; i < s.size();) {
+    char32_t c = text::next_cp(s, i);
+    bool w = (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z') || c == '_' ||
+             (c >= 0xAA && !text::is_space(c) && text::is_printable(c));
+    if (w && !in_word) ++words;
+    in_word = w;
+  }
+  return Value::integer(words);
 }
 
 const std::unordered_map<std::string_view, FilterFn>& filters() {

@@ -200,7 +200,8 @@ std::string percent_format(std::string_view f, const Value& args) {
   }
   if (is_tuple && next_arg != args.list_size())
     throw ValueError("not all arguments converted during string formatting");
-  if (!is_tuple && !used_single && !used_mapping && !args.is_dict())
+  // Like Python, a non-tuple argument that supports indexing (list, dict) may go unused.
+  if (!is_tuple && !used_single && !used_mapping && !args.is_dict() && !args.is_list())
     throw ValueError("not all arguments converted during string formatting");
   return out;
 }

@@ -282,7 +282,8 @@ class Interpreter {
       case Node::Kind::kSetBlock: {
         std::string captured;
         exec_list(n.body, scope, captured);
-        scope->set(n.targets[0], Value::string(std::move(captured)));
+        Value v = Value::string(std::move(captured));
+        scope->set(n.targets[0], n.expr ? apply_filter_chain(*n.expr, std::move(v), scope) : std::move(v));
         return Flow::kNormal;
       }
       case Node::Kind::kMacro:
@@ -468,6 +469,8 @@ class Interpreter {
     return Value::undefined(fmt::format("'{}' is undefined", name));
   }
 
+  // eval_impl is on every level of expression recursion, so it stays small: each case that needs locals lives
+  // in its own (non-inlined) function and the recursion frame stays a few hundred bytes.
   Value eval_impl(const Expr& e, const ScopePtr& scope) {
     switch (e.kind) {
       case Expr::Kind::kLiteral:
@@ -475,101 +478,134 @@ class Interpreter {
       case Expr::Kind::kName:
         return lookup(e.name, scope);
       case Expr::Kind::kList:
-      case Expr::Kind::kTuple: {
-        ValueList items;
-        items.reserve(e.items.size());
-        for (const auto& item : e.items) items.push_back(eval(*item, scope));
-        return Value::list(std::move(items), e.kind == Expr::Kind::kTuple);
-      }
-      case Expr::Kind::kDict: {
-        Entries entries;
-        for (size_t i = 0; i + 1 < e.items.size(); i += 2) {
-          Value k = eval(*e.items[i], scope);
-          if (!k.is_string()) throw ValueError(fmt::format("dict keys must be strings here, got {}", k.type_name()));
-          Value v = eval(*e.items[i + 1], scope);
-          bool replaced = false;
-          for (auto& [ek, ev] : entries) {
-            if (ek == k.str()) {
-              ev = v;
-              replaced = true;
-            }
-          }
-          if (!replaced) entries.emplace_back(std::string(k.str()), std::move(v));
-        }
-        return Value::dict(std::move(entries));
-      }
+      case Expr::Kind::kTuple:
+        return eval_list(e, scope);
+      case Expr::Kind::kDict:
+        return eval_dict(e, scope);
       case Expr::Kind::kGetAttr:
         return get_attr(eval(*e.items[0], scope), e.name);
       case Expr::Kind::kGetItem:
         return get_item(eval(*e.items[0], scope), eval(*e.items[1], scope));
-      case Expr::Kind::kSlice: {
-        Value obj = eval(*e.items[0], scope);
-        Value parts[3];
-        const Value* ptrs[3] = {nullptr, nullptr, nullptr};
-        for (int i = 0; i < 3; ++i) {
-          if (e.items[static_cast<size_t>(i) + 1]) {
-            parts[i] = eval(*e.items[static_cast<size_t>(i) + 1], scope);
-            ptrs[i] = &parts[i];
-          }
-        }
-        return slice(obj, ptrs[0], ptrs[1], ptrs[2]);
-      }
-      case Expr::Kind::kCall: {
-        Value callee = eval(*e.items[0], scope);
-        return invoke(callee, eval_args(e, scope));
-      }
+      case Expr::Kind::kSlice:
+        return eval_slice(e, scope);
+      case Expr::Kind::kCall:
+        return eval_call(e, scope);
       case Expr::Kind::kFilter:
-        return apply_filter(e.name, eval(*e.items[0], scope), eval_args(e, scope));
-      case Expr::Kind::kTest: {
-        if (!has_test(e.name)) throw ValueError(fmt::format("unknown test '{}'", e.name));
-        bool r = apply_test(e.name, eval(*e.items[0], scope), eval_args(e, scope));
-        return Value::boolean(r != e.negated);
-      }
+        return eval_filter(e, scope);
+      case Expr::Kind::kTest:
+        return eval_test(e, scope);
       case Expr::Kind::kNeg:
-      case Expr::Kind::kPos: {
-        Value v = eval(*e.items[0], scope);
-        if (v.is_undefined()) raise_undefined(v);
-        if (!v.is_number())
-          throw ValueError(fmt::format("bad operand type for unary {}: '{}'", e.kind == Expr::Kind::kNeg ? '-' : '+',
-                                       v.type_name()));
-        if (e.kind == Expr::Kind::kPos) return v.is_float() ? v : Value::integer(v.as_int());
-        return v.is_float() ? Value::floating(-v.as_double()) : Value::integer(checked_sub(0, v.as_int()));
-      }
+      case Expr::Kind::kPos:
+        return eval_sign(e, scope);
       case Expr::Kind::kNot:
         return Value::boolean(!eval(*e.items[0], scope).truthy());
-      case Expr::Kind::kBinary: {
-        if (e.op == BinOp::kAnd) {
-          Value a = eval(*e.items[0], scope);
-          return a.truthy() ? eval(*e.items[1], scope) : a;
-        }
-        if (e.op == BinOp::kOr) {
-          Value a = eval(*e.items[0], scope);
-          return a.truthy() ? a : eval(*e.items[1], scope);
-        }
-        Value a = eval(*e.items[0], scope);
-        Value b = eval(*e.items[1], scope);
-        if (e.op == BinOp::kConcat) {
-          std::string out;
-          a.append_str(out);
-          b.append_str(out);
-          return Value::string(std::move(out));
-        }
-        return arithmetic(e.op, a, b);
-      }
-      case Expr::Kind::kCompare: {
-        Value left = eval(*e.items[0], scope);
-        for (size_t i = 0; i < e.cmp_ops.size(); ++i) {
-          Value right = eval(*e.items[i + 1], scope);
-          if (!compare(e.cmp_ops[i], left, right)) return Value::boolean(false);
-          left = std::move(right);
-        }
-        return Value::boolean(true);
-      }
+      case Expr::Kind::kBinary:
+        return eval_binary(e, scope);
+      case Expr::Kind::kCompare:
+        return eval_compare(e, scope);
       case Expr::Kind::kCondExpr:
         if (eval(*e.items[1], scope).truthy()) return eval(*e.items[0], scope);
         return e.items[2] ? eval(*e.items[2], scope) : Value::undefined("the inline if-expression had no else");
     }
     throw ValueError("unknown expression");
+  }
+
+  [[gnu::noinline]] Value eval_list(const Expr& e, const ScopePtr& scope) {
+    ValueList items;
+    items.reserve(e.items.size());
+    for (const auto& item : e.items) items.push_back(eval(*item, scope));
+    return Value::list(std::move(items), e.kind == Expr::Kind::kTuple);
+  }
+
+  [[gnu::noinline]] Value eval_dict(const Expr& e, const ScopePtr& scope) {
+    Entries entries;
+    for (size_t i = 0; i + 1 < e.items.size(); i += 2) {
+      Value k = eval(*e.items[i], scope);
+      if (!k.is_string()) throw ValueError(fmt::format("dict keys must be strings here, got {}", k.type_name()));
+      Value v = eval(*e.items[i + 1], scope);
+      bool replaced = false;
+      for (auto& [ek, ev] : entries) {
+        if (ek == k.str()) {
+          ev = v;
+          replaced = true;
+        }
+      }
+      if (!replaced) entries.emplace_back(std::string(k.str()), std::move(v));
+    }
+    return Value::dict(std::move(entries));
+  }
+
+  [[gnu::noinline]] Value eval_slice(const Expr& e, const ScopePtr& scope) {
+    Value obj = eval(*e.items[0], scope);
+    Value parts[3];
+    const Value* ptrs[3] = {nullptr, nullptr, nullptr};
+    for (size_t i = 0; i < 3; ++i) {
+      if (e.items[i + 1]) {
+        parts[i] = eval(*e.items[i + 1], scope);
+        ptrs[i] = &parts[i];
+      }
+    }
+    return slice(obj, ptrs[0], ptrs[1], ptrs[2]);
+  }
+
+  [[gnu::noinline]] Value eval_call(const Expr& e, const ScopePtr& scope) {
+    if (e.items[0]->kind == Expr::Kind::kGetAttr) {  // method call: skip building a bound-method object
+      const Expr& attr = *e.items[0];
+      Value obj = eval(*attr.items[0], scope);
+      if (obj.is_undefined()) get_attr(obj, attr.name);  // raises, as Python would before evaluating arguments
+      CallArgs args = eval_args(e, scope);
+      if (auto result = call_method(obj, attr.name, args)) return std::move(*result);
+      return invoke(get_attr(obj, attr.name), args);
+    }
+    Value callee = eval(*e.items[0], scope);
+    return invoke(callee, eval_args(e, scope));
+  }
+
+  [[gnu::noinline]] Value eval_filter(const Expr& e, const ScopePtr& scope) {
+    return apply_filter(e.name, eval(*e.items[0], scope), eval_args(e, scope));
+  }
+
+  [[gnu::noinline]] Value eval_test(const Expr& e, const ScopePtr& scope) {
+    if (!has_test(e.name)) throw ValueError(fmt::format("unknown test '{}'", e.name));
+    bool r = apply_test(e.name, eval(*e.items[0], scope), eval_args(e, scope));
+    return Value::boolean(r != e.negated);
+  }
+
+  [[gnu::noinline]] Value eval_sign(const Expr& e, const ScopePtr& scope) {
+    Value v = eval(*e.items[0], scope);
+    if (v.is_undefined()) raise_undefined(v);
+    if (!v.is_number())
+      throw ValueError(
+          fmt::format("bad operand type for unary {}: '{}'", e.kind == Expr::Kind::kNeg ? '-' : '+', v.type_name()));
+    if (e.kind == Expr::Kind::kPos) return v.is_float() ? v : Value::integer(v.as_int());
+    return v.is_float() ? Value::floating(-v.as_double()) : Value::integer(checked_sub(0, v.as_int()));
+  }
+
+  [[gnu::noinline]] Value eval_binary(const Expr& e, const ScopePtr& scope) {
+    if (e.op == BinOp::kAnd || e.op == BinOp::kOr) {  // Python: returns an operand, short-circuits
+      Value a = eval(*e.items[0], scope);
+      if (a.truthy() == (e.op == BinOp::kOr)) return a;
+      return eval(*e.items[1], scope);
+    }
+    Value a = eval(*e.items[0], scope);
+    Value b = eval(*e.items[1], scope);
+    if (e.op == BinOp::kConcat) {
+      std::string out;
+      a.append_str(out);
+      b.append_str(out);
+      return Value::string(std::move(out));
+    }
+    return arithmetic(e.op, a, b);
+  }
+
+  [[gnu::noinline]] Value eval_compare(const Expr& e, const ScopePtr& scope) {
+    Value left = eval(*e.items[0], scope);
+    for (size_t i = 0; i < e.cmp_ops.size(); ++i) {
+      Value right = eval(*e.items[i + 1], scope);
+      if (!compare(e.cmp_ops[i], left, right)) return Value::boolean(false);
+      left = std::move(right);
+    }
+    return Value::boolean(true);
   }
 
   // ---- globals ----

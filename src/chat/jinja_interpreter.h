@@ -16,7 +16,7 @@ namespace pagellm::jinja {
 // Macro calls nested deeper than this fail with an error instead of exhausting the stack.
 inline constexpr int kMaxCallDepth = 100;
 // Bound on nested statement + expression evaluation across macro calls (keeps stack use to a few MB).
-inline constexpr int kMaxNesting = 1500;
+inline constexpr int kMaxNesting = 1000;
 // Jinja's sandbox refuses range() results longer than this.
 inline constexpr int64_t kMaxRange = 100000;
 

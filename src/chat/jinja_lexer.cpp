@@ -63,11 +63,23 @@ class Lexer {
     fail(ErrorCode::kInvalidArgument, "chat template line {}, column {}: {}", line, col, what);
   }
 
+  // Line and column (in code points) of a byte offset. Tokens arrive in source order, so the column is counted
+  // on from the previous token on the same line: linear in the line length, even for a one-line template.
   std::pair<uint32_t, uint32_t> position(size_t offset) const {
     auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
-    size_t line_start = it == line_starts_.begin() ? 0 : *(it - 1);
-    return {static_cast<uint32_t>(it - line_starts_.begin() + 1),
-            static_cast<uint32_t>(text::cp_count(std::string_view(src_).substr(line_start, offset - line_start)) + 1)};
+    const size_t line_start = it == line_starts_.begin() ? 0 : *(it - 1);
+    const auto line = static_cast<uint32_t>(it - line_starts_.begin() + 1);
+    size_t from = line_start;
+    uint32_t col = 1;
+    if (cursor_line_ == line && cursor_offset_ <= offset) {
+      from = cursor_offset_;
+      col = cursor_col_;
+    }
+    col += static_cast<uint32_t>(text::cp_count(std::string_view(src_).substr(from, offset - from)));
+    cursor_line_ = line;
+    cursor_offset_ = offset;
+    cursor_col_ = col;
+    return {line, col};
   }
 
   void push(TokenType type, std::string value, size_t offset) {
@@ -314,6 +326,9 @@ class Lexer {
 
   std::string src_;
   std::vector<size_t> line_starts_;
+  mutable uint32_t cursor_line_ = 0;  // last position computed, to continue from
+  mutable size_t cursor_offset_ = 0;
+  mutable uint32_t cursor_col_ = 1;
   std::vector<Token> tokens_;
 };
 

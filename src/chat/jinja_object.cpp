@@ -221,6 +221,23 @@ int64_t normalize_index(int64_t i, size_t n) { return i < 0 ? i + static_cast<in
 
 }  // namespace
 
+std::optional<Value> call_method(const Value& obj, std::string_view name, const CallArgs& args) {
+  switch (obj.kind()) {
+    case Value::Kind::kString:
+      if (is_string_method(name)) return string_method(obj, name, args);
+      break;
+    case Value::Kind::kDict:
+      if (is_dict_method(name)) return dict_method(obj, name, args);
+      break;
+    case Value::Kind::kList:
+      if (is_list_method(name)) return list_method(obj, name, args);
+      break;
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
 Value get_attr(const Value& obj, std::string_view name) {
   switch (obj.kind()) {
     case Value::Kind::kUndefined:
@@ -271,17 +288,24 @@ Value get_item(const Value& obj, const Value& key) {
         return missing(fmt::format("'{} object' has no element {}", obj.type_name(), key.as_int()));
       }
       if (key.is_string()) return get_attr(obj, key.str());
-      throw ValueError(fmt::format("list indices must be integers or slices, not {}", key.type_name()));
+      return missing(fmt::format("'{} object' has no element {}", obj.type_name(), key.to_str()));
     case Value::Kind::kString:
       if (key.is_int() || key.is_bool()) {
-        auto cps = text::code_points(obj.str());
-        int64_t i = normalize_index(key.as_int(), cps.size());
-        if (i >= 0 && static_cast<size_t>(i) < cps.size())
-          return Value::string(std::string(cps[static_cast<size_t>(i)]));
+        // Walk to the code point instead of splitting the whole (possibly huge) string.
+        std::string_view str = obj.str();
+        int64_t i = key.as_int();
+        if (i < 0) i += static_cast<int64_t>(text::cp_count(str));
+        size_t pos = 0;
+        for (int64_t k = 0; i >= 0 && k < i && pos < str.size(); ++k) text::next_cp(str, pos);
+        if (i >= 0 && pos < str.size()) {
+          size_t end = pos;
+          text::next_cp(str, end);
+          return Value::string(std::string(str.substr(pos, end - pos)));
+        }
         return missing(fmt::format("'str object' has no element {}", key.as_int()));
       }
       if (key.is_string()) return get_attr(obj, key.str());
-      throw ValueError(fmt::format("string indices must be integers, not {}", key.type_name()));
+      return missing(fmt::format("'str object' has no element {}", key.to_str()));
     default:
       if (key.is_string()) return get_attr(obj, key.str());
       return missing(fmt::format("'{} object' has no element {}", obj.type_name(), key.to_str()));
@@ -321,6 +345,8 @@ Value slice(const Value& obj, const Value* start, const Value* stop, const Value
     n = cps.size();
   } else if (obj.is_list()) {
     n = obj.list_size();
+  } else if (obj.is_dict()) {
+    throw ValueError("unhashable type: 'slice'");  // Jinja emits slices as plain Python subscripts
   } else {
     throw ValueError(fmt::format("'{}' object is not subscriptable", obj.type_name()));
   }
@@ -401,6 +427,8 @@ bool contains(const Value& haystack, const Value& needle) {
         if (values_equal(haystack.list_at(i), needle)) return true;
       return false;
     case Value::Kind::kDict:
+      if (needle.is_list() && !needle.is_tuple()) throw ValueError("unhashable type: 'list'");
+      if (needle.is_dict()) throw ValueError("unhashable type: 'dict'");
       if (!needle.is_string()) return false;
       return haystack.dict_get(needle.str()).has_value();
     case Value::Kind::kNamespace:

@@ -9,6 +9,9 @@
 namespace pagellm::jinja {
 
 Value get_attr(const Value& obj, std::string_view name);
+// obj.name(args) when `name` is a str/dict/list method: called directly, without building a bound method.
+// nullopt when obj has no such method (the caller then falls back to get_attr + call).
+std::optional<Value> call_method(const Value& obj, std::string_view name, const CallArgs& args);
 Value get_item(const Value& obj, const Value& key);
 // Follows a dotted path like "function.name" (used by map/selectattr/sort attribute=): each part is an item
 // lookup, numbers index lists.

@@ -225,7 +225,13 @@ class Parser {
         expect(TokenType::kBlockEnd);
       } else {
         if (n->targets.size() != 1 || !n->attr.empty()) error("block set takes a single variable name");
-        if (is_op("|")) error("filtered block set ({% set x | filter %}) is not supported");
+        if (skip_op("|")) {  // {% set x | upper %}...{% endset %}: filters applied to the captured text
+          ExprPtr chain;
+          do {
+            chain = parse_filter(std::move(chain));
+          } while (skip_op("|"));
+          n->expr = std::move(chain);
+        }
         n->kind = Node::Kind::kSetBlock;
         expect(TokenType::kBlockEnd);
         n->body = parse_body({"endset"});

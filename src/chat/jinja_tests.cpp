@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <unordered_map>
 
 #include "chat/jinja_object.h"
@@ -22,6 +23,16 @@ int64_t int_of(const Value& v, const char* test) {
   if (!v.is_int() && !v.is_bool())
     throw ValueError(fmt::format("test '{}' needs an integer, got {}", test, v.type_name()));
   return v.as_int();
+}
+
+// Python's `value % 2` (Jinja's odd/even are `value % 2 == 1` / `== 0`), floats included.
+double py_mod2(const Value& v, const char* test) {
+  if (v.is_float()) {
+    double r = std::fmod(v.as_double(), 2.0);
+    return r < 0 ? r + 2.0 : r;
+  }
+  int64_t i = int_of(v, test) % 2;
+  return static_cast<double>(i < 0 ? i + 2 : i);
 }
 
 bool compare_test(const Value& v, const CallArgs& args, const char* name, bool (*pred)(int)) {
@@ -45,9 +56,9 @@ const std::unordered_map<std::string_view, TestFn>& tests() {
       {"boolean", [](const Value& v, const CallArgs&) { return v.is_bool(); }},
       {"true", [](const Value& v, const CallArgs&) { return v.is_bool() && v.as_bool(); }},
       {"false", [](const Value& v, const CallArgs&) { return v.is_bool() && !v.as_bool(); }},
-      {"callable", [](const Value& v, const CallArgs&) { return v.is_callable(); }},
-      {"odd", [](const Value& v, const CallArgs&) { return int_of(v, "odd") % 2 != 0; }},
-      {"even", [](const Value& v, const CallArgs&) { return int_of(v, "even") % 2 == 0; }},
+      {"callable", [](const Value& v, const CallArgs&) { return v.is_callable() || v.is_undefined(); }},
+      {"odd", [](const Value& v, const CallArgs&) { return py_mod2(v, "odd") == 1; }},
+      {"even", [](const Value& v, const CallArgs&) { return py_mod2(v, "even") == 0; }},
       {"divisibleby",
        [](const Value& v, const CallArgs& a) {
          int64_t d = int_of(arg(a, "divisibleby"), "divisibleby");

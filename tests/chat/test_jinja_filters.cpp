@@ -33,6 +33,7 @@ TEST(JinjaFilters, Strings) {
   EXPECT_EQ(render("{{ 'a\nb\n\nc' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}"), "a\n  b\n\n  c|  a\n  b");
   EXPECT_EQ(render("{{ '<a href=\"x\">&\\'</a>' | escape }}|{{ 'x' | e }}"),
             "&lt;a href=&#34;x&#34;&gt;&amp;&#39;&lt;/a&gt;|x");
+  EXPECT_EQ(render("{{ {} | wordcount }}|{{ 'a-b c_d' | wordcount }}"), "0|3");
   EXPECT_EQ(render("{{ 'one two  three' | wordcount }}|{{ 'abc' | reverse }}"), "3|cba");
   // `safe` makes Markup: Markup + str HTML-escapes the str (functionary v3.1 relies on this).
   EXPECT_EQ(render("{{ 'a'|safe + '<b>' }}|{{ 'a' ~ '<b>'|safe }}"), "a&lt;b&gt;|a<b>");
@@ -119,6 +120,7 @@ TEST(JinjaTests, AllTests) {
   EXPECT_EQ(
       render("{{ 'a' is eq 'a' }}{{ 1 is equalto 2 }}{{ 1 is ne 2 }}{{ 1 is lt 2 }}{{ 2 is ge 2 }}{{ 1 is in [1] }}"),
       "TrueFalseTrueTrueTrueTrue");
+  EXPECT_EQ(render("{{ 3.0 is odd }}{{ 0.5 is even }}{{ x is callable }}"), "TrueFalseTrue");
   EXPECT_EQ(render("{{ 1 is not none }}{{ 'ab' is lower }}{{ 'AB' is upper }}"), "TrueTrueTrue");
   CallArgs none;
   EXPECT_TRUE(apply_test("defined", Value::integer(1), none));

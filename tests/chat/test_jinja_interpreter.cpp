@@ -72,6 +72,8 @@ TEST(JinjaInterpreter, AccessAndSlicing) {
   EXPECT_EQ(
       render("{{ messages[1:] | length }}|{{ messages[::-1][0].role }}|{{ messages[0].content.split('.')[-1] }}", ctx),
       "1|user|c");
+  EXPECT_EQ(render("{{ [1][5] }}|{{ 'ab'[9] }}|{{ none[0] }}|{{ [1]['x'] }}"), "|||");  // failed lookups: Undefined
+  EXPECT_NE(render_error("{{ (x | default(1))[1:] }}").find("'int' object is not subscriptable"), std::string::npos);
   EXPECT_EQ(render("{{ 'abc'[::-1] }}|{{ [1,2,3,4,5][1:4:2] }}|{{ 'héllo'[1] }}|{{ 'abc'[-5:] }}|{{ [1,2,3][::-2] }}"),
             "cba|[2, 4]|é|abc|[3, 1]");
   EXPECT_EQ(render("{{ {'a': {'b': [10, 20]}}.a.b[1] }}|{{ {'a': {'b': [10, 20]}}.a.b.1 }}"), "20|20");
@@ -143,6 +145,7 @@ TEST(JinjaInterpreter, ScopingAndNamespace) {
   EXPECT_EQ(render("{% if true %}{% set y = 5 %}{% endif %}{{ y }}"), "5");
   EXPECT_EQ(render("{% set a, b = 1, 2 %}{{ a }}{{ b }}|{% set blk %}in {{ 1 + 1 }}{% endset %}[{{ blk }}]"),
             "12|[in 2]");
+  EXPECT_EQ(render("{% set s | trim | upper %}  hi {{ 'there' }}  {% endset %}[{{ s }}]"), "[HI THERE]");
   EXPECT_NE(render_error("{% set x = 1 %}{% set x.y = 2 %}").find("not a namespace"), std::string::npos);
 }
 
@@ -198,6 +201,33 @@ TEST(JinjaInterpreter, Globals) {
   EXPECT_EQ(
       render("{{ enable_thinking }}|{{ tools is none }}|{{ add_generation_prompt }}", {{"enable_thinking", false}}),
       "False|True|False");
+}
+
+TEST(ChatTemplateApi, ParseOnceRenderMany) {
+  ChatTemplate t("{% for m in messages %}[{{ m.role }}]{% endfor %}{{ extra }}");
+  ChatTemplate copy = t;  // copies share the parsed template
+  ChatTemplateInputs in;
+  in.messages = Json::parse(R"([{"role": "user"}, {"role": "assistant"}])");
+  in.extra_context = {{"extra", "!"}};
+  EXPECT_EQ(t.render(in), "[user][assistant]!");
+  EXPECT_EQ(copy.render(in), "[user][assistant]!");
+  in.extra_context = {{"messages", 1}};  // a kwarg may not shadow a standard variable
+  EXPECT_THROW(t.render(in), Error);
+}
+
+TEST(ChatTemplateApi, ErrorKinds) {
+  // Syntax errors surface at construction, render errors at render; only raise_exception is a TemplateError.
+  EXPECT_THROW(ChatTemplate("{% if %}"), Error);
+  ChatTemplate bad("{{ 'a' + 1 }}");
+  try {
+    bad.render({});
+    FAIL();
+  } catch (const TemplateError&) {
+    FAIL() << "type errors are not TemplateErrors";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_STREQ(e.what(), "chat template line 1, column 8: can only concatenate str (not \"int\") to str");
+  }
 }
 
 TEST(JinjaInterpreter, HugeInputs) {
