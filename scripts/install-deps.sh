@@ -29,7 +29,7 @@ fi
 
 # Node test clients (end-to-end tests and reference tokenizers), pinned in tests/node/package.json.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -f "$root/tests/node/package.json" ] && [ ! -d "$root/tests/node/node_modules" ]; then
-  (cd "$root/tests/node" && npm install --no-audit --no-fund --silent)
+if [ -f "$root/tests/node/package-lock.json" ] && [ ! -d "$root/tests/node/node_modules/openai" ]; then
+  (cd "$root/tests/node" && npm ci --no-audit --no-fund --silent)
 fi
 echo "install-deps: done"
