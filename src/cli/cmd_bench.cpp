@@ -3,10 +3,13 @@
 #include <cstdio>
 #include <random>
 
+#include "chat/chat_template.h"
+#include "cli/bench_corpus.h"
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
 #include "engine/llm.h"
 #include "engine/scheduler.h"
+#include "tokenizer/load_tokenizer.h"
 #include "util/error.h"
 #include "util/json_file.h"
 
@@ -149,10 +152,86 @@ int run_scheduler_bench(const SchedulerBenchOptions& o) {
   return 0;
 }
 
+struct TokenizerBenchOptions {
+  std::string model;
+  std::optional<std::string> corpus;
+  std::optional<std::string> write_corpus;
+  std::vector<std::string> sources{"/usr/share/common-licenses", "src", "../shared/tokenizers"};
+  double size_mb = 10;
+  std::optional<std::string> chat_template;
+  int64_t chat_messages = 20;
+  bool json = false;
+};
+
+// A conversation of `n` messages: a system prompt, then user/assistant turns of a few sentences.
+Json bench_conversation(int64_t n) {
+  Json messages = Json::array();
+  messages.push_back({{"role", "system"}, {"content", "You are a helpful assistant. Answer briefly and precisely."}});
+  for (int64_t i = 1; i < n; ++i)
+    messages.push_back({{"role", i % 2 ? "user" : "assistant"},
+                        {"content", fmt::format("Message {}: tell me more about paged attention, block tables and "
+                                                "how prefix caching shares full blocks between requests.",
+                                                i)}});
+  return messages;
+}
+
+int run_tokenizer_bench(const TokenizerBenchOptions& o) {
+  auto tokenizer = load_tokenizer(o.model);
+  const std::string corpus =
+      o.corpus ? read_text_file(*o.corpus) : build_mixed_corpus(o.sources, static_cast<size_t>(o.size_mb * 1e6));
+  if (o.write_corpus) {
+    std::FILE* f = std::fopen(o.write_corpus->c_str(), "wb");
+    if (!f) fail(ErrorCode::kNotFound, "{}: cannot write the corpus", *o.write_corpus);
+    std::fwrite(corpus.data(), 1, corpus.size(), f);
+    std::fclose(f);
+  }
+  const std::vector<std::string_view> requests = split_requests(corpus);
+  for (size_t i = 0; i < std::min<size_t>(50, requests.size()); ++i) tokenizer->encode(requests[i], false);
+  int64_t tokens = 0;
+  const auto start = Clock::now();
+  for (std::string_view r : requests) tokens += static_cast<int64_t>(tokenizer->encode(r, false).size());
+  const double seconds = seconds_since(start);
+  Json j = {{"bytes", corpus.size()},
+            {"requests", requests.size()},
+            {"tokens", tokens},
+            {"seconds", seconds},
+            {"mb_per_s", static_cast<double>(corpus.size()) / 1e6 / seconds}};
+
+  std::optional<std::string> source =
+      o.chat_template ? std::optional(read_text_file(*o.chat_template)) : tokenizer->chat_template();
+  if (source) {
+    ChatTemplate tmpl(*source);
+    ChatTemplateInputs in;
+    in.messages = bench_conversation(o.chat_messages);
+    in.add_generation_prompt = true;
+    in.bos_token = tokenizer->bos_token();
+    in.eos_token = tokenizer->eos_token();
+    double best = 1e9;
+    for (int round = 0; round < 5; ++round) {
+      const auto t = Clock::now();
+      for (int i = 0; i < 200; ++i) tmpl.render(in);
+      best = std::min(best, seconds_since(t) / 200);
+    }
+    j["chat_template_messages"] = o.chat_messages;
+    j["chat_template_us"] = best * 1e6;
+  }
+  if (o.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("pagellm tokenizer: %.2f MB in %zu requests, %lld tokens in %.2f s: %.2f MB/s (one thread)\n",
+              static_cast<double>(corpus.size()) / 1e6, requests.size(), static_cast<long long>(tokens), seconds,
+              j["mb_per_s"].get<double>());
+  if (source)
+    std::printf("chat template: %lld messages rendered in %.1f us\n", static_cast<long long>(o.chat_messages),
+                j["chat_template_us"].get<double>());
+  return 0;
+}
+
 }  // namespace
 
 CommandFn register_bench(CLI::App& app) {
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks: throughput, scheduler");
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks: throughput, scheduler, tokenizer");
   bench->require_subcommand(1);
 
   auto t = std::make_shared<ThroughputOptions>();
@@ -183,7 +262,22 @@ CommandFn register_bench(CLI::App& app) {
   sc->add_option("--block-size", s->block_size, "KV block size")->capture_default_str();
   sc->add_flag("--json", s->json, "Print JSON");
 
+  auto k = std::make_shared<TokenizerBenchOptions>();
+  CLI::App* tk =
+      bench->add_subcommand("tokenizer", "Single-thread encode MB/s on a mixed corpus, and chat template render time");
+  tk->add_option("--model,-m", k->model, "HF model directory, tokenizer.json or .gguf")->required();
+  tk->add_option("--corpus", k->corpus, "Text file to encode (default: a built mixed corpus)");
+  tk->add_option("--size-mb", k->size_mb, "Size of the built corpus in MB")->capture_default_str();
+  tk->add_option("--sources", k->sources, "Files or directories the corpus is built from")
+      ->capture_default_str()
+      ->delimiter(',');
+  tk->add_option("--write-corpus", k->write_corpus, "Also write the corpus here (for bench/tokenizer_hf.mjs)");
+  tk->add_option("--chat-template", k->chat_template, "Template to time (default: the model's, if any)");
+  tk->add_option("--chat-messages", k->chat_messages, "Messages in the timed conversation")->capture_default_str();
+  tk->add_flag("--json", k->json, "Print one JSON object");
+
   return [=] {
+    if (tk->parsed()) return run_tokenizer_bench(*k);
     if (tp->parsed()) return run_throughput(*t);
     if (sc->parsed()) return run_scheduler_bench(*s);
     return 2;
