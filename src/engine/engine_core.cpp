@@ -39,10 +39,11 @@ EngineCore::EngineCore(ModelBundle bundle, EngineConfig config)
       kv_manager_(config_.num_kv_blocks, config_.block_size, config_.enable_prefix_caching),
       scheduler_(config_.scheduler, kv_manager_),
       runner_(bundle_.model, kv_cache_),
-      output_processor_(bundle_.tokenizer, bundle_.eos_token_ids(), config_.scheduler.max_model_len) {}
+      output_processor_(bundle_.tokenizer, bundle_.eos_token_ids(), config_.scheduler.max_model_len),
+      eos_ids_(bundle_.eos_token_ids()) {}
 
 void EngineCore::validate_request(const Request& request, const ModelConfig& model, const EngineConfig& config) {
-  request.params.validate();
+  request.params.validate(model.vocab_size);
   if (request.num_prompt_tokens == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
   if (request.num_prompt_tokens > config.scheduler.max_model_len)
     fail(ErrorCode::kInvalidArgument, "the prompt has {} tokens; this model's maximum context length is {} tokens",
@@ -87,7 +88,11 @@ std::vector<RequestOutput> EngineCore::step() {
     stats_.prompt_tokens += std::max<int64_t>(
         0, std::min(s.num_computed_tokens + s.num_new_tokens, request.num_prompt_tokens) - s.num_computed_tokens);
     if (!s.samples()) continue;
-    const int32_t token = sample_token(logits.data() + row++ * vocab, vocab, request.params, request.rng);
+    std::vector<float> scratch(logits.begin() + static_cast<long>(row * vocab),
+                               logits.begin() + static_cast<long>((row + 1) * vocab));
+    ++row;
+    const int32_t token =
+        sample_token(scratch, request.params, {request.prompt(), request.output(), eos_ids_}, request.rng);
     outputs.push_back(output_processor_.process_token(request, token, stats_));
     if (outputs.back().finished) {
       const std::string id = request.id;  // `request` dies with its map entry

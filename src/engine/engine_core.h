@@ -45,6 +45,7 @@ class EngineCore {
   Scheduler scheduler_;
   ModelRunner runner_;
   OutputProcessor output_processor_;
+  std::vector<int32_t> eos_ids_;
   std::unordered_map<std::string, std::shared_ptr<Request>> requests_;
   std::vector<RequestOutput> pending_;  // abort outputs waiting for the next step
   EngineStats stats_;

@@ -32,7 +32,7 @@ GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::
   int64_t context = prompt_len;
   while (true) {
     std::vector<float> logits = bundle.model->forward(batch, cache);
-    const int32_t token = sample_token(logits.data(), config.vocab_size, params, rng);
+    const int32_t token = sample_token(logits, params, {prompt_ids, result.token_ids, eos}, rng);
     result.token_ids.push_back(token);
     const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end() && !params.ignore_eos;
     const bool is_stop_id =
