@@ -7,10 +7,13 @@ void RequestStream::push(RequestOutput output) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (finished_pushed_) return;
     finished_pushed_ = output.finished;
-    if (queue_.size() >= kMaxQueued) {
+    if (queue_.size() >= kMaxQueued && queue_.back().index == output.index && !output.prompt_logprobs) {
       RequestOutput& last = queue_.back();
       last.new_token_ids.insert(last.new_token_ids.end(), output.new_token_ids.begin(), output.new_token_ids.end());
       last.new_text += output.new_text;
+      last.new_logprobs.insert(last.new_logprobs.end(), output.new_logprobs.begin(), output.new_logprobs.end());
+      last.stop_reason = output.stop_reason;
+      last.cumulative_logprob = output.cumulative_logprob;
       last.finished = output.finished;
       last.finish_reason = output.finish_reason;
       last.stop_token_id = output.stop_token_id;
