@@ -46,7 +46,7 @@ EngineCore::EngineCore(ModelBundle bundle, EngineConfig config)
       eos_ids_(bundle_.eos_token_ids()) {}
 
 void EngineCore::validate_request(const Request& request, const ModelConfig& model, const EngineConfig& config) {
-  request.params.validate(model.vocab_size);
+  request.params.validate(model.vocab_size, config.max_logprobs);
   if (request.params.use_beam_search)
     fail(ErrorCode::kUnsupported, "use_beam_search: beam search runs through LLM::beam_search, not as a request");
   if (request.num_prompt_tokens == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
@@ -119,9 +119,14 @@ std::vector<Request*> EngineCore::fork_sequences(Request& parent) {
 }
 
 RequestOutput EngineCore::sample(Request& request, std::span<const float> raw) {
-  std::vector<float> scratch(raw.begin(), raw.end());
   const SamplingParams& p = request.params;
-  const int32_t token = sample_token(scratch, p, {request.prompt(), request.output(), eos_ids_}, request.rng);
+  int32_t token;
+  if (p.greedy() && !needs_processing(p)) {
+    token = argmax_token(raw);  // the all-greedy fast path: no copy
+  } else {
+    std::vector<float> scratch(raw.begin(), raw.end());
+    token = sample_token(scratch, p, {request.prompt(), request.output(), eos_ids_}, request.rng);
+  }
   std::optional<PositionLogprobs> logprobs;
   if (p.logprobs) {
     logprobs = compute_logprobs(raw, token, *p.logprobs);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/async_engine.h"
 #include "engine/llm.h"
 #include "engine/single_sequence_generator.h"
 #include "sampling/logprobs.h"
@@ -507,6 +508,105 @@ TEST(BeamSearch, EqualsAFullRecomputeReferenceBeam) {
     EXPECT_EQ(llm.generate({in}, {p})[0].outputs[0].token_ids.size(), 3u);
     expect_all_blocks_free(llm);
   }
+}
+
+}  // namespace
+}  // namespace pagellm
+
+namespace pagellm {
+namespace {
+
+TEST(EngineStops, MinTokensMasksEosAndStopReasonsReachLLM) {
+  ModelBundle b = bundle(kStories);
+  LLM llm(b, engine_config(256, 256));
+  PromptInput in;
+  in.token_ids = {1, 403, 407};
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = 20;
+  p.logit_bias = {{2, 100.0}};  // EOS as soon as it is allowed
+  p.min_tokens = 5;
+  const CompletionOutput o = llm.generate({in}, {p})[0].outputs[0];
+  ASSERT_EQ(o.token_ids.size(), 6u);
+  EXPECT_EQ(o.token_ids.back(), 2);
+  EXPECT_EQ(o.finish_reason, "stop");
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(o.stop_reason));
+  for (size_t i = 0; i < 5; ++i) EXPECT_NE(o.token_ids[i], 2);
+
+  SamplingParams q;
+  q.temperature = 0;
+  q.max_tokens = 30;
+  q.ignore_eos = true;
+  const CompletionOutput free_run = llm.generate({in}, {q})[0].outputs[0];
+  q.stop_token_ids = {free_run.token_ids[4]};
+  const CompletionOutput by_id = llm.generate({in}, {q})[0].outputs[0];
+  EXPECT_EQ(std::get<int64_t>(by_id.stop_reason), free_run.token_ids[4]);
+  EXPECT_LE(by_id.token_ids.size(), 5u);
+  q.stop_token_ids.clear();
+  q.stop = {free_run.text.substr(10, 3)};
+  const CompletionOutput by_str = llm.generate({in}, {q})[0].outputs[0];
+  EXPECT_EQ(by_str.finish_reason, "stop");
+  EXPECT_EQ(std::get<std::string>(by_str.stop_reason), q.stop[0]);
+  EXPECT_EQ(by_str.text, free_run.text.substr(0, free_run.text.find(q.stop[0])));
+  expect_all_blocks_free(llm);
+}
+
+TEST(EngineStops, BadWordsAsTextAreNeverGenerated) {
+  ModelBundle b = bundle(kStories);
+  LLM llm(b, engine_config(256, 256));
+  PromptInput in;
+  in.text = "Once upon a time";
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = 40;
+  p.ignore_eos = true;
+  const CompletionOutput free_run = llm.generate({in}, {p})[0].outputs[0];
+  // The word's token sequences (alone and after a space) never occur in the output.
+  const std::vector<std::vector<int32_t>> words{llm.tokenizer().encode("girl", false),
+                                                llm.tokenizer().encode(" girl", false)};
+  auto occurs = [&](const std::vector<int32_t>& ids) {
+    for (const auto& w : words)
+      if (std::search(ids.begin(), ids.end(), w.begin(), w.end()) != ids.end()) return true;
+    return false;
+  };
+  ASSERT_TRUE(occurs(free_run.token_ids)) << free_run.text;
+  p.bad_words = {"girl"};
+  const CompletionOutput banned = llm.generate({in}, {p})[0].outputs[0];
+  EXPECT_FALSE(occurs(banned.token_ids)) << banned.text;
+  EXPECT_NE(banned.token_ids, free_run.token_ids);
+}
+
+TEST(AsyncStreams, ParallelSequencesStreamByIndexAndMatchTheOfflineResult) {
+  ModelBundle b = bundle(kStories);
+  SamplingParams p;
+  p.n = 3;
+  p.seed = 11;
+  p.max_tokens = 25;
+  p.ignore_eos = true;
+  p.stop = {"the"};
+  p.logprobs = 1;
+  PromptInput in;
+  in.token_ids = {1, 403, 407};
+  LLM llm(b, engine_config(256, 256));
+  const GenerateResult want = llm.generate({in}, {p})[0];
+  AsyncEngine engine(b, engine_config(256, 256));
+  auto stream = engine.add_request(std::make_shared<Request>("s", in.token_ids, p));
+  std::vector<std::string> text(3);
+  std::vector<std::vector<int32_t>> ids(3);
+  std::vector<size_t> logprobs(3);
+  while (auto out = stream->next(std::chrono::milliseconds(10000))) {
+    text.at(static_cast<size_t>(out->index)) += out->new_text;
+    auto& v = ids.at(static_cast<size_t>(out->index));
+    v.insert(v.end(), out->new_token_ids.begin(), out->new_token_ids.end());
+    logprobs[static_cast<size_t>(out->index)] += out->new_logprobs.size();
+    if (out->finished) break;
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(text[i], want.outputs[i].text) << i;
+    EXPECT_EQ(ids[i], want.outputs[i].token_ids) << i;
+    EXPECT_EQ(logprobs[i], ids[i].size());
+  }
+  engine.shutdown();
 }
 
 }  // namespace
