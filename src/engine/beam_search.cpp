@@ -49,7 +49,7 @@ BeamSearchResult EngineCore::beam_search(const std::vector<int32_t>& prompt_ids,
   const int64_t vocab = bundle_.config().vocab_size;
   const auto prompt_len = static_cast<int64_t>(prompt_ids.size());
   const int64_t width = params.beam_width;
-  const auto eos = static_cast<int32_t>(bundle_.tokenizer->eos_token_id());
+  const auto eos = params.eos_token_id.value_or(static_cast<int32_t>(bundle_.tokenizer->eos_token_id()));
   int64_t next_id = 0;
   auto new_seq = [&](std::vector<int32_t> tokens) {
     return std::make_shared<Request>(fmt::format("\x1f"

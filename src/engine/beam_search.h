@@ -5,6 +5,7 @@
 // and live beams are ranked together. score = cumulative_logprob / length ^ length_penalty, with
 // length = prompt + generated tokens, not counting a final EOS (vLLM's get_beam_search_score).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ struct BeamSearchParams {
   bool ignore_eos = false;
   double temperature = 0.0;  // logprobs are taken at this temperature (0 or 1: the raw logprobs)
   double length_penalty = 1.0;
-  bool early_stopping = false;  // stop as soon as beam_width hypotheses have finished
+  bool early_stopping = false;          // stop as soon as beam_width hypotheses have finished
+  std::optional<int32_t> eos_token_id;  // default: the tokenizer's EOS
 };
 
 struct BeamSequence {

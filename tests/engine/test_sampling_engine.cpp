@@ -611,3 +611,86 @@ TEST(AsyncStreams, ParallelSequencesStreamByIndexAndMatchTheOfflineResult) {
 
 }  // namespace
 }  // namespace pagellm
+
+namespace pagellm {
+namespace {
+
+TEST(BeamSearch, EosLengthPenaltyAndEarlyStoppingFollowTheReferenceAlgorithm) {
+  // EOS is set to a token the random model likes (the 3rd most likely first token), so beams
+  // finish early and the length penalty matters. Reference: vLLM's algorithm written over
+  // full-recompute logprobs, no KV sharing.
+  ModelBundle b = bundle("models/tiny-random/llama-gqa/hf");
+  const std::vector<int32_t> prompt{1, 300, 301, 302, 303};
+  const std::vector<double> first = next_logprobs(b, prompt);
+  std::vector<int32_t> order(first.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return first[x] > first[y]; });
+  const int32_t eos = order[2];
+  const int64_t width = 24, steps = 4;
+  for (const bool early : {false, true})
+    for (const double penalty : {1.0, 0.0}) {  // 0: raw cumulative logprob, short EOS beams win
+      struct Ref {
+        std::vector<int32_t> tokens;
+        double lp, score;
+      };
+      auto score = [&](const std::vector<int32_t>& t, double lp) {
+        const auto len = static_cast<int64_t>(prompt.size() + t.size()) - (!t.empty() && t.back() == eos ? 1 : 0);
+        return lp / std::pow(static_cast<double>(len), penalty);
+      };
+      std::vector<Ref> live{{{}, 0.0, 0.0}}, done;
+      for (int64_t s = 0; s < steps && !live.empty(); ++s) {
+        std::vector<Ref> next;
+        for (const Ref& r : live) {
+          std::vector<int32_t> t = prompt;
+          t.insert(t.end(), r.tokens.begin(), r.tokens.end());
+          const std::vector<double> lp = next_logprobs(b, t);
+          std::vector<int32_t> ids(lp.size());
+          std::iota(ids.begin(), ids.end(), 0);
+          std::stable_sort(ids.begin(), ids.end(), [&](int32_t x, int32_t y) { return lp[x] > lp[y]; });
+          for (int64_t k = 0; k < 2 * width; ++k) {
+            Ref n = r;
+            n.tokens.push_back(ids[static_cast<size_t>(k)]);
+            n.lp += lp[static_cast<size_t>(ids[static_cast<size_t>(k)])];
+            n.score = score(n.tokens, n.lp);
+            (n.tokens.back() == eos ? done : next).push_back(n);
+          }
+        }
+        std::stable_sort(next.begin(), next.end(), [](const Ref& x, const Ref& y) { return x.score > y.score; });
+        if (static_cast<int64_t>(next.size()) > width) next.resize(static_cast<size_t>(width));
+        live = next;
+        if (early && static_cast<int64_t>(done.size()) >= width) break;
+      }
+      const size_t eos_expansions = done.size();
+      done.insert(done.end(), live.begin(), live.end());
+      std::stable_sort(done.begin(), done.end(), [](const Ref& x, const Ref& y) { return x.score > y.score; });
+      done.resize(static_cast<size_t>(width));
+      int64_t finished_by_eos = 0;
+      for (const Ref& r : done) finished_by_eos += r.tokens.back() == eos;
+
+      LLM llm(b, engine_config(512, 512));
+      BeamSearchParams bp;
+      bp.beam_width = width;
+      bp.max_tokens = steps;
+      bp.length_penalty = penalty;
+      bp.early_stopping = early;
+      bp.eos_token_id = eos;
+      PromptInput in;
+      in.token_ids = prompt;
+      const BeamSearchResult r = llm.beam_search({in}, bp)[0];
+      const std::string label = std::string(early ? "early " : "") + "penalty " + std::to_string(penalty);
+      ASSERT_EQ(r.sequences.size(), done.size()) << label;
+      EXPECT_GT(eos_expansions, 0u) << label << ": the fixture should finish some beams with EOS";
+      if (penalty == 0.0) {
+        EXPECT_GT(finished_by_eos, 0) << label;
+      }
+      for (size_t i = 0; i < done.size(); ++i) {
+        EXPECT_EQ(r.sequences[i].token_ids, done[i].tokens) << label << " beam " << i;
+        EXPECT_NEAR(r.sequences[i].score, done[i].score, 1e-5) << label << " beam " << i;
+        EXPECT_EQ(r.sequences[i].finish_reason, done[i].tokens.back() == eos ? "stop" : "length");
+      }
+      expect_all_blocks_free(llm);
+    }
+}
+
+}  // namespace
+}  // namespace pagellm
