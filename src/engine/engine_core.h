@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/beam_search.h"
 #include "engine/engine_config.h"
 #include "engine/engine_stats.h"
 #include "engine/kv_cache_manager.h"
@@ -26,9 +27,12 @@ class EngineCore {
   void add_request(std::shared_ptr<Request> request);
   // The checks add_request makes, for callers that must report errors on their own thread.
   static void validate_request(const Request& request, const ModelConfig& model, const EngineConfig& config);
-  // Frees the request's blocks now; its final output (finish_reason "abort") comes from the next step().
+  // Frees the request's blocks (all its sequences') now; its final output (finish_reason
+  // "abort") comes from the next step().
   void abort_request(const std::string& id);
   std::vector<RequestOutput> step();
+  // Beam search over one prompt (see beam_search.h), with forked KV blocks; only while idle.
+  BeamSearchResult beam_search(const std::vector<int32_t>& prompt_ids, const BeamSearchParams& params);
   bool has_unfinished() const { return scheduler_.has_unfinished() || !pending_.empty(); }
 
   EngineStats stats() const;
@@ -38,6 +42,17 @@ class EngineCore {
   const KVCacheManager& kv_cache_manager() const { return kv_manager_; }
 
  private:
+  // The sequences of one caller request (n / best_of > 1 forks them at the first sample).
+  struct Group {
+    std::vector<std::string> sequence_ids;
+    int64_t unfinished = 1;  // sequences (forked or still to fork) not yet finished
+  };
+  // Forks the other sequences of `parent`'s request; returns all of them, parent first.
+  std::vector<Request*> fork_sequences(Request& parent);
+  // Samples `request`'s next token from its raw logits row and processes it.
+  RequestOutput sample(Request& request, std::span<const float> raw_logits);
+  void record_prompt_logprobs(Request& request, const LogitsRows& rows, const std::vector<float>& logits);
+
   ModelBundle bundle_;
   EngineConfig config_;
   KVCache kv_cache_;
@@ -45,8 +60,10 @@ class EngineCore {
   Scheduler scheduler_;
   ModelRunner runner_;
   OutputProcessor output_processor_;
+  std::vector<int32_t> eos_ids_;
   std::unordered_map<std::string, std::shared_ptr<Request>> requests_;
-  std::vector<RequestOutput> pending_;  // abort outputs waiting for the next step
+  std::unordered_map<std::string, Group> groups_;  // by caller request id
+  std::vector<RequestOutput> pending_;             // abort outputs waiting for the next step
   EngineStats stats_;
 };
 

@@ -1,5 +1,6 @@
 #include "engine/llm.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "util/error.h"
@@ -28,8 +29,13 @@ std::vector<GenerateResult> LLM::generate(const std::vector<PromptInput>& prompt
     if (index_of.contains(r.request_id))
       fail(ErrorCode::kInvalidArgument, "prompt {}: request_id '{}' is used twice", i, r.request_id);
     index_of[r.request_id] = i;
-    r.outputs.push_back({0, "", {}, "", std::nullopt});
-    requests.push_back(std::make_shared<Request>(r.request_id, r.prompt_token_ids, params[params.size() == 1 ? 0 : i]));
+    const SamplingParams& sp = params[params.size() == 1 ? 0 : i];
+    r.outputs.resize(static_cast<size_t>(std::max<int64_t>(1, sp.num_sequences())));
+    for (size_t k = 0; k < r.outputs.size(); ++k) {
+      r.outputs[k].index = static_cast<int64_t>(k);
+      if (sp.logprobs) r.outputs[k].logprobs.emplace();
+    }
+    requests.push_back(std::make_shared<Request>(r.request_id, r.prompt_token_ids, sp));
   }
   size_t added = 0;
   try {
@@ -44,18 +50,57 @@ std::vector<GenerateResult> LLM::generate(const std::vector<PromptInput>& prompt
   while (engine_.has_unfinished()) {
     for (RequestOutput& out : engine_.step()) {
       GenerateResult& r = results[index_of.at(out.request_id)];
-      CompletionOutput& c = r.outputs[0];
-      c.token_ids.insert(c.token_ids.end(), out.new_token_ids.begin(), out.new_token_ids.end());
-      c.text += out.new_text;
+      if (out.finish_reason == "abort") {  // an abort ends every sequence
+        for (CompletionOutput& c : r.outputs)
+          if (c.finish_reason.empty()) c.finish_reason = "abort";
+      } else {
+        CompletionOutput& c = r.outputs.at(static_cast<size_t>(out.index));
+        c.token_ids.insert(c.token_ids.end(), out.new_token_ids.begin(), out.new_token_ids.end());
+        c.text += out.new_text;
+        if (c.logprobs) c.logprobs->insert(c.logprobs->end(), out.new_logprobs.begin(), out.new_logprobs.end());
+        if (out.cumulative_logprob) c.cumulative_logprob = out.cumulative_logprob;
+        if (out.prompt_logprobs) r.prompt_logprobs = std::move(out.prompt_logprobs);
+        if (!out.finish_reason.empty()) {
+          c.finish_reason = out.finish_reason;
+          c.stop_reason = out.stop_reason;
+        }
+      }
       progress.generated_tokens += static_cast<int64_t>(out.new_token_ids.size());
       if (out.finished) {
-        c.finish_reason = out.finish_reason;
         r.num_cached_tokens = out.num_cached_tokens;
         ++progress.finished;
       }
     }
     progress.prompt_tokens = engine_.stats().prompt_tokens;
     if (on_progress) on_progress(progress);
+  }
+  // best_of > n: keep the n sequences with the highest cumulative logprob (stable: index order on ties).
+  for (size_t i = 0; i < results.size(); ++i) {
+    const SamplingParams& sp = params[params.size() == 1 ? 0 : i];
+    std::vector<CompletionOutput>& outs = results[i].outputs;
+    if (static_cast<int64_t>(outs.size()) <= sp.n) continue;
+    std::stable_sort(outs.begin(), outs.end(), [](const CompletionOutput& a, const CompletionOutput& b) {
+      return a.cumulative_logprob.value_or(0) > b.cumulative_logprob.value_or(0);
+    });
+    outs.resize(static_cast<size_t>(sp.n));
+    for (size_t k = 0; k < outs.size(); ++k) {
+      outs[k].index = static_cast<int64_t>(k);
+      if (!sp.logprobs) outs[k].cumulative_logprob.reset();
+    }
+  }
+  return results;
+}
+
+std::vector<BeamSearchResult> LLM::beam_search(const std::vector<PromptInput>& prompts,
+                                               const BeamSearchParams& params) {
+  std::vector<BeamSearchResult> results;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const PromptInput& p = prompts[i];
+    try {
+      results.push_back(engine_.beam_search(p.text ? tokenizer().encode(*p.text, true) : p.token_ids, params));
+    } catch (const Error& e) {
+      fail(e.code(), "prompt {}: {}", i, e.what());
+    }
   }
   return results;
 }

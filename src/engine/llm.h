@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/beam_search.h"
 #include "engine/engine_config.h"
 #include "engine/engine_core.h"
 #include "sampling/sampling_params.h"
@@ -24,14 +25,17 @@ struct CompletionOutput {
   std::string text;
   std::vector<int32_t> token_ids;
   std::string finish_reason;
-  std::optional<double> cumulative_logprob;  // set when logprobs are computed (sampling issue)
+  std::optional<double> cumulative_logprob;               // set when logprobs (or best_of > n) are asked for
+  std::optional<std::vector<PositionLogprobs>> logprobs;  // one entry per token, when asked for
+  StopReason stop_reason;                                 // stop token id or stop string
 };
 
 struct GenerateResult {
   std::string request_id;
   std::optional<std::string> prompt;
   std::vector<int32_t> prompt_token_ids;
-  std::vector<CompletionOutput> outputs;
+  std::vector<CompletionOutput> outputs;  // n of them; with best_of > n, the n best by cumulative logprob
+  std::optional<std::vector<std::optional<PositionLogprobs>>> prompt_logprobs;  // entry 0 empty
   int64_t num_cached_tokens = 0;
 };
 
@@ -52,6 +56,11 @@ class LLM {
   std::vector<GenerateResult> generate(const std::vector<PromptInput>& prompts,
                                        const std::vector<SamplingParams>& params,
                                        const std::function<void(const GenerateProgress&)>& on_progress = {});
+
+  // Beam search over each prompt (one at a time), as vLLM's LLM.beam_search: keeps the
+  // beam_width best partial sequences by cumulative logprob, forking and freeing their KV
+  // blocks through the engine's KV cache manager. Runs only while no request is in flight.
+  std::vector<BeamSearchResult> beam_search(const std::vector<PromptInput>& prompts, const BeamSearchParams& params);
 
   EngineCore& engine() { return engine_; }
   const Tokenizer& tokenizer() const { return *engine_.bundle().tokenizer; }

@@ -15,6 +15,9 @@ Request::Request(std::string id_, std::vector<int32_t> prompt_token_ids, Samplin
       params(std::move(params_)),
       arrival_time(arrival_time_),
       priority(priority_),
-      rng(params.seed ? *params.seed : std::random_device{}()) {}
+      rng(params.seed ? *params.seed : std::random_device{}()),
+      group_id(id) {
+  if (params.prompt_logprobs) prompt_logprobs.push_back(std::nullopt);
+}
 
 }  // namespace pagellm

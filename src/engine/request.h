@@ -2,11 +2,13 @@
 // One generation request as the engine tracks it: its tokens (prompt, then output), how many
 // of them are in the KV cache, its sampling state and where it is in its life.
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "sampling/logprobs.h"
 #include "sampling/sampling_params.h"
 
 namespace pagellm {
@@ -33,6 +35,17 @@ struct Request {
   int64_t num_cached_tokens = -1;   // prefix-cache hit on first scheduling (-1: not yet scheduled)
   int64_t num_preemptions = 0;
   std::mt19937_64 rng;  // the request's own generator: sampling never depends on the batch
+
+  // Parallel sampling: a request with num_sequences() > 1 runs as one Request per sequence. The
+  // first (index 0, id == group_id) prefills the prompt; at its first sample the engine forks
+  // the others (internal ids), which share its prompt blocks.
+  std::string group_id;  // the caller's request id
+  int64_t index = 0;     // sequence index within the request
+  bool forked = false;
+  double cumulative_logprob = 0;  // sum of the raw logprobs of the sampled tokens
+  // prompt_logprobs: entry i is for prompt token i (entry 0 is empty); grows as chunks run.
+  std::vector<std::optional<PositionLogprobs>> prompt_logprobs;
+  bool prompt_logprobs_sent = false;
 
   int64_t num_tokens() const { return static_cast<int64_t>(token_ids.size()); }
   int64_t num_output_tokens() const { return num_tokens() - num_prompt_tokens; }

@@ -6,6 +6,9 @@ namespace {
 void merge_into(RequestOutput& last, RequestOutput& next) {
   last.new_token_ids.insert(last.new_token_ids.end(), next.new_token_ids.begin(), next.new_token_ids.end());
   last.new_text += next.new_text;
+  last.new_logprobs.insert(last.new_logprobs.end(), next.new_logprobs.begin(), next.new_logprobs.end());
+  last.stop_reason = next.stop_reason;
+  last.cumulative_logprob = next.cumulative_logprob;
   last.finished = next.finished;
   last.finish_reason = next.finish_reason;
   last.stop_token_id = next.stop_token_id;
@@ -19,10 +22,11 @@ void RequestStream::push(RequestOutput output) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     bool merged = false;
-    if (queue_.size() >= queued_limit()) {
+    // Prompt logprobs come once, in a request's first output: never merged away.
+    if (queue_.size() >= queued_limit() && !output.prompt_logprobs) {
       for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
-        if (it->request_id != output.request_id) continue;
-        if (!it->finished) merge_into(*it, output), merged = true;
+        if (it->request_id != output.request_id || it->index != output.index) continue;
+        if (!it->finished && it->finish_reason.empty()) merge_into(*it, output), merged = true;
         break;
       }
     }

@@ -85,7 +85,10 @@ void Scheduler::schedule_waiting(int64_t& budget, SchedulerOutput& out) {
   while (!waiting_.empty() && budget > 0 && num_running() < config_.max_num_seqs) {
     auto it = next_waiting();
     RequestPtr request = *it;
-    const CachedPrefix prefix = kv_.find_cached_prefix(request->token_ids, request->cache_extra_key);
+    // prompt_logprobs needs every prompt position computed, so such requests take no hits (as vLLM).
+    const CachedPrefix prefix = request->params.prompt_logprobs
+                                    ? CachedPrefix{}
+                                    : kv_.find_cached_prefix(request->token_ids, request->cache_extra_key);
     int64_t num_new = request->num_tokens() - prefix.num_tokens;
     if (!config_.enable_chunked_prefill && num_new > budget) break;
     num_new = std::min(num_new, budget);
@@ -114,6 +117,12 @@ SchedulerOutput Scheduler::schedule() {
   for (ScheduledRequest& s : out.scheduled) s.block_table = kv_.block_table(s.request->id);
   out.blocks_to_copy = kv_.take_pending_copies();
   return out;
+}
+
+void Scheduler::add_forked(std::shared_ptr<Request> child, const Request& parent) {
+  child->arrival_order = parent.arrival_order;
+  child->status = RequestStatus::kRunning;
+  running_.push_back(std::move(child));
 }
 
 void Scheduler::update_after_step(const SchedulerOutput& output) {

@@ -22,6 +22,9 @@ class Scheduler {
   // Queues a request; throws Error(kInvalidArgument) if it could never run (empty, too long).
   void add_request(std::shared_ptr<Request> request);
   SchedulerOutput schedule();
+  // A sequence forked from a running `parent` (its blocks already forked in the KV manager):
+  // runs from the next step, ordered as its parent for preemption.
+  void add_forked(std::shared_ptr<Request> child, const Request& parent);
   // After the step ran: the scheduled tokens are now in the cache.
   void update_after_step(const SchedulerOutput& output);
   // Removes a request (finished or aborted), freeing its blocks. Unknown ids are ignored.

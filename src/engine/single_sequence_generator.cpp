@@ -17,7 +17,10 @@ GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::
   if (prompt_len >= config.max_position_embeddings)
     fail(ErrorCode::kInvalidArgument, "the prompt has {} tokens; this model's maximum context length is {} tokens",
          prompt_len, config.max_position_embeddings);
-  const int64_t max_len = std::min(config.max_position_embeddings, prompt_len + params.max_tokens);
+  // (max_tokens may be "unlimited", INT64_MAX: no overflow)
+  const int64_t max_len = params.max_tokens >= config.max_position_embeddings - prompt_len
+                              ? config.max_position_embeddings
+                              : prompt_len + params.max_tokens;
   constexpr int64_t kBlockSize = 16;
   const int64_t num_blocks = (max_len + kBlockSize - 1) / kBlockSize;
   KVCache cache(config, num_blocks, kBlockSize);
@@ -32,7 +35,7 @@ GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::
   int64_t context = prompt_len;
   while (true) {
     std::vector<float> logits = bundle.model->forward(batch, cache);
-    const int32_t token = sample_token(logits.data(), config.vocab_size, params, rng);
+    const int32_t token = sample_token(logits, params, {prompt_ids, result.token_ids, eos}, rng);
     result.token_ids.push_back(token);
     const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end() && !params.ignore_eos;
     const bool is_stop_id =

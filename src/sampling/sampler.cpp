@@ -2,47 +2,151 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
-#include <vector>
 
 namespace pagellm {
+namespace {
 
-int32_t sample_token(const float* logits, int64_t vocab_size, const SamplingParams& params, std::mt19937_64& rng) {
-  if (params.greedy()) return static_cast<int32_t>(std::max_element(logits, logits + vocab_size) - logits);
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-  std::vector<int32_t> order(static_cast<size_t>(vocab_size));
-  std::iota(order.begin(), order.end(), 0);
-  const int64_t k = params.top_k > 0 ? std::min(params.top_k, vocab_size) : vocab_size;
-  // Highest logit first; equal logits by id so the order is the same on every run.
-  auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-  std::partial_sort(order.begin(), order.begin() + k, order.end(), by_logit);
-  order.resize(static_cast<size_t>(k));
+bool ends_with(std::span<const int32_t> seq, std::span<const int32_t> suffix) {
+  return suffix.size() <= seq.size() && std::equal(suffix.begin(), suffix.end(), seq.end() - suffix.size());
+}
 
-  std::vector<double> probs(order.size());
-  const double max_logit = logits[order[0]];
-  double total = 0;
-  for (size_t i = 0; i < order.size(); ++i)
-    total += probs[i] = std::exp((logits[order[i]] - max_logit) / params.temperature);
-  // Keep the smallest prefix whose mass reaches top_p (always at least one token).
-  size_t keep = order.size();
-  if (params.top_p < 1.0) {
-    double mass = 0;
-    for (size_t i = 0; i < order.size(); ++i) {
-      mass += probs[i] / total;
-      if (mass >= params.top_p) {
-        keep = i + 1;
-        break;
-      }
+std::vector<int32_t> sorted_unique(std::span<const int32_t> a, std::span<const int32_t> b = {}) {
+  std::vector<int32_t> v(a.begin(), a.end());
+  v.insert(v.end(), b.begin(), b.end());
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+void ban(std::span<float> logits, int32_t id) {
+  if (id >= 0 && static_cast<size_t>(id) < logits.size()) logits[static_cast<size_t>(id)] = kNegInf;
+}
+
+}  // namespace
+
+bool needs_processing(const SamplingParams& p) {
+  return !p.logits_processors.empty() || p.allowed_token_ids || !p.bad_words_token_ids.empty() || p.min_tokens > 0 ||
+         !p.logit_bias.empty() || p.repetition_penalty != 1.0 || p.frequency_penalty != 0.0 ||
+         p.presence_penalty != 0.0;
+}
+
+void apply_logits_processing(std::span<float> logits, const SamplingParams& p, const SequenceTokens& seq) {
+  // 1. Custom processors.
+  for (const auto& processor : p.logits_processors) processor->apply(seq.prompt, seq.output, logits);
+
+  // 2. Masks and bias.
+  if (p.allowed_token_ids) {
+    std::vector<float> kept(logits.size(), kNegInf);
+    for (int32_t id : *p.allowed_token_ids) kept[static_cast<size_t>(id)] = logits[static_cast<size_t>(id)];
+    std::copy(kept.begin(), kept.end(), logits.begin());
+  }
+  for (const auto& word : p.bad_words_token_ids)
+    if (ends_with(seq.output, std::span(word).first(word.size() - 1))) ban(logits, word.back());
+  if (static_cast<int64_t>(seq.output.size()) < p.min_tokens) {
+    for (int32_t id : p.stop_token_ids) ban(logits, id);
+    if (!p.ignore_eos)
+      for (int32_t id : seq.eos_token_ids) ban(logits, id);
+  }
+  for (const auto& [id, bias] : p.logit_bias) logits[static_cast<size_t>(id)] += static_cast<float>(bias);
+
+  // 3. Penalties.
+  if (p.repetition_penalty != 1.0) {
+    const auto rp = static_cast<float>(p.repetition_penalty);
+    for (int32_t id : sorted_unique(seq.prompt, seq.output)) {
+      float& l = logits[static_cast<size_t>(id)];
+      l = l > 0 ? l / rp : l * rp;
     }
   }
-  const double kept_total = std::accumulate(probs.begin(), probs.begin() + static_cast<long>(keep), 0.0);
-  const double u = std::uniform_real_distribution<double>(0.0, kept_total)(rng);
-  double cumulative = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    cumulative += probs[i];
-    if (u < cumulative) return order[i];
+  if (p.frequency_penalty != 0.0 || p.presence_penalty != 0.0) {
+    std::vector<int32_t> out(seq.output.begin(), seq.output.end());
+    std::sort(out.begin(), out.end());
+    for (size_t i = 0; i < out.size();) {
+      size_t j = i;
+      while (j < out.size() && out[j] == out[i]) ++j;
+      logits[static_cast<size_t>(out[i])] -=
+          static_cast<float>(p.frequency_penalty * static_cast<double>(j - i) + p.presence_penalty);
+      i = j;
+    }
   }
-  return order[keep - 1];
+}
+
+std::vector<TokenProb> sampling_distribution(std::span<const float> logits, const SamplingParams& p) {
+  // Temperature-scaled logits of the tokens still allowed.
+  std::vector<TokenProb> c;  // .prob holds the scaled logit until the softmax
+  c.reserve(logits.size());
+  const double inv_t = 1.0 / p.temperature;
+  double max = -std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] == kNegInf || std::isnan(logits[i])) continue;
+    const double l = static_cast<double>(logits[i]) * inv_t;
+    c.push_back({static_cast<int32_t>(i), l});
+    max = std::max(max, l);
+  }
+  if (c.empty()) return {{argmax_token(logits), 1.0}};  // everything banned: fall back to the argmax
+  auto more_likely = [](const TokenProb& a, const TokenProb& b) {
+    return a.prob > b.prob || (a.prob == b.prob && a.id < b.id);
+  };
+
+  // min_p: p_i >= min_p * p_max  <=>  l_i >= l_max + log(min_p).
+  if (p.min_p > 0.0) {
+    const double threshold = max + std::log(p.min_p);
+    std::erase_if(c, [&](const TokenProb& t) { return t.prob < threshold; });
+  }
+  // top_k: partition, no full sort.
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < c.size()) {
+    std::nth_element(c.begin(), c.begin() + p.top_k - 1, c.end(), more_likely);
+    c.resize(static_cast<size_t>(p.top_k));
+  }
+  // Softmax over what is left.
+  double total = 0;
+  for (TokenProb& t : c) total += t.prob = std::exp(t.prob - max);
+  for (TokenProb& t : c) t.prob /= total;
+
+  // top_p: sort only as far as needed (growing partial sorts), keep the smallest prefix whose
+  // mass reaches top_p.
+  if (p.top_p < 1.0) {
+    size_t sorted = std::min<size_t>(c.size(), 256);
+    while (true) {
+      std::partial_sort(c.begin(), c.begin() + static_cast<long>(sorted), c.end(), more_likely);
+      double mass = 0;
+      size_t keep = 0;
+      while (keep < sorted && mass < p.top_p) mass += c[keep++].prob;
+      if (mass >= p.top_p || sorted == c.size()) {
+        c.resize(keep);
+        break;
+      }
+      sorted = std::min(c.size(), sorted * 4);
+    }
+    double kept = 0;
+    for (const TokenProb& t : c) kept += t.prob;
+    for (TokenProb& t : c) t.prob /= kept;
+  }
+  return c;
+}
+
+int32_t argmax_token(std::span<const float> logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+int32_t draw_token(const std::vector<TokenProb>& dist, std::mt19937_64& rng) {
+  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  double cumulative = 0;
+  for (const TokenProb& t : dist) {
+    cumulative += t.prob;
+    if (u < cumulative) return t.id;
+  }
+  return dist.back().id;
+}
+
+int32_t sample_token(std::span<float> logits, const SamplingParams& params, const SequenceTokens& seq,
+                     std::mt19937_64& rng) {
+  if (needs_processing(params)) apply_logits_processing(logits, params, seq);
+  if (params.greedy()) return argmax_token(logits);
+  return draw_token(sampling_distribution(logits, params), rng);
 }
 
 }  // namespace pagellm

@@ -1,5 +1,7 @@
 #include "server/api_server.h"
 
+#include <sys/socket.h>
+
 #include "server/api_error.h"
 #include "server/body_parser.h"
 #include "server/chat_completions.h"
@@ -30,6 +32,12 @@ ApiServer::ApiServer(ServerConfig config) : config_(std::move(config)) {
   http_.set_keep_alive_max_count(10000);
   http_.set_keep_alive_timeout(5);
   http_.set_tcp_nodelay(true);
+  // The library listens with a backlog of 5, which drops connections when hundreds of clients
+  // connect at once; remember the listening socket to raise it after binding.
+  http_.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket_ = sock;
+  });
   // Unknown routes, oversized bodies and unparsable requests, in OpenAI's error shape.
   http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;

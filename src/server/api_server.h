@@ -42,6 +42,7 @@ class ApiServer {
   std::shared_ptr<ServerContext> context_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> listener_done_{false};
+  int listen_socket_ = -1;
 };
 
 }  // namespace pagellm::server

@@ -134,6 +134,44 @@ TEST_P(EngineInvariance, SeededSamplingDoesNotDependOnTheBatch) {
   EXPECT_GT(tiny.engine().stats().num_preemptions, 0);
 }
 
+TEST_P(EngineInvariance, SeededSamplingWithEveryProcessorDoesNotDependOnTheBatch) {
+  // Penalties, bias, bans, min_p/top_k/top_p and logprobs, varied per request: 32 mixed requests
+  // batched (chunked prefill, then preemption) give each request's tokens alone.
+  ModelBundle b = bundle(GetParam());
+  Workload w = make_workload(32, 13, /*sampled=*/true);
+  for (size_t i = 0; i < w.params.size(); ++i) {
+    SamplingParams& p = w.params[i];
+    switch (i % 6) {
+      case 0:
+        p.repetition_penalty = 1.3, p.frequency_penalty = 0.4, p.presence_penalty = 0.2;
+        break;
+      case 1:
+        p.top_k = 5, p.min_p = 0.05, p.logprobs = 3;
+        break;
+      case 2:
+        p.logit_bias = {{400, 3.0}, {401, -2.0}}, p.min_tokens = std::min<int64_t>(5, p.max_tokens);
+        break;
+      case 3:
+        p.allowed_token_ids = std::vector<int32_t>{};
+        for (int32_t t = 3; t < 300; t += 2) p.allowed_token_ids->push_back(t);
+        break;
+      case 4:
+        p.bad_words_token_ids = {{400}, {401, 402}}, p.temperature = 1.2, p.top_p = 0.7;
+        break;
+      default:
+        p.temperature = 0, p.repetition_penalty = 1.5;
+        break;
+    }
+  }
+  const auto want = alone(b, w);
+  LLM big(b, engine_config(48, 1024));
+  EXPECT_EQ(batched(big, w), want);
+  LLM tiny(b, engine_config(512, 20));
+  EXPECT_EQ(batched(tiny, w), want);
+  EXPECT_GT(tiny.engine().stats().num_preemptions, 0);
+  expect_all_blocks_free(tiny);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, EngineInvariance,
                          ::testing::Values("models/stories260K/stories260K.gguf", "models/tiny-random/qwen3-qknorm/hf",
                                            "models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf"),

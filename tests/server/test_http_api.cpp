@@ -242,6 +242,7 @@ TEST_F(HttpApi, ManyConcurrentStreamsEachGetTheirOwnCompleteOutput) {
                                              {"stream", true}});
       for (const Json& e : events(r.body))
         if (e.is_object()) got[static_cast<size_t>(i)] += e["choices"][0]["text"].get<std::string>();
+      if (got[static_cast<size_t>(i)].empty()) got[static_cast<size_t>(i)] = std::to_string(r.status) + " " + r.body;
     });
   for (auto& t : threads) t.join();
   for (int i = 0; i < kClients; ++i) {
