@@ -79,41 +79,17 @@ int generate_one(const GenerateOptions& o) {
   return 0;
 }
 
-// The sampling fields the engine supports, by vLLM's names; others are rejected by name so a
-// batch never silently runs with settings it did not ask for.
-SamplingParams parse_sampling_params(const Json& j, SamplingParams p, const std::string& where) {
-  if (!j.is_object()) fail(ErrorCode::kInvalidArgument, "{}: sampling_params must be an object", where);
-  for (const auto& [key, value] : j.items()) {
-    try {
-      if (key == "temperature")
-        p.temperature = value.get<double>();
-      else if (key == "top_p")
-        p.top_p = value.get<double>();
-      else if (key == "top_k")
-        p.top_k = value.get<int64_t>();
-      else if (key == "seed")
-        p.seed = value.is_null() ? std::nullopt : std::optional<uint64_t>(value.get<uint64_t>());
-      else if (key == "max_tokens")
-        p.max_tokens = value.get<int64_t>();
-      else if (key == "ignore_eos")
-        p.ignore_eos = value.get<bool>();
-      else if (key == "stop_token_ids")
-        p.stop_token_ids = value.get<std::vector<int32_t>>();
-      else
-        fail(ErrorCode::kInvalidArgument, "{}: sampling_params.{} is not supported", where, key);
-    } catch (const nlohmann::json::exception&) {
-      fail(ErrorCode::kInvalidArgument, "{}: sampling_params.{} has the wrong type ({})", where, key,
-           value.type_name());
-    }
-  }
-  return p;
-}
-
 int generate_batch(const GenerateOptions& o) {
   std::ifstream in(*o.prompts_file);
   if (!in) fail(ErrorCode::kNotFound, "{}: cannot open prompts file", *o.prompts_file);
   LLM llm(o.model, o.engine.to_config());
   const SamplingParams base = default_params(o, llm.engine().bundle().files->generation);
+  Json base_json = {{"max_tokens", base.max_tokens},
+                    {"temperature", base.temperature},
+                    {"top_p", base.top_p},
+                    {"top_k", base.top_k},
+                    {"ignore_eos", base.ignore_eos}};
+  if (base.seed) base_json["seed"] = *base.seed;
 
   std::vector<PromptInput> prompts;
   std::vector<SamplingParams> params;
@@ -140,9 +116,16 @@ int generate_batch(const GenerateOptions& o) {
     } catch (const nlohmann::json::exception& e) {
       fail(ErrorCode::kInvalidArgument, "{}: wrong field type: {}", where, e.what());
     }
-    SamplingParams sp = j.contains("sampling_params") ? parse_sampling_params(j["sampling_params"], base, where) : base;
+    SamplingParams sp = base;
     try {
-      sp.validate();
+      if (j.contains("sampling_params")) {
+        // The line's fields override the command-line defaults, field by field (vLLM's names).
+        if (!j["sampling_params"].is_object()) fail(ErrorCode::kInvalidArgument, "sampling_params must be an object");
+        Json merged = base_json;
+        for (const auto& [key, value] : j["sampling_params"].items()) merged[key] = value;
+        sp = SamplingParams::from_json(merged);
+      }
+      sp.validate(llm.engine().bundle().config().vocab_size);
     } catch (const Error& e) {
       fail(ErrorCode::kInvalidArgument, "{}: {}", where, e.what());
     }

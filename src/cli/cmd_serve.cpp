@@ -40,7 +40,10 @@ std::shared_ptr<server::ServerContext> load_context(const ServeOptions& o, const
     log_warning("{} has no chat template: /v1/chat/completions needs --chat-template FILE", o.model);
   ctx->sampling_defaults.generation = bundle.files->generation;
   ctx->sampling_defaults.max_logprobs = config.max_logprobs;
-  ctx->engine = std::make_unique<AsyncEngine>(bundle, o.engine.to_config());
+  ctx->sampling_defaults.vocab_size = bundle.config().vocab_size;
+  EngineConfig engine_config = o.engine.to_config();
+  engine_config.max_logprobs = config.max_logprobs;
+  ctx->engine = std::make_unique<AsyncEngine>(bundle, engine_config);
   ctx->sampling_defaults.max_model_len = ctx->engine->config().scheduler.max_model_len;
   ctx->created = server::unix_time();
   return ctx;

@@ -4,6 +4,7 @@
 #include "server/chat_prompt.h"
 #include "server/completions.h"
 #include "server/json_fields.h"
+#include "server/logprobs_json.h"
 #include "server/response_writer.h"
 
 namespace pagellm::server {
@@ -11,17 +12,24 @@ namespace {
 
 class ChatFormat : public ResponseFormat {
  public:
-  ChatFormat(std::string id, std::string model, std::string fingerprint)
-      : id_(std::move(id)), model_(std::move(model)), fingerprint_(std::move(fingerprint)) {}
+  ChatFormat(std::string id, std::string model, std::string fingerprint, std::optional<int64_t> top_logprobs)
+      : id_(std::move(id)),
+        model_(std::move(model)),
+        fingerprint_(std::move(fingerprint)),
+        top_logprobs_(top_logprobs) {}
 
   // The role first, then content deltas, then an empty delta carrying finish_reason.
   std::vector<Json> stream_chunks(const Choice& c, const RequestOutput& d, bool first) const override {
     std::vector<Json> chunks;
     if (first) chunks.push_back(chunk(c.index, {{"role", "assistant"}, {"content", ""}}, nullptr));
-    if (!d.new_text.empty()) chunks.push_back(chunk(c.index, {{"content", d.new_text}}, nullptr));
-    if (d.finished) {
+    if (!d.new_text.empty() || (top_logprobs_ && !d.new_logprobs.empty())) {
+      Json content = chunk(c.index, {{"content", d.new_text}}, nullptr);
+      if (top_logprobs_) content["choices"][0]["logprobs"] = chat_logprobs_json(d.new_logprobs, *top_logprobs_);
+      chunks.push_back(std::move(content));
+    }
+    if (!d.finish_reason.empty()) {
       Json last = chunk(c.index, Json::object(), d.finish_reason);
-      last["choices"][0]["stop_reason"] = d.stop_token_id >= 0 ? Json(d.stop_token_id) : Json(nullptr);
+      last["choices"][0]["stop_reason"] = stop_reason_json(d.stop_reason);
       chunks.push_back(std::move(last));
     }
     return chunks;
@@ -32,9 +40,9 @@ class ChatFormat : public ResponseFormat {
     for (const Choice& c : g.choices())
       choices.push_back({{"index", c.index},
                          {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", Json::array()}}},
-                         {"logprobs", nullptr},
+                         {"logprobs", top_logprobs_ ? chat_logprobs_json(c.logprobs, *top_logprobs_) : Json(nullptr)},
                          {"finish_reason", c.finish_reason},
-                         {"stop_reason", c.stop_token_id >= 0 ? Json(c.stop_token_id) : Json(nullptr)}});
+                         {"stop_reason", stop_reason_json(c.stop_reason)}});
     Json out = envelope("chat.completion", choices);
     out["usage"] = usage_json(g);
     return out;
@@ -63,6 +71,7 @@ class ChatFormat : public ResponseFormat {
   }
 
   std::string id_, model_, fingerprint_;
+  std::optional<int64_t> top_logprobs_;  // set when logprobs were asked for
 };
 
 }  // namespace
@@ -70,10 +79,9 @@ class ChatFormat : public ResponseFormat {
 void handle_chat_completions(const ServerContext& ctx, const Json& body, const std::string& request_id,
                              httplib::Response& res) {
   const std::string& model = ctx.resolve_model(string_field(body, "model"));
-  if (bool_field(body, "logprobs").value_or(false)) bad_request("'logprobs' is not supported yet", "logprobs");
-  if (!string_or_list_field(body, "stop").empty()) bad_request("'stop' strings are not supported yet", "stop");
-  const int64_t n = int_field(body, "n").value_or(1);
-  if (n < 1 || n > 128) bad_request(fmt::format("'n' must be between 1 and 128, got {}", n), "n");
+  const bool want_logprobs = bool_field(body, "logprobs").value_or(false);
+  const std::optional<int64_t> top_logprobs = int_field(body, "top_logprobs");
+  if (top_logprobs && !want_logprobs) bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
   const bool stream = bool_field(body, "stream").value_or(false);
   const Json* options = object_field(body, "stream_options");
   const bool include_usage = stream && options && bool_field(*options, "include_usage").value_or(false);
@@ -97,11 +105,18 @@ void handle_chat_completions(const ServerContext& ctx, const Json& body, const s
   const SamplingParams params = parse_sampling_params(
       body, ctx.sampling_defaults, max_tokens.value_or(std::max<int64_t>(1, ctx.max_model_len() - prompt_len)));
   check_context_length(ctx, prompt_len, params.max_tokens, "messages");
+  if (stream && params.num_sequences() > params.n)
+    bad_request("'best_of' greater than 'n' cannot be streamed", "best_of");
+  if (params.use_beam_search)
+    bad_request("'use_beam_search' is available offline only (pagellm::LLM::beam_search)", "use_beam_search");
 
   auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
-  group->submit({prompt}, params, n, priority);
-  send_generation(res, group, std::make_shared<ChatFormat>(request_id, model, ctx.system_fingerprint()), stream,
-                  include_usage);
+  group->submit({prompt}, params, priority);
+  send_generation(
+      res, group,
+      std::make_shared<ChatFormat>(request_id, model, ctx.system_fingerprint(),
+                                   want_logprobs ? std::optional<int64_t>(top_logprobs.value_or(0)) : std::nullopt),
+      stream, include_usage);
 }
 
 }  // namespace pagellm::server

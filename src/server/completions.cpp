@@ -2,6 +2,7 @@
 
 #include "server/api_error.h"
 #include "server/json_fields.h"
+#include "server/logprobs_json.h"
 #include "server/response_writer.h"
 
 namespace pagellm::server {
@@ -9,29 +10,40 @@ namespace {
 
 class CompletionFormat : public ResponseFormat {
  public:
-  CompletionFormat(std::string id, std::string model, std::string fingerprint, std::vector<std::string> echo)
-      : id_(std::move(id)), model_(std::move(model)), fingerprint_(std::move(fingerprint)), echo_(std::move(echo)) {}
+  CompletionFormat(std::string id, std::string model, std::string fingerprint, std::vector<std::string> echo,
+                   bool logprobs)
+      : id_(std::move(id)),
+        model_(std::move(model)),
+        fingerprint_(std::move(fingerprint)),
+        echo_(std::move(echo)),
+        logprobs_(logprobs) {}
 
   std::vector<Json> stream_chunks(const Choice& c, const RequestOutput& d, bool first) const override {
     std::string text = d.new_text;
-    if (first && !echo_.empty()) text = echo_[static_cast<size_t>(c.prompt_index)] + text;
-    if (text.empty() && !d.finished) return {};
+    const std::string prefix = first && !echo_.empty() ? echo_[static_cast<size_t>(c.prompt_index)] : "";
+    text = prefix + text;
+    const bool ends = !d.finish_reason.empty();
+    if (text.empty() && !ends && d.new_logprobs.empty()) return {};
+    // Offsets of this delta's tokens: where the choice's text stood before it.
+    const int64_t offset = char_count(c.text) - char_count(d.new_text) + (echo_.empty() ? 0 : echo_chars(c));
     Json choice = {{"index", c.index},
                    {"text", text},
-                   {"logprobs", nullptr},
-                   {"finish_reason", d.finished ? Json(d.finish_reason) : Json(nullptr)},
-                   {"stop_reason", stop_reason(d)}};
+                   {"logprobs", logprobs_ ? completion_logprobs_json(d.new_logprobs, offset) : Json(nullptr)},
+                   {"finish_reason", ends ? Json(d.finish_reason) : Json(nullptr)},
+                   {"stop_reason", stop_reason_json(d.stop_reason)}};
     return {envelope(Json::array({choice}))};
   }
 
   Json final_response(const GenerationGroup& g) const override {
     Json choices = Json::array();
     for (const Choice& c : g.choices())
-      choices.push_back({{"index", c.index},
-                         {"text", (echo_.empty() ? "" : echo_[static_cast<size_t>(c.prompt_index)]) + c.text},
-                         {"logprobs", nullptr},
-                         {"finish_reason", c.finish_reason},
-                         {"stop_reason", c.stop_token_id >= 0 ? Json(c.stop_token_id) : Json(nullptr)}});
+      choices.push_back(
+          {{"index", c.index},
+           {"text", (echo_.empty() ? "" : echo_[static_cast<size_t>(c.prompt_index)]) + c.text},
+           {"logprobs",
+            logprobs_ ? completion_logprobs_json(c.logprobs, echo_.empty() ? 0 : echo_chars(c)) : Json(nullptr)},
+           {"finish_reason", c.finish_reason},
+           {"stop_reason", stop_reason_json(c.stop_reason)}});
     Json out = envelope(choices);
     out["usage"] = usage_json(g);
     return out;
@@ -44,9 +56,12 @@ class CompletionFormat : public ResponseFormat {
   }
 
  private:
-  static Json stop_reason(const RequestOutput& d) {
-    return d.stop_token_id >= 0 ? Json(d.stop_token_id) : Json(nullptr);
+  static int64_t char_count(const std::string& s) {
+    int64_t n = 0;
+    for (unsigned char ch : s) n += (ch & 0xc0) != 0x80;
+    return n;
   }
+  int64_t echo_chars(const Choice& c) const { return char_count(echo_[static_cast<size_t>(c.prompt_index)]); }
   Json envelope(Json choices) const {
     return Json{{"id", id_},       {"object", "text_completion"},        {"created", unix_time()},
                 {"model", model_}, {"system_fingerprint", fingerprint_}, {"choices", std::move(choices)}};
@@ -54,6 +69,7 @@ class CompletionFormat : public ResponseFormat {
 
   std::string id_, model_, fingerprint_;
   std::vector<std::string> echo_;  // prompt texts when echo is on
+  bool logprobs_;
 };
 
 // OpenAI accepts a string, a list of strings, a list of ids, or a list of id lists.
@@ -117,10 +133,7 @@ void handle_completions(const ServerContext& ctx, const Json& body, const std::s
   const std::string& model = ctx.resolve_model(string_field(body, "model"));
   if (auto suffix = string_field(body, "suffix"); suffix && !suffix->empty())
     bad_request("'suffix' is not supported", "suffix");
-  if (int_field(body, "logprobs")) bad_request("'logprobs' is not supported yet", "logprobs");
-  if (!string_or_list_field(body, "stop").empty()) bad_request("'stop' strings are not supported yet", "stop");
-  const int64_t n = int_field(body, "n").value_or(1);
-  if (n < 1 || n > 128) bad_request(fmt::format("'n' must be between 1 and 128, got {}", n), "n");
+  const std::optional<int64_t> logprobs = int_field(body, "logprobs");
   const bool stream = bool_field(body, "stream").value_or(false);
   const Json* options = object_field(body, "stream_options");
   const bool include_usage = stream && options && bool_field(*options, "include_usage").value_or(false);
@@ -132,11 +145,15 @@ void handle_completions(const ServerContext& ctx, const Json& body, const std::s
   const SamplingParams params =
       parse_sampling_params(body, ctx.sampling_defaults, int_field(body, "max_tokens").value_or(16));
   for (const auto& p : prompts) check_context_length(ctx, static_cast<int64_t>(p.size()), params.max_tokens, "prompt");
+  if (stream && params.num_sequences() > params.n)
+    bad_request("'best_of' greater than 'n' cannot be streamed", "best_of");
+  if (params.use_beam_search)
+    bad_request("'use_beam_search' is available offline only (pagellm::LLM::beam_search)", "use_beam_search");
 
   auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
-  group->submit(prompts, params, n, priority);
+  group->submit(prompts, params, priority);
   auto format = std::make_shared<CompletionFormat>(request_id, model, ctx.system_fingerprint(),
-                                                   echo ? texts : std::vector<std::string>{});
+                                                   echo ? texts : std::vector<std::string>{}, logprobs.has_value());
   send_generation(res, group, format, stream, include_usage);
 }
 

@@ -1,7 +1,5 @@
 #include "server/generation_group.h"
 
-#include <unordered_map>
-
 namespace pagellm::server {
 
 GenerationGroup::GenerationGroup(AsyncEngine& engine, std::string base_id)
@@ -11,26 +9,25 @@ GenerationGroup::~GenerationGroup() {
   if (stream_ && !stream_->finished()) abort();
 }
 
-void GenerationGroup::submit(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params, int64_t n,
+void GenerationGroup::submit(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params,
                              int64_t priority) {
-  n_ = n;
-  stream_ = std::make_shared<RequestStream>(prompts.size() * static_cast<size_t>(n));
+  n_ = params.n;
+  num_prompts_ = 0;
+  stream_ = std::make_shared<RequestStream>(prompts.size());
   for (size_t p = 0; p < prompts.size(); ++p) {
-    for (int64_t i = 0; i < n; ++i) {
+    try {
+      engine_.add_request(std::make_shared<Request>(request_id(p), prompts[p], params, 0, priority), stream_);
+    } catch (...) {
+      abort();
+      stream_.reset();
+      throw;
+    }
+    ++num_prompts_;
+    for (int64_t i = 0; i < n_; ++i) {
       Choice c;
-      c.index = static_cast<int64_t>(p) * n + i;
+      c.index = static_cast<int64_t>(p) * n_ + i;
       c.prompt_index = static_cast<int64_t>(p);
-      c.request_id = base_id_ + "-" + std::to_string(c.index);
       c.num_prompt_tokens = static_cast<int64_t>(prompts[p].size());
-      SamplingParams sp = params;
-      if (sp.seed) sp.seed = *sp.seed + static_cast<uint64_t>(i);
-      try {
-        engine_.add_request(std::make_shared<Request>(c.request_id, prompts[p], sp, 0, priority), stream_);
-      } catch (...) {
-        for (const Choice& done : choices_) engine_.abort(done.request_id);
-        stream_.reset();
-        throw;
-      }
       choices_.push_back(std::move(c));
     }
   }
@@ -40,23 +37,22 @@ std::optional<ChoiceDelta> GenerationGroup::next(std::chrono::milliseconds timeo
   if (!stream_) return std::nullopt;
   std::optional<RequestOutput> out = stream_->next(timeout);
   if (!out) return std::nullopt;
-  // Request ids end in "-<choice index>".
-  const size_t index = std::stoul(out->request_id.substr(out->request_id.rfind('-') + 1));
+  const size_t prompt_index = std::stoul(out->request_id.substr(out->request_id.rfind('-') + 1));
+  const size_t index = prompt_index * static_cast<size_t>(n_) + static_cast<size_t>(out->index);
   Choice& c = choices_.at(index);
   c.text += out->new_text;
   c.token_ids.insert(c.token_ids.end(), out->new_token_ids.begin(), out->new_token_ids.end());
+  c.logprobs.insert(c.logprobs.end(), out->new_logprobs.begin(), out->new_logprobs.end());
   c.num_cached_tokens = out->num_cached_tokens;
-  if (out->finished) {
-    c.finished = true;
+  if (!out->finish_reason.empty()) {
     c.finish_reason = out->finish_reason;
-    c.stop_token_id = out->stop_token_id;
+    c.stop_reason = out->stop_reason;
   }
   return ChoiceDelta{index, std::move(*out)};
 }
 
 void GenerationGroup::abort() {
-  for (const Choice& c : choices_)
-    if (!c.finished) engine_.abort(c.request_id);
+  for (size_t p = 0; p < num_prompts_; ++p) engine_.abort(request_id(p));
 }
 
 int64_t GenerationGroup::prompt_tokens() const {
@@ -77,6 +73,12 @@ int64_t GenerationGroup::cached_tokens() const {
   for (const Choice& c : choices_)
     if (c.index % n_ == 0) total += c.num_cached_tokens;
   return total;
+}
+
+Json stop_reason_json(const StopReason& reason) {
+  if (const auto* id = std::get_if<int64_t>(&reason)) return *id;
+  if (const auto* s = std::get_if<std::string>(&reason)) return *s;
+  return nullptr;
 }
 
 }  // namespace pagellm::server

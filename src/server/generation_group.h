@@ -1,7 +1,8 @@
 #pragma once
-// The requests behind one API call: every prompt times n choices, submitted to the AsyncEngine
-// on one shared stream, with each choice's text and tokens accumulated as deltas arrive.
-// Destroying an unfinished group aborts its requests, so a client that goes away frees its blocks.
+// The requests behind one API call: one engine request per prompt (its n sequences forked inside
+// the engine), all on one shared stream, with each choice's text, tokens and logprobs accumulated
+// as deltas arrive. Destroying an unfinished group aborts its requests, so a client that goes
+// away frees its blocks.
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -13,14 +14,13 @@
 namespace pagellm::server {
 
 struct Choice {
-  int64_t index = 0;  // prompt_index * n + sample index, as OpenAI numbers choices
+  int64_t index = 0;  // prompt_index * n + sequence index, as OpenAI numbers choices
   int64_t prompt_index = 0;
-  std::string request_id;
   std::string text;
   std::vector<int32_t> token_ids;
-  bool finished = false;
-  std::string finish_reason;
-  int64_t stop_token_id = -1;
+  std::vector<PositionLogprobs> logprobs;
+  std::string finish_reason;  // non-empty once this choice finished
+  StopReason stop_reason;
   int64_t num_prompt_tokens = 0;
   int64_t num_cached_tokens = 0;
 };
@@ -37,10 +37,9 @@ class GenerationGroup {
   GenerationGroup(const GenerationGroup&) = delete;
   GenerationGroup& operator=(const GenerationGroup&) = delete;
 
-  // Submits prompts x n requests (choice i of a seeded request gets seed + i). Throws what
+  // Submits one request per prompt with `params.n` choices each. Throws what
   // AsyncEngine::add_request throws, after aborting what was already submitted.
-  void submit(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params, int64_t n,
-              int64_t priority);
+  void submit(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params, int64_t priority);
   // The next delta of any choice (already applied to choices()); nullopt on timeout or when done.
   std::optional<ChoiceDelta> next(std::chrono::milliseconds timeout);
   bool finished() const { return stream_ && stream_->finished(); }
@@ -52,11 +51,17 @@ class GenerationGroup {
   int64_t cached_tokens() const;
 
  private:
+  std::string request_id(size_t prompt_index) const { return base_id_ + "-" + std::to_string(prompt_index); }
+
   AsyncEngine& engine_;
   std::string base_id_;
   std::shared_ptr<RequestStream> stream_;
   std::vector<Choice> choices_;
+  size_t num_prompts_ = 0;
   int64_t n_ = 1;
 };
+
+// vLLM's stop_reason in JSON: null, the stop token id, or the matched stop string.
+Json stop_reason_json(const StopReason& reason);
 
 }  // namespace pagellm::server

@@ -4,30 +4,57 @@
 #include "server/json_fields.h"
 
 namespace pagellm::server {
+namespace {
+
+bool absent(const Json& body, const char* name) { return !body.contains(name) || body[name].is_null(); }
+
+// The field a validation message is about, for the error's `param`.
+std::optional<std::string> field_named_in(const std::string& message) {
+  static const char* kFields[] = {"presence_penalty",
+                                  "frequency_penalty",
+                                  "repetition_penalty",
+                                  "temperature",
+                                  "top_p",
+                                  "top_k",
+                                  "min_p",
+                                  "max_tokens",
+                                  "min_tokens",
+                                  "prompt_logprobs",
+                                  "top_logprobs",
+                                  "logprobs",
+                                  "logit_bias",
+                                  "allowed_token_ids",
+                                  "stop_token_ids",
+                                  "bad_words",
+                                  "best_of",
+                                  "length_penalty",
+                                  "seed",
+                                  "stop",
+                                  "n"};
+  for (const char* f : kFields)
+    if (message.find(f) != std::string::npos) return f;
+  return std::nullopt;
+}
+
+}  // namespace
 
 SamplingParams parse_sampling_params(const Json& body, const SamplingDefaults& defaults,
                                      std::optional<int64_t> max_tokens) {
   SamplingParams p;
-  p.temperature = number_field(body, "temperature").value_or(defaults.generation.temperature.value_or(1.0));
-  p.top_p = number_field(body, "top_p").value_or(defaults.generation.top_p.value_or(1.0));
-  p.top_k = int_field(body, "top_k").value_or(defaults.generation.top_k.value_or(0));
-  if (auto seed = int_field(body, "seed")) p.seed = static_cast<uint64_t>(*seed);
-  p.ignore_eos = bool_field(body, "ignore_eos").value_or(false);
-  p.stop_token_ids = int_list_field(body, "stop_token_ids");
-  if (max_tokens) {
-    if (*max_tokens < 1) bad_request(fmt::format("max_tokens must be at least 1, got {}", *max_tokens), "max_tokens");
-    p.max_tokens = *max_tokens;
-  }
   try {
-    p.validate();
+    p = SamplingParams::from_json(body);
+    if (absent(body, "temperature") && defaults.generation.temperature)
+      p.temperature = *defaults.generation.temperature;
+    if (absent(body, "top_p") && defaults.generation.top_p) p.top_p = *defaults.generation.top_p;
+    if (absent(body, "top_k") && defaults.generation.top_k) p.top_k = *defaults.generation.top_k;
+    if (absent(body, "repetition_penalty") && defaults.generation.repetition_penalty)
+      p.repetition_penalty = *defaults.generation.repetition_penalty;
+    if (max_tokens) p.max_tokens = *max_tokens;
+    p.validate(defaults.vocab_size, defaults.max_logprobs);
   } catch (const Error& e) {
-    // The message names the field; find which for `param`.
-    const std::string message = e.what();
-    std::optional<std::string> param;
-    for (const char* f : {"temperature", "top_p", "top_k", "max_tokens", "seed"})
-      if (message.find(f) != std::string::npos) param = f;
-    bad_request(message, param);
+    bad_request(e.what(), field_named_in(e.what()));
   }
+  if (p.n > 128) bad_request(fmt::format("'n' must be at most 128, got {}", p.n), "n");
   return p;
 }
 

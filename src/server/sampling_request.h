@@ -13,6 +13,7 @@ struct SamplingDefaults {
   GenerationDefaults generation;  // generation_config.json
   int64_t max_model_len = 0;
   int64_t max_logprobs = 20;
+  int64_t vocab_size = -1;
 };
 
 // `max_tokens` is the request's explicit limit (max_tokens / max_completion_tokens) or nullopt.

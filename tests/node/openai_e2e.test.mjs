@@ -116,6 +116,22 @@ test('chat completion, whole and streamed', async () => {
   assert.equal(chunks.at(-1).usage.completion_tokens, 20);
 });
 
+test('chat logprobs and stop strings', async () => {
+  const r = await client.chat.completions.create({ model: 'demo', messages: [{ role: 'user', content: 'Once upon a time' }],
+    max_completion_tokens: 5, temperature: 0, logprobs: true, top_logprobs: 2 });
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, 5);
+  for (const t of content) {
+    assert.ok(t.logprob <= 0);
+    assert.equal(t.top_logprobs.length, 2);
+    assert.ok(t.top_logprobs[0].logprob >= t.top_logprobs[1].logprob);
+  }
+  const stopped = await client.completions.create({ model: 'demo', prompt: 'Once upon a time', max_tokens: 40,
+    temperature: 0, stop: ['little girl'] });
+  assert.equal(stopped.choices[0].text, ', there was a ');
+  assert.equal(stopped.choices[0].finish_reason, 'stop');
+});
+
 test('errors arrive as the SDK typed errors', async () => {
   await assert.rejects(client.completions.create({ model: 'demo', prompt: 'x', temperature: -1 }),
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /temperature/.test(e.message));

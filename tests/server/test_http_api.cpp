@@ -130,6 +130,41 @@ TEST_F(HttpApi, StreamingChunksConcatenateToTheFullText) {
   EXPECT_EQ(text, Json::parse(whole.body)["choices"][0]["text"]);
 }
 
+TEST_F(HttpApi, LogprobsMatchTheReferenceLogits) {
+  Json expected = read_json_file(test::shared_dir() + "/models/stories260K/expected/logits.json");
+  for (const Json& c : expected["cases"]) {
+    const std::vector<double> logits = c["last_logits"].get<std::vector<double>>();
+    double mx = -1e300, sum = 0;
+    for (double x : logits) mx = std::max(mx, x);
+    for (double x : logits) sum += std::exp(x - mx);
+    const size_t best = static_cast<size_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    HttpReply r =
+        post("/v1/completions", {{"prompt", c["prompt_ids"]}, {"max_tokens", 1}, {"temperature", 0}, {"logprobs", 3}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    Json lp = Json::parse(r.body)["choices"][0]["logprobs"];
+    EXPECT_NEAR(lp["token_logprobs"][0].get<double>(), logits[best] - mx - std::log(sum), 1e-3) << c["name"];
+    EXPECT_GE(lp["top_logprobs"][0].size(), 3u);
+  }
+}
+
+TEST_F(HttpApi, StopStringsEndTheTextStreamingOrNot) {
+  const Json body = {
+      {"prompt", "Once upon a time"}, {"max_tokens", 40}, {"temperature", 0}, {"stop", {"little girl", "zzz"}}};
+  Json whole = Json::parse(post("/v1/completions", body).body);
+  EXPECT_EQ(whole["choices"][0]["text"], ", there was a ");
+  EXPECT_EQ(whole["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(whole["choices"][0]["stop_reason"], "little girl");
+  Json sbody = body;
+  sbody["stream"] = true;
+  std::string text;
+  for (const Json& e : events(post("/v1/completions", sbody).body))
+    if (e.is_object()) text += e["choices"][0]["text"].get<std::string>();
+  EXPECT_EQ(text, ", there was a ");
+  Json kept = body;
+  kept["include_stop_str_in_output"] = true;
+  EXPECT_EQ(Json::parse(post("/v1/completions", kept).body)["choices"][0]["text"], ", there was a little girl");
+}
+
 TEST_F(HttpApi, ChatNeedsATemplateAndTokenizeDetokenizeWork) {
   HttpReply chat = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}});
   EXPECT_EQ(chat.status, 400);
@@ -178,7 +213,7 @@ TEST_F(HttpApi, BadRequestsGetTheRightStatusAndShape) {
   expect_error(post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 1.5}}), 400, "max_tokens");
   expect_error(post("/v1/completions", {{"prompt", "a"}, {"top_p", 0}}), 400, "top_p");
   expect_error(post("/v1/completions", {{"prompt", "a"}, {"temperature", -0.5}}), 400, "temperature");
-  expect_error(post("/v1/completions", {{"prompt", "a"}, {"n", 0}}), 400, "'n'");
+  expect_error(post("/v1/completions", {{"prompt", "a"}, {"n", 0}}), 400, "n must be");
   expect_error(post("/v1/completions", {{"max_tokens", 3}}), 400, "prompt");
   expect_error(post("/v1/completions", {{"prompt", Json::array()}}), 400, "prompt");
   expect_error(post("/v1/completions", {{"prompt", {1, 99999}}}), 400, "99999");
