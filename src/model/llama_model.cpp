@@ -4,10 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/norm.h"
+#include "kernels/cpu/fused.h"
 #include "kernels/cpu/paged_attention.h"
-#include "kernels/cpu/rope.h"
 #include "model/rope_frequencies.h"
 #include "tensor/convert.h"
 #include "util/error.h"
@@ -153,44 +151,57 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
   for (int64_t t = 0; t < T; ++t)
     dequantize_row(embed_tokens_->dtype, embed_tokens_->row(batch.token_ids[t]), x + t * H, H);
 
+  sc.seqs.clear();
+  for (const BatchSequence& s : batch.sequences)
+    sc.seqs.push_back({s.query_start, s.num_queries, s.context_len, s.block_table.data()});
   const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim,
                                       static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
 
+  // RoPE angles once per token for all layers.
+  const int64_t half = c.head_dim / 2;
+  grow(sc.rope_cos, T * half);
+  grow(sc.rope_sin, T * half);
+  for (int64_t t = 0; t < T; ++t)
+    kernels::rope_cos_sin(batch.positions[t], inv_freq_.data(), half, sc.rope_cos.data() + t * half,
+                          sc.rope_sin.data() + t * half);
+
+  kernels::rms_norm_fast(x, layers_[0].input_norm.data(), T, H, c.rms_norm_eps, h);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = layers_[static_cast<size_t>(l)];
     const kernels::KVLayerView kv = cache.layer(l);
 
-    kernels::rms_norm(x, lw.input_norm.data(), T, H, c.rms_norm_eps, h);
     float* const qkv_out[] = {q, k, v};
     lw.qkv.forward(h, T, qkv_out);
     if (!lw.q_norm.empty()) {
-      kernels::rms_norm(q, lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q);
-      kernels::rms_norm(k, lw.k_norm.data(), T * c.num_kv_heads, c.head_dim, c.rms_norm_eps, k);
+      kernels::rms_norm_fast(q, lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q);
+      kernels::rms_norm_fast(k, lw.k_norm.data(), T * c.num_kv_heads, c.head_dim, c.rms_norm_eps, k);
     }
     for (int64_t t = 0; t < T; ++t) {
-      kernels::rope_rotate_half(q + t * q_dim, c.num_heads, c.head_dim, batch.positions[t], inv_freq_.data());
-      kernels::rope_rotate_half(k + t * kv_dim, c.num_kv_heads, c.head_dim, batch.positions[t], inv_freq_.data());
+      const float* cs = sc.rope_cos.data() + t * half;
+      const float* sn = sc.rope_sin.data() + t * half;
+      kernels::rope_rotate_half_cs(q + t * q_dim, c.num_heads, c.head_dim, cs, sn);
+      kernels::rope_rotate_half_cs(k + t * kv_dim, c.num_kv_heads, c.head_dim, cs, sn);
       kernels::write_kv_slot(kv, batch.slot_mapping[t], k + t * kv_dim, v + t * kv_dim);
     }
-    for (const BatchSequence& s : batch.sequences)
-      kernels::paged_attention(shape, q + s.query_start * q_dim, s.num_queries, s.context_len, s.block_table.data(), kv,
-                               attn + s.query_start * q_dim);
+    kernels::paged_attention_batch(shape, q, sc.seqs.data(), static_cast<int64_t>(sc.seqs.size()), kv, attn);
     lw.o.forward(attn, T, proj);
-    add_in_place(x, proj, T * H);
+    kernels::add_rms_norm(x, proj, lw.post_attention_norm.data(), T, H, c.rms_norm_eps, h);
 
-    kernels::rms_norm(x, lw.post_attention_norm.data(), T, H, c.rms_norm_eps, h);
     float* const gate_up_out[] = {gate, up};
     lw.gate_up.forward(h, T, gate_up_out);
-    kernels::silu_mul(gate, up, T * F, gate);
+    kernels::silu_mul_fast(gate, up, T * F, gate);
     lw.down.forward(gate, T, proj);
-    add_in_place(x, proj, T * H);
+    if (l + 1 < c.num_layers)  // the residual add fused with the next layer's input norm
+      kernels::add_rms_norm(x, proj, layers_[static_cast<size_t>(l + 1)].input_norm.data(), T, H, c.rms_norm_eps, h);
+    else
+      add_in_place(x, proj, T * H);
   }
 
   const auto n_logits = static_cast<int64_t>(batch.logits_indices.size());
   grow(sc.last, n_logits * H);
   float* last = sc.last.data();
   for (int64_t i = 0; i < n_logits; ++i)
-    kernels::rms_norm(x + batch.logits_indices[i] * H, final_norm_.data(), 1, H, c.rms_norm_eps, last + i * H);
+    kernels::rms_norm_fast(x + batch.logits_indices[i] * H, final_norm_.data(), 1, H, c.rms_norm_eps, last + i * H);
   std::vector<float> logits(static_cast<size_t>(n_logits * c.vocab_size));
   lm_head_packed_.forward(last, n_logits, logits.data());
   return logits;

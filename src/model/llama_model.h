@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
+#include "kernels/cpu/paged_attention.h"
 #include "model/forward_batch.h"
 #include "model/kv_cache.h"
 #include "model/model_loader.h"
@@ -45,7 +46,8 @@ class LlamaModel {
 
   // Activation buffers reused across steps (grown to the largest batch seen).
   struct Scratch {
-    std::vector<float> x, h, q, k, v, attn, proj, gate, up, last;
+    std::vector<float> x, h, q, k, v, attn, proj, gate, up, last, rope_cos, rope_sin;
+    std::vector<kernels::AttentionSequence> seqs;
   };
 
   struct LayerWeights {
