@@ -6,12 +6,15 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
+#include "model/llama_model.h"
 #include "tensor/convert.h"
 
 namespace pagellm::kernels {
@@ -152,6 +155,61 @@ void BM_PagedAttentionDecode(benchmark::State& state) {
       benchmark::Counter(kv_bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PagedAttentionDecode)->ArgsProduct({{1, 16}, {512, 2048}})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Whole forward passes of the model at $PAGELLM_BENCH_MODEL (e.g. make_random_model.py's
+// bench-0.5b GGUF). Decode: `batch` sequences with 256 cached tokens each, one new token each
+// (tokens/s = batch / step time). Prefill: one prompt of `len` tokens.
+std::shared_ptr<LlamaModel> bench_model() {
+  static std::shared_ptr<LlamaModel> model = [] {
+    const char* path = std::getenv("PAGELLM_BENCH_MODEL");
+    return path ? std::make_shared<LlamaModel>(std::shared_ptr<const LoadedModel>(load_model(path))) : nullptr;
+  }();
+  return model;
+}
+
+void BM_ModelDecode(benchmark::State& state) {
+  auto model = bench_model();
+  if (!model) return state.SkipWithError("set PAGELLM_BENCH_MODEL");
+  const int64_t batch = state.range(0), ctx = 256, B = 16, blocks_per = (ctx + 64) / B;
+  KVCache cache(model->config(), batch * blocks_per, B);
+  std::vector<int32_t> prompt(ctx);
+  for (int64_t i = 0; i < ctx; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>(1 + i * 7 % 30000);
+  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t i = 0; i < blocks_per; ++i)
+      tables[static_cast<size_t>(b)].push_back(static_cast<int32_t>(b * blocks_per + i));
+    ForwardBatch fill;
+    fill.add_sequence(prompt, 0, tables[static_cast<size_t>(b)], B);
+    model->forward(fill, cache);
+  }
+  const std::vector<int32_t> tok{42};
+  for (auto _ : state) {
+    ForwardBatch step;
+    for (int64_t b = 0; b < batch; ++b) step.add_sequence(tok, ctx, tables[static_cast<size_t>(b)], B);
+    benchmark::DoNotOptimize(model->forward(step, cache));
+  }
+  state.counters["tok/s"] =
+      benchmark::Counter(double(batch) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ModelDecode)->Arg(1)->Arg(8)->Arg(32)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_ModelPrefill(benchmark::State& state) {
+  auto model = bench_model();
+  if (!model) return state.SkipWithError("set PAGELLM_BENCH_MODEL");
+  const int64_t len = state.range(0), B = 16;
+  KVCache cache(model->config(), (len + B - 1) / B, B);
+  std::vector<int32_t> prompt(static_cast<size_t>(len)), table(static_cast<size_t>((len + B - 1) / B));
+  for (int64_t i = 0; i < len; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>(1 + i * 7 % 30000);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
+  for (auto _ : state) {
+    ForwardBatch fill;
+    fill.add_sequence(prompt, 0, table, B);
+    benchmark::DoNotOptimize(model->forward(fill, cache));
+  }
+  state.counters["tok/s"] =
+      benchmark::Counter(double(len) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ModelPrefill)->Arg(128)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace pagellm::kernels

@@ -8,6 +8,7 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/fused.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/rope.h"
 
 namespace pagellm::kernels {
@@ -31,6 +32,20 @@ TEST(Fused, SiluMulMatchesReference) {
     silu_mul_fast(gate.data(), up.data(), n, got.data());
     for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i]) + 1e-30) << i;
   }
+}
+
+TEST(Fused, PortablePathsMatchReference) {
+  std::mt19937 rng(4);
+  force_portable_kernels(true);
+  std::vector<float> gate = random_vec(100, rng, 6.0f), up = random_vec(100, rng), w = random_vec(100, rng);
+  std::vector<float> want(100), got(100);
+  silu_mul(gate.data(), up.data(), 100, want.data());
+  silu_mul_fast(gate.data(), up.data(), 100, got.data());
+  for (size_t i = 0; i < 100; ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i])) << i;
+  rms_norm(gate.data(), w.data(), 2, 50, 1e-5, want.data());
+  rms_norm_fast(gate.data(), w.data(), 2, 50, 1e-5, got.data());
+  force_portable_kernels(false);
+  for (size_t i = 0; i < 100; ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i])) << i;
 }
 
 TEST(Fused, RmsNormAndResidualMatchReference) {

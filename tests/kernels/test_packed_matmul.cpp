@@ -158,5 +158,23 @@ TEST(PackedMatmul, RowResultIsBitIdenticalForAnyBatch) {
     }
 }
 
+// The portable (no AVX-512) path: same tolerances, same batch invariance.
+TEST(PackedMatmul, PortablePathMatchesReferenceAndIsBatchInvariant) {
+  force_portable_kernels(true);
+  std::mt19937 rng(11);
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
+      for (Shape s : {Shape{1, 7, 13}, {9, 47, 255}, {3, 65, 600}}) check_against_reference(dt, prec, s, rng);
+    check_against_reference(DType::kQ8_0, prec, Shape{5, 20, 64}, rng);
+    Weight w = make_weight(DType::kBF16, 21, 99, rng);
+    PackedWeight packed(w.view, nullptr, prec);
+    std::vector<float> x = random_vec(37 * 99, rng), all(37 * 21), one(21);
+    packed.forward(x.data(), 37, all.data());
+    packed.forward(x.data() + 20 * 99, 1, one.data());
+    for (int64_t j = 0; j < 21; ++j) ASSERT_EQ(one[j], all[20 * 21 + j]);
+  }
+  force_portable_kernels(false);
+}
+
 }  // namespace
 }  // namespace pagellm::kernels

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
 
 namespace pagellm::kernels {
@@ -79,6 +80,11 @@ TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
   const AttentionSequence seq{0, c.nq, c.ctx, table.data()};
   paged_attention_batch(shape, q.data(), &seq, 1, kv, fast.data());
   for (size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], want[i], 1e-4) << "fast " << i;
+  force_portable_kernels(true);  // the fallback without AVX-512
+  std::vector<float> portable(q.size(), NAN);
+  paged_attention_batch(shape, q.data(), &seq, 1, kv, portable.data());
+  force_portable_kernels(false);
+  for (size_t i = 0; i < portable.size(); ++i) ASSERT_NEAR(portable[i], want[i], 1e-4) << "portable " << i;
   const int64_t row = c.heads * c.head_dim;
   for (int64_t t = 0; t < c.nq; ++t) {
     std::vector<float> q2(static_cast<size_t>(2 * row)), out2(q2.size());

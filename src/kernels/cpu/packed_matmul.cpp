@@ -285,7 +285,14 @@ void to_bf16_pairs_portable(const float* x, int64_t k, uint32_t* out) {
 
 }  // namespace
 
+namespace {
+bool g_force_portable = false;
+}  // namespace
+
+void force_portable_kernels(bool force) { g_force_portable = force; }
+
 bool cpu_has_avx512_bf16() {
+  if (g_force_portable) return false;
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("f16c") &&

@@ -51,7 +51,8 @@ class PackedWeight {
   DType storage() const { return storage_; }
   bool bf16_compute() const { return bf16_compute_; }
 
-  // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major.
+  // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major, not aliasing x
+  // (partial sums are parked in y between K blocks). Callable from several threads at once.
   void forward(const float* x, int64_t m, std::span<float* const> ys) const;
   void forward(const float* x, int64_t m, float* y) const { forward(x, m, std::span<float* const>(&y, 1)); }
 
@@ -74,5 +75,8 @@ class PackedWeight {
 // True when the CPU runs the AVX-512 (F, BW, VL, BF16, F16C) kernels; otherwise a portable
 // scalar path computes the same per-element FMA chain.
 bool cpu_has_avx512_bf16();
+// Tests only: make cpu_has_avx512_bf16() report false so the portable paths run (not thread-safe
+// against concurrent kernel calls; set it before, reset it after).
+void force_portable_kernels(bool force);
 
 }  // namespace pagellm::kernels
