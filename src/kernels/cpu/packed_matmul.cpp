@@ -1,7 +1,6 @@
 #include "kernels/cpu/packed_matmul.h"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <array>
@@ -9,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/cpu/thread_pool.h"
 #include "tensor/convert.h"
 #include "util/error.h"
 
@@ -86,6 +86,11 @@ void pack_row(DType src_type, const uint8_t* src, int64_t k, DType storage, uint
       std::memcpy(dst + j * 4, &scale, 4);
       for (int64_t i = 0; i < kQ8Block; ++i) dst[P * 4 + i * P + j] = static_cast<uint8_t>(blocks[b].qs[i]);
     }
+    return;
+  }
+  if (src_type == DType::kBF16 && storage == DType::kBF16) {  // the common case: whole k-pairs
+    for (int64_t kp = 0; kp < k / 2; ++kp) std::memcpy(panel + kp * 64 + j * 4, src + kp * 4, 4);
+    if (k % 2) std::memcpy(panel + (k / 2) * 64 + j * 4, src + (k - 1) * 2, 2);
     return;
   }
   std::vector<float> row(static_cast<size_t>(k));
@@ -331,9 +336,11 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
     const int64_t first = parts_[pi].first_panel;
     const int64_t n = parts_[pi].n;
     if (part.bias) std::copy(part.bias, part.bias + n, bias_.begin() + first * P);
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < n; ++row)
-      pack_row(src, part.weight->row(row), k_, storage_, data_.data() + (first + row / P) * panel_bytes_, row % P);
+    ThreadPool& pool = ThreadPool::instance();
+    pool.run(pool.num_threads(), [&](int t) {
+      for (int64_t row = n * t / pool.num_threads(); row < n * (t + 1) / pool.num_threads(); ++row)
+        pack_row(src, part.weight->row(row), k_, storage_, data_.data() + (first + row / P) * panel_bytes_, row % P);
+    });
   }
 }
 
@@ -358,21 +365,22 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
 
   // Small problems stay on the calling thread; the split never changes a result.
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
-  const int threads = flops < 2e6 ? 1 : omp_get_max_threads();
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = flops < 2e6 ? 1 : pool.num_threads();
 
-#pragma omp parallel num_threads(threads)
-  {
-    if (bf16_compute_) {
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < m; ++r) {
+  if (bf16_compute_) {
+    pool.run(threads, [&](int t) {
+      for (int64_t r = m * t / threads; r < m * (t + 1) / threads; ++r) {
         auto* xb = const_cast<uint32_t*>(call.xb) + r * kpairs;  // the caller's scratch, not this thread's
         if (avx)
           to_bf16_pairs(x + r * k_, k_, xb);
         else
           to_bf16_pairs_portable(x + r * k_, k_, xb);
       }
-    }
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    });
+  }
+  pool.run(threads, [&](int t) {
+    const int nt = threads;
     const int64_t p_begin = num_panels_ * t / nt, p_end = num_panels_ * (t + 1) / nt;
     auto out_of = [&](int64_t panel) {
       const Part& part = parts_[static_cast<size_t>(panel_part_[static_cast<size_t>(panel)])];
@@ -411,7 +419,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace pagellm::kernels

@@ -1,14 +1,15 @@
 // AVX-512 paged attention (decode, prefill and chunked prefill alike): see paged_attention.h.
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cpu/simd_math.h"
+#include "kernels/cpu/thread_pool.h"
 
 // GCC 12 flags the intentionally undefined source operand inside some AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -104,15 +105,15 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   }
   const int64_t total = first_item.back();
   const int64_t* offsets = first_item.data();
-  const int threads = cost < 2e5 ? 1 : omp_get_max_threads();
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = cost < 2e5 ? 1 : pool.num_threads();
   const size_t scratch_floats = static_cast<size_t>(group * ((hd + 15) / 16 * 16 + 18));
+  std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
-#pragma omp parallel num_threads(threads)
-  {
+  pool.run(threads, [&](int) {
     thread_local std::vector<float> scratch;
     if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < total; ++item) {
+    for (int64_t item = next.fetch_add(1); item < total; item = next.fetch_add(1)) {
       const int64_t s = std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
       const AttentionSequence& seq = seqs[s];
       const int64_t local = item - offsets[s];
@@ -122,7 +123,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       attend(shape, group, q + (row * H + g * group) * hd, pos, seq.block_table, kv, g,
              out + (row * H + g * group) * hd, scratch.data());
     }
-  }
+  });
 }
 
 }  // namespace pagellm::kernels
