@@ -162,6 +162,13 @@ PAGELLM_AVX512_INLINE void decode(const uint8_t* panel, int64_t kp, __m512& lo, 
   }
 }
 
+// Bytes of one k-pair of one panel (Q8_0: on average, scales included) and the prefetch distance.
+template <int F>
+constexpr int64_t kPairBytes = F == kFmtF32  ? 128
+                               : F == kFmtQ8 ? kQ8BlockBytes / 16
+                                             : 64;
+constexpr int64_t kPrefetchAhead = 2048;
+
 // MR rows x NR panels over k-pairs [kp0, kp1). first: start from zero (else reload partial sums
 // from the output); last: add the bias. Each lane's sum runs k in order.
 template <int F, int MR, int NR>
@@ -197,6 +204,11 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
       __m512 lo[NR], hi[NR];
 #pragma GCC unroll 4
       for (int j = 0; j < NR; ++j) decode<F>(panels[j], kp, lo[j], hi[j]);
+      if constexpr (MR <= 4) {  // decode streams each weight byte once: ask L2 for it early
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j)
+          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * kPairBytes<F>) + kPrefetchAhead, _MM_HINT_T1);
+      }
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512 x0 = _mm512_set1_ps(xr[r * call.ldx + 2 * kp]);
