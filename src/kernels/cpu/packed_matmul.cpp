@@ -135,6 +135,7 @@ struct Call {
   int64_t ldx = 0;
   const uint32_t* xb = nullptr;  // bf16 pairs, [m][ldxb]
   int64_t ldxb = 0;
+  bool prefetch = false;
 };
 
 // ---- AVX-512 kernels ----
@@ -204,7 +205,7 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
       __m512 lo[NR], hi[NR];
 #pragma GCC unroll 4
       for (int j = 0; j < NR; ++j) decode<F>(panels[j], kp, lo[j], hi[j]);
-      if constexpr (MR <= 4) {  // decode streams each weight byte once: ask L2 for it early
+      if (call.prefetch) {  // small batches stream each weight byte once: ask L2 for it early
 #pragma GCC unroll 4
         for (int j = 0; j < NR; ++j)
           _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * kPairBytes<F>) + kPrefetchAhead, _MM_HINT_T1);
@@ -248,6 +249,7 @@ using KernelFn = void (*)(const Call&, const uint8_t* const*, const PanelOut*, i
 
 // kernels[fmt][nr index: 1, 2, 4][mr - 1]
 constexpr int kMaxMR = 8;
+constexpr int64_t kStreamRows = 16;
 template <int F, int NR, int... MRs>
 constexpr std::array<KernelFn, kMaxMR> row_of(std::integer_sequence<int, MRs...>) {
   return {(MRs + 1 <= (NR == 4 ? 4 : kMaxMR) ? &kernel_avx512<F, MRs + 1, NR> : nullptr)...};
@@ -363,7 +365,8 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   const bool avx = cpu_has_avx512_bf16();
   const int64_t kpairs = (k_ + 1) / 2;
 
-  Call call{data_.data(), panel_bytes_, k_, x, k_, nullptr, kpairs};
+  // Up to kStreamRows rows the weights dominate: stream each panel whole (no K blocks) with prefetch.
+  Call call{data_.data(), panel_bytes_, k_, x, k_, nullptr, kpairs, m <= kStreamRows};
   thread_local std::vector<uint32_t> xb_scratch;  // grows to the largest batch, then stays
   if (bf16_compute_) {
     if (xb_scratch.size() < static_cast<size_t>(m * kpairs)) xb_scratch.resize(static_cast<size_t>(m * kpairs));
@@ -405,10 +408,11 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       for (int64_t p = p_begin; p < p_end; ++p)
         portable_panel(storage_, bf16_compute_, call, data_.data() + p * panel_bytes_, out_of(p), m);
     } else {
-      // Decode (m <= 4): whole K per pass, 4 panels at a time for memory-level parallelism.
-      // Batches: K blocks of 256 so the activation block stays in L2 across the panels.
+      // Decode (m <= 4): 4 panels at a time for memory-level parallelism. Up to kStreamRows rows:
+      // whole K per pass (weights streamed once, prefetched). Bigger batches: K blocks of 256 so
+      // the activation block stays in L2 across the panels.
       const bool small = m <= 4;
-      const int64_t kc = small ? kpairs : 128;
+      const int64_t kc = m <= kStreamRows ? kpairs : 128;
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
       for (int64_t kp0 = 0; kp0 < kpairs; kp0 += kc) {
         const int64_t kp1 = std::min(kpairs, kp0 + kc);
