@@ -1,12 +1,11 @@
 #include "model/llama_model.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/matmul.h"
-#include "kernels/cpu/norm.h"
+#include "kernels/cpu/fused.h"
 #include "kernels/cpu/paged_attention.h"
-#include "kernels/cpu/rope.h"
 #include "model/rope_frequencies.h"
 #include "tensor/convert.h"
 #include "util/error.h"
@@ -29,9 +28,44 @@ void add_in_place(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+kernels::MatmulPrecision precision_from_env() {
+  const char* v = std::getenv("PAGELLM_MATMUL");
+  if (!v || std::strcmp(v, "exact") == 0 || *v == 0) return kernels::MatmulPrecision::kExact;
+  if (std::strcmp(v, "bf16") == 0) return kernels::MatmulPrecision::kBF16;
+  fail(ErrorCode::kInvalidArgument, "PAGELLM_MATMUL must be exact or bf16, not '{}'", v);
+}
+
+const float* bias_or_null(const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); }
+
+void grow(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
 }  // namespace
 
-LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded) : loaded_(std::move(loaded)) {
+LlamaModel::Linear::Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision) {
+  // Consecutive parts with one dtype share a PackedWeight (a GGUF may mix Q8_0 and F16).
+  size_t begin = 0;
+  for (size_t i = 1; i <= parts.size(); ++i)
+    if (i == parts.size() || parts[i].weight->dtype != parts[begin].weight->dtype) {
+      groups_.emplace_back(parts.subspan(begin, i - begin), precision);
+      begin = i;
+    }
+}
+
+void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* const> ys) const {
+  size_t first = 0;
+  for (const kernels::PackedWeight& g : groups_) {
+    g.forward(x, m, ys.subspan(first, g.num_parts()));
+    first += g.num_parts();
+  }
+}
+
+LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded)
+    : LlamaModel(std::move(loaded), precision_from_env()) {}
+
+LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision)
+    : loaded_(std::move(loaded)), precision_(precision) {
   const WeightStore& w = loaded_->weights;
   const ModelConfig& c = loaded_->config;
   embed_tokens_ = &w.get("model.embed_tokens.weight");
@@ -53,9 +87,24 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded) : loaded_(std:
                     optional_floats(w, p + "self_attn.k_proj.bias"),
                     optional_floats(w, p + "self_attn.v_proj.bias"),
                     optional_floats(w, p + "self_attn.q_norm.weight"),
-                    optional_floats(w, p + "self_attn.k_norm.weight")};
+                    optional_floats(w, p + "self_attn.k_norm.weight"),
+                    {},
+                    {},
+                    {},
+                    {}};
+    const kernels::LinearPart qkv[] = {{lw.q_proj, bias_or_null(lw.q_bias)},
+                                       {lw.k_proj, bias_or_null(lw.k_bias)},
+                                       {lw.v_proj, bias_or_null(lw.v_bias)}};
+    const kernels::LinearPart gate_up[] = {{lw.gate_proj, nullptr}, {lw.up_proj, nullptr}};
+    const kernels::LinearPart o[] = {{lw.o_proj, nullptr}}, down[] = {{lw.down_proj, nullptr}};
+    lw.qkv = Linear(qkv, precision_);
+    lw.gate_up = Linear(gate_up, precision_);
+    lw.o = Linear(o, precision_);
+    lw.down = Linear(down, precision_);
     layers_.push_back(std::move(lw));
   }
+  const kernels::LinearPart head[] = {{lm_head_, nullptr}};
+  lm_head_packed_ = Linear(head, precision_);
   inv_freq_ = rope_inverse_frequencies(c);
 }
 
@@ -85,55 +134,76 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
   const int64_t kv_dim = c.num_kv_heads * c.head_dim;
   const int64_t F = c.intermediate_size;
 
-  std::vector<float> x(static_cast<size_t>(T * H));
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  Scratch& sc = scratch_;
+  for (auto [buf, n] : {std::pair{&sc.x, T * H},
+                        {&sc.h, T * H},
+                        {&sc.q, T * q_dim},
+                        {&sc.k, T * kv_dim},
+                        {&sc.v, T * kv_dim},
+                        {&sc.attn, T * q_dim},
+                        {&sc.proj, T * H},
+                        {&sc.gate, T * F},
+                        {&sc.up, T * F}})
+    grow(*buf, n);
+  float *x = sc.x.data(), *h = sc.h.data(), *q = sc.q.data(), *k = sc.k.data(), *v = sc.v.data(),
+        *attn = sc.attn.data(), *proj = sc.proj.data(), *gate = sc.gate.data(), *up = sc.up.data();
   for (int64_t t = 0; t < T; ++t)
-    dequantize_row(embed_tokens_->dtype, embed_tokens_->row(batch.token_ids[t]), x.data() + t * H, H);
+    dequantize_row(embed_tokens_->dtype, embed_tokens_->row(batch.token_ids[t]), x + t * H, H);
 
-  std::vector<float> h(x.size()), q(static_cast<size_t>(T * q_dim)), k(static_cast<size_t>(T * kv_dim)),
-      v(static_cast<size_t>(T * kv_dim)), attn(static_cast<size_t>(T * q_dim)), proj(x.size()),
-      gate(static_cast<size_t>(T * F)), up(static_cast<size_t>(T * F));
+  sc.seqs.clear();
+  for (const BatchSequence& s : batch.sequences)
+    sc.seqs.push_back({s.query_start, s.num_queries, s.context_len, s.block_table.data()});
   const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, c.head_dim,
                                       static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
 
+  // RoPE angles once per token for all layers.
+  const int64_t half = c.head_dim / 2;
+  grow(sc.rope_cos, T * half);
+  grow(sc.rope_sin, T * half);
+  for (int64_t t = 0; t < T; ++t)
+    kernels::rope_cos_sin(batch.positions[t], inv_freq_.data(), half, sc.rope_cos.data() + t * half,
+                          sc.rope_sin.data() + t * half);
+
+  kernels::rms_norm_fast(x, layers_[0].input_norm.data(), T, H, c.rms_norm_eps, h);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = layers_[static_cast<size_t>(l)];
     const kernels::KVLayerView kv = cache.layer(l);
 
-    kernels::rms_norm(x.data(), lw.input_norm.data(), T, H, c.rms_norm_eps, h.data());
-    kernels::matmul(*lw.q_proj, h.data(), T, q.data(), lw.q_bias.empty() ? nullptr : lw.q_bias.data());
-    kernels::matmul(*lw.k_proj, h.data(), T, k.data(), lw.k_bias.empty() ? nullptr : lw.k_bias.data());
-    kernels::matmul(*lw.v_proj, h.data(), T, v.data(), lw.v_bias.empty() ? nullptr : lw.v_bias.data());
+    float* const qkv_out[] = {q, k, v};
+    lw.qkv.forward(h, T, qkv_out);
     if (!lw.q_norm.empty()) {
-      kernels::rms_norm(q.data(), lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q.data());
-      kernels::rms_norm(k.data(), lw.k_norm.data(), T * c.num_kv_heads, c.head_dim, c.rms_norm_eps, k.data());
+      kernels::rms_norm_fast(q, lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q);
+      kernels::rms_norm_fast(k, lw.k_norm.data(), T * c.num_kv_heads, c.head_dim, c.rms_norm_eps, k);
     }
     for (int64_t t = 0; t < T; ++t) {
-      kernels::rope_rotate_half(q.data() + t * q_dim, c.num_heads, c.head_dim, batch.positions[t], inv_freq_.data());
-      kernels::rope_rotate_half(k.data() + t * kv_dim, c.num_kv_heads, c.head_dim, batch.positions[t],
-                                inv_freq_.data());
-      kernels::write_kv_slot(kv, batch.slot_mapping[t], k.data() + t * kv_dim, v.data() + t * kv_dim);
+      const float* cs = sc.rope_cos.data() + t * half;
+      const float* sn = sc.rope_sin.data() + t * half;
+      kernels::rope_rotate_half_cs(q + t * q_dim, c.num_heads, c.head_dim, cs, sn);
+      kernels::rope_rotate_half_cs(k + t * kv_dim, c.num_kv_heads, c.head_dim, cs, sn);
+      kernels::write_kv_slot(kv, batch.slot_mapping[t], k + t * kv_dim, v + t * kv_dim);
     }
-    for (const BatchSequence& s : batch.sequences)
-      kernels::paged_attention(shape, q.data() + s.query_start * q_dim, s.num_queries, s.context_len,
-                               s.block_table.data(), kv, attn.data() + s.query_start * q_dim);
-    kernels::matmul(*lw.o_proj, attn.data(), T, proj.data());
-    add_in_place(x.data(), proj.data(), T * H);
+    kernels::paged_attention_batch(shape, q, sc.seqs.data(), static_cast<int64_t>(sc.seqs.size()), kv, attn);
+    lw.o.forward(attn, T, proj);
+    kernels::add_rms_norm(x, proj, lw.post_attention_norm.data(), T, H, c.rms_norm_eps, h);
 
-    kernels::rms_norm(x.data(), lw.post_attention_norm.data(), T, H, c.rms_norm_eps, h.data());
-    kernels::matmul(*lw.gate_proj, h.data(), T, gate.data());
-    kernels::matmul(*lw.up_proj, h.data(), T, up.data());
-    kernels::silu_mul(gate.data(), up.data(), T * F, gate.data());
-    kernels::matmul(*lw.down_proj, gate.data(), T, proj.data());
-    add_in_place(x.data(), proj.data(), T * H);
+    float* const gate_up_out[] = {gate, up};
+    lw.gate_up.forward(h, T, gate_up_out);
+    kernels::silu_mul_fast(gate, up, T * F, gate);
+    lw.down.forward(gate, T, proj);
+    if (l + 1 < c.num_layers)  // the residual add fused with the next layer's input norm
+      kernels::add_rms_norm(x, proj, layers_[static_cast<size_t>(l + 1)].input_norm.data(), T, H, c.rms_norm_eps, h);
+    else
+      add_in_place(x, proj, T * H);
   }
 
   const auto n_logits = static_cast<int64_t>(batch.logits_indices.size());
-  std::vector<float> last(static_cast<size_t>(n_logits * H));
+  grow(sc.last, n_logits * H);
+  float* last = sc.last.data();
   for (int64_t i = 0; i < n_logits; ++i)
-    kernels::rms_norm(x.data() + batch.logits_indices[i] * H, final_norm_.data(), 1, H, c.rms_norm_eps,
-                      last.data() + i * H);
+    kernels::rms_norm_fast(x + batch.logits_indices[i] * H, final_norm_.data(), 1, H, c.rms_norm_eps, last + i * H);
   std::vector<float> logits(static_cast<size_t>(n_logits * c.vocab_size));
-  kernels::matmul(*lm_head_, last.data(), n_logits, logits.data());
+  lm_head_packed_.forward(last, n_logits, logits.data());
   return logits;
 }
 

@@ -3,8 +3,12 @@
 // plainly: embeddings, then per layer RMSNorm -> attention over the paged KV cache -> residual ->
 // RMSNorm -> SwiGLU MLP -> residual, then the final norm and the LM head. Speed lives in kernels/.
 #include <memory>
+#include <mutex>
+#include <span>
 #include <vector>
 
+#include "kernels/cpu/packed_matmul.h"
+#include "kernels/cpu/paged_attention.h"
 #include "model/forward_batch.h"
 #include "model/kv_cache.h"
 #include "model/model_loader.h"
@@ -13,7 +17,12 @@ namespace pagellm {
 
 class LlamaModel {
  public:
+  // precision: kExact keeps every weight at its stored precision with float32 activations
+  // (matches the float64 reference to ~1e-5); kBF16 computes F32/F16/BF16 projections with bf16
+  // activations (vdpbf16ps, about 2x the prefill throughput; error as models/README.md's "bf16
+  // activations" row). Without an explicit choice, PAGELLM_MATMUL=bf16 in the environment picks kBF16.
   explicit LlamaModel(std::shared_ptr<const LoadedModel> loaded);
+  LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision);
 
   const ModelConfig& config() const { return loaded_->config; }
   const LoadedModel& loaded() const { return *loaded_; }
@@ -23,6 +32,24 @@ class LlamaModel {
   std::vector<float> forward(const ForwardBatch& batch, KVCache& cache) const;
 
  private:
+  // Projections that read the same input, packed for kernels/ (fused where dtypes agree).
+  class Linear {
+   public:
+    Linear() = default;
+    Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision);
+    void forward(const float* x, int64_t m, std::span<float* const> ys) const;
+    void forward(const float* x, int64_t m, float* y) const { forward(x, m, std::span<float* const>(&y, 1)); }
+
+   private:
+    std::vector<kernels::PackedWeight> groups_;
+  };
+
+  // Activation buffers reused across steps (grown to the largest batch seen).
+  struct Scratch {
+    std::vector<float> x, h, q, k, v, attn, proj, gate, up, last, rope_cos, rope_sin;
+    std::vector<kernels::AttentionSequence> seqs;
+  };
+
   struct LayerWeights {
     const TensorView* q_proj;
     const TensorView* k_proj;
@@ -35,6 +62,7 @@ class LlamaModel {
     std::vector<float> post_attention_norm;
     std::vector<float> q_bias, k_bias, v_bias;  // empty unless attention_bias
     std::vector<float> q_norm, k_norm;          // empty unless qk_norm
+    Linear qkv, o, gate_up, down;
   };
 
   void check_batch(const ForwardBatch& batch, const KVCache& cache) const;
@@ -45,6 +73,10 @@ class LlamaModel {
   std::vector<float> final_norm_;
   std::vector<LayerWeights> layers_;
   std::vector<double> inv_freq_;
+  Linear lm_head_packed_;
+  kernels::MatmulPrecision precision_;
+  mutable std::mutex scratch_mutex_;  // forward() calls are serialized on the scratch buffers
+  mutable Scratch scratch_;
 };
 
 }  // namespace pagellm

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
 
 namespace pagellm::kernels {
@@ -72,12 +73,37 @@ TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
   paged_attention(shape, q.data(), c.nq, c.ctx, table.data(), kv, out.data());
   std::vector<double> want = naive_attention(shape, q, c.nq, k, v, c.ctx);
   for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want[i], 1e-4) << i;
+
+  // The fast batch kernel: same tolerance; and each query alone (decode-style, num_queries = 1)
+  // gives bit-identical rows, with the sequence placed after another one in the batch.
+  std::vector<float> fast(q.size(), NAN);
+  const AttentionSequence seq{0, c.nq, c.ctx, table.data()};
+  paged_attention_batch(shape, q.data(), &seq, 1, kv, fast.data());
+  for (size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], want[i], 1e-4) << "fast " << i;
+  force_portable_kernels(true);  // the fallback without AVX-512
+  std::vector<float> portable(q.size(), NAN);
+  paged_attention_batch(shape, q.data(), &seq, 1, kv, portable.data());
+  force_portable_kernels(false);
+  for (size_t i = 0; i < portable.size(); ++i) ASSERT_NEAR(portable[i], want[i], 1e-4) << "portable " << i;
+  const int64_t row = c.heads * c.head_dim;
+  for (int64_t t = 0; t < c.nq; ++t) {
+    std::vector<float> q2(static_cast<size_t>(2 * row)), out2(q2.size());
+    std::copy_n(q.begin() + t * row, row, q2.begin() + row);
+    std::copy_n(q.begin(), row, q2.begin());
+    const AttentionSequence two[] = {{0, 1, c.nq > 1 ? c.ctx - c.nq + 1 : c.ctx, table.data()},
+                                     {1, 1, c.ctx - c.nq + t + 1, table.data()}};
+    paged_attention_batch(shape, q2.data(), two, 2, kv, out2.data());
+    for (int64_t e = 0; e < row; ++e)
+      ASSERT_EQ(out2[static_cast<size_t>(row + e)], fast[static_cast<size_t>(t * row + e)]);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
                          ::testing::Values(Case{4, 2, 16, 16, 1, 1}, Case{4, 2, 16, 16, 37, 37},
                                            Case{8, 1, 64, 16, 100, 1}, Case{4, 4, 80, 8, 33, 5},
-                                           Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3}));
+                                           Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3},
+                                           Case{14, 2, 64, 16, 300, 1}, Case{14, 2, 64, 16, 129, 40},
+                                           Case{6, 3, 80, 16, 50, 50}, Case{4, 1, 128, 32, 260, 3}));
 
 }  // namespace
 }  // namespace pagellm::kernels

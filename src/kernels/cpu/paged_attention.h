@@ -20,6 +20,23 @@ struct AttentionShape {
 void paged_attention(const AttentionShape& shape, const float* q, int64_t num_queries, int64_t context_len,
                      const int32_t* block_table, const KVLayerView& kv, float* out);
 
+// One sequence of a batch for paged_attention_batch: its rows in q/out, its cache, its table.
+struct AttentionSequence {
+  int64_t query_start = 0;  // first row of q/out
+  int64_t num_queries = 0;  // the last num_queries positions of the context
+  int64_t context_len = 0;
+  const int32_t* block_table = nullptr;
+};
+
+// The fast path for a whole batch (AVX-512; otherwise the reference above per sequence).
+// Work items are (sequence, query token, KV head): each reads its K/V rows once for all the
+// query heads of its GQA group. Per (token, head) the keys are taken in tiles of 16 positions
+// [16c, 16c + 16) in order with an online softmax (running max, float32 sums), so the result
+// depends only on the token's position and the cache contents, never on the batch, the chunking
+// or the thread split. q, out: [rows, num_heads, head_dim].
+void paged_attention_batch(const AttentionShape& shape, const float* q, const AttentionSequence* seqs, int64_t num_seqs,
+                           const KVLayerView& kv, float* out);
+
 // Writes one token's K and V ([num_kv_heads, head_dim] each) into its slot.
 void write_kv_slot(const KVLayerView& kv, int64_t slot, const float* k, const float* v);
 

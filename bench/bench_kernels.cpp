@@ -1,0 +1,215 @@
+// Kernel microbenchmarks on bench-0.5b's shapes (hidden 896, 14 heads / 2 KV heads of 64, ffn 4864,
+// vocab 32000). Counters: GB/s = weight bytes streamed per second (what bounds M = 1), GFLOP/s =
+// 2*M*N*K per second (what bounds big M). Compare with machine_limits (docs/perf/kernels.md).
+//   build/release/bench/bench_kernels --benchmark_filter=Packed --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed_matmul.h"
+#include "kernels/cpu/paged_attention.h"
+#include "model/llama_model.h"
+#include "tensor/convert.h"
+
+namespace pagellm::kernels {
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t n, k;
+};
+constexpr Shape kShapes[] = {
+    {"qkv", 1152, 896}, {"o_proj", 896, 896}, {"gate_up", 9728, 896}, {"down", 896, 4864}, {"lm_head", 32000, 896}};
+
+struct Weight {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+Weight random_weight(DType dt, int64_t n, int64_t k) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  Weight w;
+  w.view = TensorView{dt, {n, k}, nullptr};
+  w.bytes.resize(static_cast<size_t>(w.view.nbytes()));
+  if (dt == DType::kQ8_0) {
+    auto* b = reinterpret_cast<BlockQ8_0*>(w.bytes.data());
+    for (int64_t i = 0; i < n * k / 32; ++i) {
+      b[i].scale_f16 = f32_to_f16(0.001f);
+      for (auto& q : b[i].qs) q = static_cast<int8_t>(rng() % 255 - 127);
+    }
+  } else {
+    for (int64_t i = 0; i < n * k; ++i) {
+      const float f = nd(rng);
+      if (dt == DType::kF32) reinterpret_cast<float*>(w.bytes.data())[i] = f;
+      if (dt == DType::kBF16) reinterpret_cast<uint16_t*>(w.bytes.data())[i] = f32_to_bf16(f);
+      if (dt == DType::kF16) reinterpret_cast<uint16_t*>(w.bytes.data())[i] = f32_to_f16(f);
+    }
+  }
+  w.view.data = w.bytes.data();
+  return w;
+}
+
+void set_counters(benchmark::State& state, int64_t m, int64_t n, int64_t k, double weight_bytes) {
+  const auto it = static_cast<double>(state.iterations());
+  state.counters["GB/s"] = benchmark::Counter(weight_bytes * it / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(m) * double(n) * double(k) * it / 1e9, benchmark::Counter::kIsRate);
+}
+
+// args: shape index, M, dtype, precision (0 exact, 1 bf16)
+void BM_Packed(benchmark::State& state) {
+  const Shape s = kShapes[state.range(0)];
+  const int64_t m = state.range(1);
+  const auto dt = static_cast<DType>(state.range(2));
+  const auto prec = state.range(3) ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
+  Weight w = random_weight(dt, s.n, s.k);
+  PackedWeight packed(w.view, nullptr, prec);
+  std::vector<float> x(static_cast<size_t>(m * s.k), 0.5f), y(static_cast<size_t>(m * s.n));
+  for (auto _ : state) {
+    packed.forward(x.data(), m, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(3) ? " bf16-dot" : " exact"));
+  set_counters(state, m, s.n, s.k, static_cast<double>(w.view.nbytes()));
+}
+
+void PackedArgs(benchmark::internal::Benchmark* b) {
+  for (int64_t shape = 0; shape < 5; ++shape) {
+    for (int64_t m : {1, 16, 64, 256, 512}) {
+      b->Args({shape, m, static_cast<int64_t>(DType::kBF16), 0});
+      b->Args({shape, m, static_cast<int64_t>(DType::kBF16), 1});
+    }
+    b->Args({shape, 1, static_cast<int64_t>(DType::kQ8_0), 0});
+    b->Args({shape, 1, static_cast<int64_t>(DType::kF16), 0});
+    b->Args({shape, 1, static_cast<int64_t>(DType::kF32), 0});
+  }
+}
+BENCHMARK(BM_Packed)->Apply(PackedArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// M = 1 with weights that do not stay in cache: enough packed copies to exceed the 480 MiB L3,
+// used round-robin, so every byte comes from DRAM as in a real decode step over all layers.
+void BM_PackedColdM1(benchmark::State& state) {
+  const Shape s = kShapes[state.range(0)];
+  const auto dt = static_cast<DType>(state.range(1));
+  Weight w = random_weight(dt, s.n, s.k);
+  const auto bytes = static_cast<double>(w.view.nbytes());
+  const auto copies = static_cast<size_t>(std::ceil(640e6 / bytes));
+  std::vector<PackedWeight> packed;
+  packed.reserve(copies);
+  for (size_t i = 0; i < copies; ++i) packed.emplace_back(w.view);
+  std::vector<float> x(static_cast<size_t>(s.k), 0.5f), y(static_cast<size_t>(s.n));
+  size_t next = 0;
+  for (auto _ : state) {
+    packed[next].forward(x.data(), 1, y.data());
+    next = (next + 1) % copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + " cold");
+  set_counters(state, 1, s.n, s.k, bytes);
+}
+BENCHMARK(BM_PackedColdM1)
+    ->ArgsProduct({{0, 2, 3, 4}, {static_cast<int64_t>(DType::kBF16), static_cast<int64_t>(DType::kQ8_0)}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// The reference path (baseline): kernels::matmul on BF16 weights.
+void BM_ReferenceMatmul(benchmark::State& state) {
+  const Shape s = kShapes[state.range(0)];
+  const int64_t m = state.range(1);
+  Weight w = random_weight(DType::kBF16, s.n, s.k);
+  std::vector<float> x(static_cast<size_t>(m * s.k), 0.5f), y(static_cast<size_t>(m * s.n));
+  for (auto _ : state) {
+    matmul(w.view, x.data(), m, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(s.name);
+  set_counters(state, m, s.n, s.k, static_cast<double>(w.view.nbytes()));
+}
+BENCHMARK(BM_ReferenceMatmul)->ArgsProduct({{0, 2, 3, 4}, {1, 64}})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Decode attention: args batch of sequences, context length (14 heads, 2 KV heads, head_dim 64).
+void BM_PagedAttentionDecode(benchmark::State& state) {
+  const int64_t seqs = state.range(0), ctx = state.range(1), B = 16;
+  const AttentionShape shape{14, 2, 64, 0.125f};
+  const int64_t blocks_per = (ctx + B - 1) / B;
+  std::vector<float> storage(static_cast<size_t>(seqs * blocks_per * 2 * B * 2 * 64), 0.01f);
+  KVLayerView kv{storage.data(), seqs * blocks_per, B, 2, 64};
+  std::vector<int32_t> tables(static_cast<size_t>(seqs * blocks_per));
+  for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
+  std::vector<float> q(static_cast<size_t>(seqs * 14 * 64), 0.1f), out(q.size());
+  for (auto _ : state) {
+    for (int64_t s = 0; s < seqs; ++s)
+      paged_attention(shape, q.data() + s * 14 * 64, 1, ctx, tables.data() + s * blocks_per, kv,
+                      out.data() + s * 14 * 64);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double kv_bytes = double(seqs) * double(ctx) * 2 * 2 * 64 * 4;
+  state.counters["GB/s"] =
+      benchmark::Counter(kv_bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PagedAttentionDecode)->ArgsProduct({{1, 16}, {512, 2048}})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Whole forward passes of the model at $PAGELLM_BENCH_MODEL (e.g. make_random_model.py's
+// bench-0.5b GGUF). Decode: `batch` sequences with 256 cached tokens each, one new token each
+// (tokens/s = batch / step time). Prefill: one prompt of `len` tokens.
+std::shared_ptr<LlamaModel> bench_model() {
+  static std::shared_ptr<LlamaModel> model = [] {
+    const char* path = std::getenv("PAGELLM_BENCH_MODEL");
+    return path ? std::make_shared<LlamaModel>(std::shared_ptr<const LoadedModel>(load_model(path))) : nullptr;
+  }();
+  return model;
+}
+
+void BM_ModelDecode(benchmark::State& state) {
+  auto model = bench_model();
+  if (!model) return state.SkipWithError("set PAGELLM_BENCH_MODEL");
+  const int64_t batch = state.range(0), ctx = 256, B = 16, blocks_per = (ctx + 64) / B;
+  KVCache cache(model->config(), batch * blocks_per, B);
+  std::vector<int32_t> prompt(ctx);
+  for (int64_t i = 0; i < ctx; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>(1 + i * 7 % 30000);
+  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t i = 0; i < blocks_per; ++i)
+      tables[static_cast<size_t>(b)].push_back(static_cast<int32_t>(b * blocks_per + i));
+    ForwardBatch fill;
+    fill.add_sequence(prompt, 0, tables[static_cast<size_t>(b)], B);
+    model->forward(fill, cache);
+  }
+  const std::vector<int32_t> tok{42};
+  for (auto _ : state) {
+    ForwardBatch step;
+    for (int64_t b = 0; b < batch; ++b) step.add_sequence(tok, ctx, tables[static_cast<size_t>(b)], B);
+    benchmark::DoNotOptimize(model->forward(step, cache));
+  }
+  state.counters["tok/s"] =
+      benchmark::Counter(double(batch) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ModelDecode)->Arg(1)->Arg(8)->Arg(32)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_ModelPrefill(benchmark::State& state) {
+  auto model = bench_model();
+  if (!model) return state.SkipWithError("set PAGELLM_BENCH_MODEL");
+  const int64_t len = state.range(0), B = 16;
+  KVCache cache(model->config(), (len + B - 1) / B, B);
+  std::vector<int32_t> prompt(static_cast<size_t>(len)), table(static_cast<size_t>((len + B - 1) / B));
+  for (int64_t i = 0; i < len; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>(1 + i * 7 % 30000);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
+  for (auto _ : state) {
+    ForwardBatch fill;
+    fill.add_sequence(prompt, 0, table, B);
+    benchmark::DoNotOptimize(model->forward(fill, cache));
+  }
+  state.counters["tok/s"] =
+      benchmark::Counter(double(len) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ModelPrefill)->Arg(128)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace pagellm::kernels

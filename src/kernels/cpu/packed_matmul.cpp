@@ -1,0 +1,441 @@
+#include "kernels/cpu/packed_matmul.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "kernels/cpu/thread_pool.h"
+#include "tensor/convert.h"
+#include "util/error.h"
+
+// GCC 12 flags the intentionally undefined source operand inside _mm512_cvtepi8_epi32 & co.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define PAGELLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,fma")))
+#define PAGELLM_AVX512_INLINE PAGELLM_AVX512 inline __attribute__((always_inline))
+
+namespace pagellm::kernels {
+namespace {
+
+constexpr int64_t P = PackedWeight::kPanel;
+constexpr int64_t kQ8Block = 32;
+constexpr int64_t kQ8BlockBytes = P * 4 + kQ8Block * P;  // 16 scales + 32 x 16 int8 = 576
+
+// Kernel formats: how a panel's k-pair turns into two float32 vectors (or a bf16 pair vector).
+enum Fmt { kFmtF32, kFmtBF16, kFmtF16, kFmtQ8, kFmtBF16Dot, kNumFmts };
+
+int64_t panel_bytes_for(DType storage, int64_t k) {
+  const int64_t pairs = (k + 1) / 2;
+  switch (storage) {
+    case DType::kBF16:
+    case DType::kF16:
+      return pairs * 64;
+    case DType::kF32:
+      return pairs * 128;
+    case DType::kQ8_0:
+      return k / kQ8Block * kQ8BlockBytes;
+    default:
+      break;
+  }
+  fail(ErrorCode::kUnsupported, "cannot pack {} weights", dtype_name(storage));
+}
+
+// ---- scalar access to the packed layout (packing and the portable path) ----
+
+float packed_value(DType storage, const uint8_t* panel, int64_t j, int64_t k) {
+  const int64_t kp = k / 2, s = k % 2;
+  switch (storage) {
+    case DType::kBF16: {
+      uint16_t v;
+      std::memcpy(&v, panel + kp * 64 + (j * 2 + s) * 2, 2);
+      return bf16_to_f32(v);
+    }
+    case DType::kF16: {
+      uint16_t v;
+      std::memcpy(&v, panel + kp * 64 + (s * P + j) * 2, 2);
+      return f16_to_f32(v);
+    }
+    case DType::kF32: {
+      float v;
+      std::memcpy(&v, panel + kp * 128 + (s * P + j) * 4, 4);
+      return v;
+    }
+    case DType::kQ8_0: {
+      const uint8_t* block = panel + (k / kQ8Block) * kQ8BlockBytes;
+      float scale;
+      std::memcpy(&scale, block + j * 4, 4);
+      const auto q = static_cast<int8_t>(block[P * 4 + (k % kQ8Block) * P + j]);
+      return static_cast<float>(q) * scale;
+    }
+    default:
+      return 0.0f;
+  }
+}
+
+// Writes row `j` of a panel from one source weight row (converting when storage differs).
+void pack_row(DType src_type, const uint8_t* src, int64_t k, DType storage, uint8_t* panel, int64_t j) {
+  if (storage == DType::kQ8_0) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(src);
+    for (int64_t b = 0; b < k / kQ8Block; ++b) {
+      uint8_t* dst = panel + b * kQ8BlockBytes;
+      const float scale = f16_to_f32(blocks[b].scale_f16);
+      std::memcpy(dst + j * 4, &scale, 4);
+      for (int64_t i = 0; i < kQ8Block; ++i) dst[P * 4 + i * P + j] = static_cast<uint8_t>(blocks[b].qs[i]);
+    }
+    return;
+  }
+  if (src_type == DType::kBF16 && storage == DType::kBF16) {  // the common case: whole k-pairs
+    for (int64_t kp = 0; kp < k / 2; ++kp) std::memcpy(panel + kp * 64 + j * 4, src + kp * 4, 4);
+    if (k % 2) std::memcpy(panel + (k / 2) * 64 + j * 4, src + (k - 1) * 2, 2);
+    return;
+  }
+  std::vector<float> row(static_cast<size_t>(k));
+  const bool raw16 = src_type == storage && (storage == DType::kBF16 || storage == DType::kF16);
+  if (!raw16) dequantize_row(src_type, src, row.data(), k);
+  for (int64_t e = 0; e < k; ++e) {
+    const int64_t kp = e / 2, s = e % 2;
+    uint16_t h = 0;
+    if (raw16) std::memcpy(&h, src + e * 2, 2);
+    switch (storage) {
+      case DType::kBF16:
+        if (!raw16) h = f32_to_bf16(row[e]);
+        std::memcpy(panel + kp * 64 + (j * 2 + s) * 2, &h, 2);
+        break;
+      case DType::kF16:
+        if (!raw16) h = f32_to_f16(row[e]);
+        std::memcpy(panel + kp * 64 + (s * P + j) * 2, &h, 2);
+        break;
+      case DType::kF32:
+        std::memcpy(panel + kp * 128 + (s * P + j) * 4, &row[e], 4);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// ---- what one call's kernels share ----
+
+struct PanelOut {
+  float* c = nullptr;  // this panel's column 0 in output row 0
+  int64_t ldc = 0;
+  int valid = 0;  // columns of the panel that exist in the output
+  const float* bias = nullptr;
+};
+
+struct Call {
+  const uint8_t* w = nullptr;
+  int64_t panel_bytes = 0;
+  int64_t k = 0;
+  const float* x = nullptr;
+  int64_t ldx = 0;
+  const uint32_t* xb = nullptr;  // bf16 pairs, [m][ldxb]
+  int64_t ldxb = 0;
+  bool prefetch = false;
+};
+
+// ---- AVX-512 kernels ----
+
+template <int F>
+PAGELLM_AVX512_INLINE void decode(const uint8_t* panel, int64_t kp, __m512& lo, __m512& hi) {
+  if constexpr (F == kFmtBF16) {
+    const __m512i v = _mm512_loadu_si512(panel + kp * 64);
+    lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+  } else if constexpr (F == kFmtF16) {
+    lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + kp * 64)));
+    hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + kp * 64 + 32)));
+  } else if constexpr (F == kFmtF32) {
+    lo = _mm512_loadu_ps(panel + kp * 128);
+    hi = _mm512_loadu_ps(panel + kp * 128 + 64);
+  } else {  // Q8_0
+    const uint8_t* block = panel + (kp / 16) * kQ8BlockBytes;
+    const __m512 scale = _mm512_loadu_ps(block);
+    const uint8_t* q = block + P * 4 + (kp % 16) * 2 * P;
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + P));
+    lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), scale);
+    hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), scale);
+  }
+}
+
+// Bytes of one k-pair of one panel (Q8_0: on average, scales included) and the prefetch distance.
+template <int F>
+constexpr int64_t kPairBytes = F == kFmtF32  ? 128
+                               : F == kFmtQ8 ? kQ8BlockBytes / 16
+                                             : 64;
+constexpr int64_t kPrefetchAhead = 2048;
+
+// MR rows x NR panels over k-pairs [kp0, kp1). first: start from zero (else reload partial sums
+// from the output); last: add the bias. Each lane's sum runs k in order.
+template <int F, int MR, int NR>
+PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
+                                  int64_t kp0, int64_t kp1, bool first, bool last) {
+  __m512 acc[MR][NR];
+  __mmask16 mask[NR];
+#pragma GCC unroll 4
+  for (int j = 0; j < NR; ++j) mask[j] = static_cast<__mmask16>((1u << outs[j].valid) - 1u);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j)
+      acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[j], outs[j].c + (m0 + r) * outs[j].ldc);
+
+  if constexpr (F == kFmtBF16Dot) {
+    const uint32_t* xr = call.xb + m0 * call.ldxb;
+    for (int64_t kp = kp0; kp < kp1; ++kp) {
+      __m512i w[NR];
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) w[j] = _mm512_loadu_si512(panels[j] + kp * 64);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xv = _mm512_set1_epi32(static_cast<int>(xr[r * call.ldxb + kp]));
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)w[j], (__m512bh)xv);
+      }
+    }
+  } else {
+    const float* xr = call.x + m0 * call.ldx;
+    const int64_t full_end = std::min(kp1, call.k / 2);
+    for (int64_t kp = kp0; kp < full_end; ++kp) {
+      __m512 lo[NR], hi[NR];
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) decode<F>(panels[j], kp, lo[j], hi[j]);
+      if (call.prefetch) {  // small batches stream each weight byte once: ask L2 for it early
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j)
+          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * kPairBytes<F>) + kPrefetchAhead, _MM_HINT_T1);
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512 x0 = _mm512_set1_ps(xr[r * call.ldx + 2 * kp]);
+        const __m512 x1 = _mm512_set1_ps(xr[r * call.ldx + 2 * kp + 1]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_fmadd_ps(lo[j], x0, acc[r][j]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_fmadd_ps(hi[j], x1, acc[r][j]);
+      }
+    }
+    if (full_end < kp1) {  // odd K: the last pair holds one value
+      const int64_t kp = full_end;
+      __m512 lo[NR], hi[NR];
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) decode<F>(panels[j], kp, lo[j], hi[j]);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512 x0 = _mm512_set1_ps(xr[r * call.ldx + 2 * kp]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_fmadd_ps(lo[j], x0, acc[r][j]);
+      }
+    }
+  }
+
+#pragma GCC unroll 4
+  for (int j = 0; j < NR; ++j) {
+    const __m512 b = last ? _mm512_loadu_ps(outs[j].bias) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 v = last ? _mm512_add_ps(acc[r][j], b) : acc[r][j];
+      _mm512_mask_storeu_ps(outs[j].c + (m0 + r) * outs[j].ldc, mask[j], v);
+    }
+  }
+}
+
+using KernelFn = void (*)(const Call&, const uint8_t* const*, const PanelOut*, int64_t, int64_t, int64_t, bool, bool);
+
+// kernels[fmt][nr index: 1, 2, 4][mr - 1]
+constexpr int kMaxMR = 8;
+constexpr int64_t kStreamRows = 16;
+template <int F, int NR, int... MRs>
+constexpr std::array<KernelFn, kMaxMR> row_of(std::integer_sequence<int, MRs...>) {
+  return {(MRs + 1 <= (NR == 4 ? 4 : kMaxMR) ? &kernel_avx512<F, MRs + 1, NR> : nullptr)...};
+}
+template <int F>
+constexpr std::array<std::array<KernelFn, kMaxMR>, 3> table_of() {
+  return {row_of<F, 1>(std::make_integer_sequence<int, kMaxMR>{}),
+          row_of<F, 2>(std::make_integer_sequence<int, kMaxMR>{}),
+          row_of<F, 4>(std::make_integer_sequence<int, kMaxMR>{})};
+}
+const std::array<std::array<std::array<KernelFn, kMaxMR>, 3>, kNumFmts> kKernels = {
+    table_of<kFmtF32>(), table_of<kFmtBF16>(), table_of<kFmtF16>(), table_of<kFmtQ8>(), table_of<kFmtBF16Dot>()};
+
+PAGELLM_AVX512 void to_bf16_pairs(const float* x, int64_t k, uint32_t* out) {
+  auto* o = reinterpret_cast<uint16_t*>(out);
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    const __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), h);
+  }
+  for (; i < k; ++i) o[i] = f32_to_bf16(x[i]);
+  if (k % 2) o[k] = 0;
+}
+
+// ---- portable path: the same per-element chain, one element at a time ----
+
+void portable_panel(DType storage, bool dot_pairs, const Call& call, const uint8_t* panel, const PanelOut& out,
+                    int64_t m) {
+  for (int64_t r = 0; r < m; ++r) {
+    for (int j = 0; j < out.valid; ++j) {
+      float acc = 0.0f;
+      if (dot_pairs) {
+        const auto* xb = reinterpret_cast<const uint16_t*>(call.xb + r * call.ldxb);
+        for (int64_t e = 0; e < call.k; e += 2) {
+          const float w1 = e + 1 < call.k ? packed_value(storage, panel, j, e + 1) : 0.0f;
+          acc += packed_value(storage, panel, j, e) * bf16_to_f32(xb[e]) + w1 * bf16_to_f32(xb[e + 1]);
+        }
+      } else {
+        for (int64_t e = 0; e < call.k; ++e)
+          acc = std::fma(packed_value(storage, panel, j, e), call.x[r * call.ldx + e], acc);
+      }
+      out.c[r * out.ldc + j] = acc + out.bias[j];
+    }
+  }
+}
+
+void to_bf16_pairs_portable(const float* x, int64_t k, uint32_t* out) {
+  auto* o = reinterpret_cast<uint16_t*>(out);
+  for (int64_t i = 0; i < k; ++i) o[i] = f32_to_bf16(x[i]);
+  if (k % 2) o[k] = 0;
+}
+
+}  // namespace
+
+namespace {
+bool g_force_portable = false;
+}  // namespace
+
+void force_portable_kernels(bool force) { g_force_portable = force; }
+
+bool cpu_has_avx512_bf16() {
+  if (g_force_portable) return false;
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("f16c") &&
+                          __builtin_cpu_supports("fma");
+  return has;
+}
+
+PackedWeight::PackedWeight(const TensorView& w, const float* bias, MatmulPrecision precision)
+    : PackedWeight(std::span<const LinearPart>(std::array<LinearPart, 1>{LinearPart{&w, bias}}), precision) {}
+
+PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision) {
+  if (parts.empty()) fail(ErrorCode::kInternal, "PackedWeight needs at least one weight");
+  const DType src = parts[0].weight->dtype;
+  k_ = parts[0].weight->cols();
+  for (const LinearPart& p : parts)
+    if (p.weight->dtype != src || p.weight->cols() != k_ || p.weight->shape.size() != 2)
+      fail(ErrorCode::kInternal, "fused weights need one dtype and input size ({} {} vs {} {})",
+           dtype_name(p.weight->dtype), p.weight->shape_string(), dtype_name(src), k_);
+  storage_ = src;
+  if (precision == MatmulPrecision::kBF16 && src != DType::kQ8_0) storage_ = DType::kBF16;
+  bf16_compute_ = precision == MatmulPrecision::kBF16 && storage_ == DType::kBF16;
+  if (storage_ == DType::kQ8_0 && k_ % kQ8Block != 0)
+    fail(ErrorCode::kInvalidModel, "Q8_0 weight with {} columns (not a multiple of 32)", k_);
+  panel_bytes_ = panel_bytes_for(storage_, k_);
+
+  for (const LinearPart& p : parts) {
+    const int64_t n = p.weight->rows();
+    parts_.push_back({n, num_panels_});
+    for (int64_t i = 0; i < (n + P - 1) / P; ++i) panel_part_.push_back(static_cast<int32_t>(parts_.size() - 1));
+    num_panels_ += (n + P - 1) / P;
+  }
+  bias_.assign(static_cast<size_t>(num_panels_ * P), 0.0f);
+  data_ = AlignedBuffer(static_cast<size_t>(num_panels_ * panel_bytes_));
+  for (size_t pi = 0; pi < parts.size(); ++pi) {
+    const LinearPart& part = parts[pi];
+    const int64_t first = parts_[pi].first_panel;
+    const int64_t n = parts_[pi].n;
+    if (part.bias) std::copy(part.bias, part.bias + n, bias_.begin() + first * P);
+    ThreadPool& pool = ThreadPool::instance();
+    pool.run(pool.num_threads(), [&](int t) {
+      for (int64_t row = n * t / pool.num_threads(); row < n * (t + 1) / pool.num_threads(); ++row)
+        pack_row(src, part.weight->row(row), k_, storage_, data_.data() + (first + row / P) * panel_bytes_, row % P);
+    });
+  }
+}
+
+void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys) const {
+  if (ys.size() != parts_.size())
+    fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {} parts", ys.size(), parts_.size());
+  if (m <= 0 || num_panels_ == 0) return;
+  const bool avx = cpu_has_avx512_bf16();
+  const int64_t kpairs = (k_ + 1) / 2;
+
+  // Up to kStreamRows rows the weights dominate: stream each panel whole (no K blocks) with prefetch.
+  Call call{data_.data(), panel_bytes_, k_, x, k_, nullptr, kpairs, m <= kStreamRows};
+  thread_local std::vector<uint32_t> xb_scratch;  // grows to the largest batch, then stays
+  if (bf16_compute_) {
+    if (xb_scratch.size() < static_cast<size_t>(m * kpairs)) xb_scratch.resize(static_cast<size_t>(m * kpairs));
+    call.xb = xb_scratch.data();
+  }
+  const int fmt = bf16_compute_              ? kFmtBF16Dot
+                  : storage_ == DType::kBF16 ? kFmtBF16
+                  : storage_ == DType::kF16  ? kFmtF16
+                  : storage_ == DType::kQ8_0 ? kFmtQ8
+                                             : kFmtF32;
+
+  // Small problems stay on the calling thread; the split never changes a result.
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = flops < 2e6 ? 1 : pool.num_threads();
+
+  if (bf16_compute_) {
+    pool.run(threads, [&](int t) {
+      for (int64_t r = m * t / threads; r < m * (t + 1) / threads; ++r) {
+        auto* xb = const_cast<uint32_t*>(call.xb) + r * kpairs;  // the caller's scratch, not this thread's
+        if (avx)
+          to_bf16_pairs(x + r * k_, k_, xb);
+        else
+          to_bf16_pairs_portable(x + r * k_, k_, xb);
+      }
+    });
+  }
+  pool.run(threads, [&](int t) {
+    const int nt = threads;
+    const int64_t p_begin = num_panels_ * t / nt, p_end = num_panels_ * (t + 1) / nt;
+    auto out_of = [&](int64_t panel) {
+      const Part& part = parts_[static_cast<size_t>(panel_part_[static_cast<size_t>(panel)])];
+      const int64_t col = (panel - part.first_panel) * P;
+      return PanelOut{ys[static_cast<size_t>(panel_part_[static_cast<size_t>(panel)])] + col, part.n,
+                      static_cast<int>(std::min<int64_t>(P, part.n - col)), bias_.data() + panel * P};
+    };
+
+    if (!avx) {
+      for (int64_t p = p_begin; p < p_end; ++p)
+        portable_panel(storage_, bf16_compute_, call, data_.data() + p * panel_bytes_, out_of(p), m);
+    } else {
+      // Decode (m <= 4): 4 panels at a time for memory-level parallelism. Up to kStreamRows rows:
+      // whole K per pass (weights streamed once, prefetched). Bigger batches: K blocks of 256 so
+      // the activation block stays in L2 across the panels.
+      const bool small = m <= 4;
+      const int64_t kc = m <= kStreamRows ? kpairs : 128;
+      const int mr_max = small ? static_cast<int>(m) : kMaxMR;
+      for (int64_t kp0 = 0; kp0 < kpairs; kp0 += kc) {
+        const int64_t kp1 = std::min(kpairs, kp0 + kc);
+        for (int64_t p = p_begin; p < p_end;) {
+          const int64_t left = p_end - p;
+          const int nr = (small && left >= 4) ? 4 : left >= 2 ? 2 : 1;
+          const int nr_index = nr == 4 ? 2 : nr - 1;
+          const uint8_t* panels[4];
+          PanelOut outs[4];
+          for (int j = 0; j < nr; ++j) {
+            panels[j] = data_.data() + (p + j) * panel_bytes_;
+            outs[j] = out_of(p + j);
+          }
+          for (int64_t m0 = 0; m0 < m; m0 += mr_max) {
+            const int mr = static_cast<int>(std::min<int64_t>(mr_max, m - m0));
+            kKernels[static_cast<size_t>(fmt)][static_cast<size_t>(nr_index)][static_cast<size_t>(mr - 1)](
+                call, panels, outs, m0, kp0, kp1, kp0 == 0, kp1 == kpairs);
+          }
+          p += nr;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace pagellm::kernels

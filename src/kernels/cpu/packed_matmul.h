@@ -1,0 +1,82 @@
+#pragma once
+// Linear layers with weights repacked once at load for AVX-512 (y = x W^T + b).
+//
+// Layout: output features are cut into panels of 16 (one zmm of float32 results). Within a
+// panel, K is walked in pairs (k, k+1), K padded to even with zeros:
+//   BF16 storage  [K/2][16][2] bf16   (64 B/pair; exactly the operand vdpbf16ps takes)
+//   F16 storage   [K/2][2][16] f16    (64 B/pair; two vcvtph2ps)
+//   F32 storage   [K/2][2][16] f32    (128 B/pair)
+//   Q8_0 storage  [K/32][16 f32 scales, 32 x 16 int8]   (576 B per 32 k)
+// Several weights sharing K (q|k|v, gate|up) can be packed into one PackedWeight so one call
+// and one pass over the activations computes them all; each part starts on a panel boundary.
+//
+// Batch invariance: every output element is accumulated by one fused multiply-add chain over
+// k = 0, 1, ..., K-1 in order (one zmm lane; the bf16 mode adds one vdpbf16ps pair per step),
+// starting from 0, with the bias added last. The M/N tiling, the K blocking (partial sums are
+// stored to y and reloaded, which is exact), the thread split (over N only) and the batch size
+// only decide which lanes run together, never the order of one element's sum. So a row's
+// result is bit-identical for any M and any batch neighbours.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "tensor/aligned_buffer.h"
+#include "tensor/tensor_view.h"
+
+namespace pagellm::kernels {
+
+enum class MatmulPrecision {
+  kExact,  // weights kept at their precision, activations float32, float32 FMA accumulation
+  kBF16,   // F32/F16/BF16 weights stored as bf16, activations rounded to bf16, vdpbf16ps
+};
+
+struct LinearPart {
+  const TensorView* weight = nullptr;  // [out, in]
+  const float* bias = nullptr;         // nullptr or `out` floats
+};
+
+class PackedWeight {
+ public:
+  static constexpr int64_t kPanel = 16;
+
+  PackedWeight() = default;
+  // All parts must share the dtype and the input size.
+  explicit PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision = MatmulPrecision::kExact);
+  explicit PackedWeight(const TensorView& w, const float* bias = nullptr,
+                        MatmulPrecision precision = MatmulPrecision::kExact);
+
+  int64_t in_features() const { return k_; }
+  size_t num_parts() const { return parts_.size(); }
+  int64_t out_features(size_t part) const { return parts_[part].n; }
+  DType storage() const { return storage_; }
+  bool bf16_compute() const { return bf16_compute_; }
+
+  // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major, not aliasing x
+  // (partial sums are parked in y between K blocks). Callable from several threads at once.
+  void forward(const float* x, int64_t m, std::span<float* const> ys) const;
+  void forward(const float* x, int64_t m, float* y) const { forward(x, m, std::span<float* const>(&y, 1)); }
+
+ private:
+  struct Part {
+    int64_t n = 0;
+    int64_t first_panel = 0;
+  };
+  std::vector<Part> parts_;
+  std::vector<int32_t> panel_part_;  // part of each panel
+  std::vector<float> bias_;          // num_panels * 16, zeros where absent
+  DType storage_ = DType::kF32;
+  bool bf16_compute_ = false;
+  int64_t k_ = 0;
+  int64_t num_panels_ = 0;
+  int64_t panel_bytes_ = 0;
+  AlignedBuffer data_;
+};
+
+// True when the CPU runs the AVX-512 (F, BW, VL, BF16, F16C) kernels; otherwise a portable
+// scalar path computes the same per-element FMA chain.
+bool cpu_has_avx512_bf16();
+// Tests only: make cpu_has_avx512_bf16() report false so the portable paths run (not thread-safe
+// against concurrent kernel calls; set it before, reset it after).
+void force_portable_kernels(bool force);
+
+}  // namespace pagellm::kernels

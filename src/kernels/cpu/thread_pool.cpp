@@ -1,0 +1,96 @@
+#include "kernels/cpu/thread_pool.h"
+
+#include <immintrin.h>
+
+#include <cstdlib>
+
+namespace pagellm::kernels {
+namespace {
+
+thread_local bool t_in_pool = false;
+constexpr int kSpinIterations = 20000;  // ~50-100 us of pause before sleeping
+
+int default_threads() {
+  if (const char* v = std::getenv("PAGELLM_NUM_THREADS")) {
+    const int n = std::atoi(v);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+}  // namespace
+
+ThreadPool& ThreadPool::instance() {
+  static ThreadPool pool(default_threads());
+  return pool;
+}
+
+ThreadPool::ThreadPool(int num_threads) {
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+    ++generation_;
+    published_.store(generation_, std::memory_order_release);
+  }
+  wake_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::run(int n, const std::function<void(int)>& fn) {
+  if (n > num_threads()) n = num_threads();
+  if (n <= 1 || t_in_pool) {
+    for (int i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::lock_guard<std::mutex> run_lock(run_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fn_ = &fn;
+    active_ = n;
+    pending_.store(n - 1, std::memory_order_relaxed);
+    ++generation_;
+    published_.store(generation_, std::memory_order_release);
+  }
+  wake_.notify_all();
+  t_in_pool = true;
+  fn(0);
+  t_in_pool = false;
+  for (int spin = 0; spin < kSpinIterations && pending_.load(std::memory_order_acquire) != 0; ++spin) _mm_pause();
+  if (pending_.load(std::memory_order_acquire) != 0) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+  }
+}
+
+void ThreadPool::worker_loop(int index) {
+  t_in_pool = true;
+  uint64_t seen = 0;
+  for (;;) {
+    // Spin a little for the next run (back-to-back kernels), then sleep.
+    for (int spin = 0; spin < kSpinIterations && published_.load(std::memory_order_acquire) == seen; ++spin)
+      _mm_pause();
+    const std::function<void(int)>* fn = nullptr;
+    bool take_part = false;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (stop_) return;
+      fn = fn_;
+      take_part = index < active_;
+    }
+    if (!take_part) continue;
+    (*fn)(index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mutex_);  // pairs with the caller's wait
+      done_.notify_one();
+    }
+  }
+}
+
+}  // namespace pagellm::kernels

@@ -1,0 +1,47 @@
+#pragma once
+// The kernels' worker threads: one process-wide pool, created on first use with one thread per
+// CPU (PAGELLM_NUM_THREADS overrides). run() wakes the workers, runs fn(0) on the caller and
+// fn(1..n-1) on workers, and returns when all are done. Idle workers spin briefly and then
+// sleep on a condition variable, so a shared or oversubscribed machine does not burn a core in
+// barriers (OpenMP's default active spinning made each region cost a scheduler time slice
+// there). Which thread runs which index never changes a kernel's result.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pagellm::kernels {
+
+class ThreadPool {
+ public:
+  static ThreadPool& instance();
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Calls fn(i) for i in [0, n) on n threads (n clamped to num_threads()); nested calls from
+  // inside fn run serially on the calling thread.
+  void run(int n, const std::function<void(int)>& fn);
+
+ private:
+  void worker_loop(int index);
+
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // one run() at a time
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  const std::function<void(int)>* fn_ = nullptr;
+  int active_ = 0;           // threads taking part in the current run
+  uint64_t generation_ = 0;  // bumped per run
+  std::atomic<uint64_t> published_{0};
+  std::atomic<int> pending_{0};  // workers still running the current fn
+  bool stop_ = false;
+};
+
+}  // namespace pagellm::kernels

@@ -1,0 +1,180 @@
+// PackedWeight (the AVX-512 linear layer) against the reference matmul on ragged shapes, for
+// every storage dtype and both precisions, and its batch invariance (bit-exact rows).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed_matmul.h"
+#include "tensor/convert.h"
+
+namespace pagellm::kernels {
+namespace {
+
+struct Weight {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+Weight make_weight(DType dt, int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> nd;
+  Weight w;
+  w.view = TensorView{dt, {rows, cols}, nullptr};
+  w.bytes.resize(static_cast<size_t>(w.view.nbytes()));
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<float> v(static_cast<size_t>(cols));
+    for (float& f : v) f = nd(rng);
+    uint8_t* dst = w.bytes.data() + r * w.view.row_bytes();
+    for (int64_t c = 0; c < cols; ++c) {
+      if (dt == DType::kF32) reinterpret_cast<float*>(dst)[c] = v[c];
+      if (dt == DType::kBF16) reinterpret_cast<uint16_t*>(dst)[c] = f32_to_bf16(v[c]);
+      if (dt == DType::kF16) reinterpret_cast<uint16_t*>(dst)[c] = f32_to_f16(v[c]);
+    }
+    if (dt == DType::kQ8_0) {
+      auto* blocks = reinterpret_cast<BlockQ8_0*>(dst);
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        float amax = 0;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[b * 32 + i]));
+        const float d = amax / 127.0f;
+        blocks[b].scale_f16 = f32_to_f16(d);
+        for (int i = 0; i < 32; ++i) blocks[b].qs[i] = static_cast<int8_t>(d == 0 ? 0 : std::lround(v[b * 32 + i] / d));
+      }
+    }
+  }
+  w.view.data = w.bytes.data();
+  return w;
+}
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> nd;
+  std::vector<float> v(n);
+  for (float& f : v) f = nd(rng);
+  return v;
+}
+
+// sum_k |x w|: the scale of the rounding error of one output.
+double abs_dot(const TensorView& w, const float* x, int64_t row) {
+  std::vector<float> wr(static_cast<size_t>(w.cols()));
+  dequantize_row(w.dtype, w.row(row), wr.data(), w.cols());
+  double s = 0;
+  for (int64_t e = 0; e < w.cols(); ++e) s += std::fabs(double(x[e]) * wr[e]);
+  return s;
+}
+
+struct Shape {
+  int64_t m, n, k;
+};
+
+void check_against_reference(DType dt, MatmulPrecision prec, Shape s, std::mt19937& rng) {
+  Weight w = make_weight(dt, s.n, s.k, rng);
+  std::vector<float> x = random_vec(size_t(s.m * s.k), rng), bias = random_vec(size_t(s.n), rng);
+  std::vector<float> want(size_t(s.m * s.n)), got(want.size(), NAN);
+  matmul(w.view, x.data(), s.m, want.data(), bias.data());
+  PackedWeight packed(w.view, bias.data(), prec);
+  packed.forward(x.data(), s.m, got.data());
+  // Exact: float32 sums in another order. BF16: activations (and F32/F16 weights) rounded to bf16.
+  const double rel = prec == MatmulPrecision::kExact ? 1e-5 : (dt == DType::kBF16 ? 1.0 / 256 : 2.0 / 256);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      const double tol = rel * abs_dot(w.view, x.data() + i * s.k, j) + 1e-5;
+      ASSERT_NEAR(got[i * s.n + j], want[i * s.n + j], tol)
+          << dtype_name(dt) << " m=" << s.m << " n=" << s.n << " k=" << s.k << " at " << i << "," << j;
+    }
+}
+
+TEST(PackedMatmul, MatchesReferenceOnRaggedShapes) {
+  std::mt19937 rng(7);
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16})
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
+      for (Shape s : {Shape{1, 7, 13},
+                      {5, 33, 64},
+                      {17, 3, 129},
+                      {37, 100, 96},
+                      {9, 47, 255},
+                      {1, 300, 301},
+                      {3, 65, 600},
+                      {70, 18, 514}})
+        check_against_reference(dt, prec, s, rng);
+}
+
+TEST(PackedMatmul, Q8_0MatchesReference) {
+  std::mt19937 rng(8);
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16})  // Q8_0 always computes in float32
+    for (Shape s : {Shape{1, 7, 32}, {4, 33, 64}, {11, 100, 96}, {37, 17, 640}, {1, 260, 320}})
+      check_against_reference(DType::kQ8_0, prec, s, rng);
+}
+
+TEST(PackedMatmul, FusedPartsEqualSeparateWeights) {
+  std::mt19937 rng(9);
+  const int64_t k = 200, m = 13;
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
+    Weight a = make_weight(DType::kBF16, 40, k, rng), b = make_weight(DType::kBF16, 7, k, rng),
+           c = make_weight(DType::kBF16, 33, k, rng);
+    std::vector<float> x = random_vec(size_t(m * k), rng), ba = random_vec(40, rng), bc = random_vec(33, rng);
+    const LinearPart parts[] = {{&a.view, ba.data()}, {&b.view, nullptr}, {&c.view, bc.data()}};
+    PackedWeight fused(parts, prec);
+    std::vector<float> ya(size_t(m * 40)), yb(size_t(m * 7)), yc(size_t(m * 33));
+    float* ys[] = {ya.data(), yb.data(), yc.data()};
+    fused.forward(x.data(), m, ys);
+    for (auto [w, bias, y, n] : {std::tuple{&a, ba.data(), &ya, 40}, {&b, nullptr, &yb, 7}, {&c, bc.data(), &yc, 33}}) {
+      PackedWeight alone(w->view, bias, prec);
+      std::vector<float> y1(static_cast<size_t>(m * n));
+      alone.forward(x.data(), m, y1.data());
+      EXPECT_EQ(*y, y1);
+    }
+  }
+}
+
+// A row's output is bit-identical alone (M = 1) and inside batches of 37 and 512, whatever
+// the other rows hold.
+TEST(PackedMatmul, RowResultIsBitIdenticalForAnyBatch) {
+  std::mt19937 rng(10);
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16})
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0}) {
+      const int64_t n = 53, k = dt == DType::kQ8_0 ? 608 : 777;
+      Weight w = make_weight(dt, n, k, rng);
+      std::vector<float> bias = random_vec(size_t(n), rng);
+      PackedWeight packed(w.view, bias.data(), prec);
+      std::vector<float> x512 = random_vec(size_t(512 * k), rng);
+      std::vector<float> y512(static_cast<size_t>(512 * n)), y37(static_cast<size_t>(37 * n)),
+          y1(static_cast<size_t>(n));
+      packed.forward(x512.data(), 512, y512.data());
+      std::vector<float> x37 = random_vec(size_t(37 * k), rng);
+      const int64_t row_in_37 = 21, row_in_512 = 300;
+      std::copy_n(x512.begin() + row_in_512 * k, k, x37.begin() + row_in_37 * k);
+      packed.forward(x37.data(), 37, y37.data());
+      packed.forward(x512.data() + row_in_512 * k, 1, y1.data());
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(y1[j], y512[row_in_512 * n + j]) << dtype_name(dt) << " col " << j;
+        ASSERT_EQ(y1[j], y37[row_in_37 * n + j]) << dtype_name(dt) << " col " << j;
+      }
+      for (int64_t r = 0; r < 8; ++r) {  // every small-batch kernel shape against the big batch
+        std::vector<float> yr(size_t(r + 1) * size_t(n));
+        packed.forward(x512.data(), r + 1, yr.data());
+        for (int64_t i = 0; i < (r + 1) * n; ++i) ASSERT_EQ(yr[i], y512[i]) << "m=" << r + 1;
+      }
+    }
+}
+
+// The portable (no AVX-512) path: same tolerances, same batch invariance.
+TEST(PackedMatmul, PortablePathMatchesReferenceAndIsBatchInvariant) {
+  force_portable_kernels(true);
+  std::mt19937 rng(11);
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
+      for (Shape s : {Shape{1, 7, 13}, {9, 47, 255}, {3, 65, 600}}) check_against_reference(dt, prec, s, rng);
+    check_against_reference(DType::kQ8_0, prec, Shape{5, 20, 64}, rng);
+    Weight w = make_weight(DType::kBF16, 21, 99, rng);
+    PackedWeight packed(w.view, nullptr, prec);
+    std::vector<float> x = random_vec(37 * 99, rng), all(37 * 21), one(21);
+    packed.forward(x.data(), 37, all.data());
+    packed.forward(x.data() + 20 * 99, 1, one.data());
+    for (int64_t j = 0; j < 21; ++j) ASSERT_EQ(one[j], all[20 * 21 + j]);
+  }
+  force_portable_kernels(false);
+}
+
+}  // namespace
+}  // namespace pagellm::kernels
