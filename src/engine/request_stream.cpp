@@ -22,8 +22,10 @@ void RequestStream::push(RequestOutput output) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     bool merged = false;
-    // Prompt logprobs come once, in a request's first output: never merged away.
-    if (queue_.size() >= queued_limit() && !output.prompt_logprobs) {
+    // Prompt logprobs come once, in a request's first output: never merged away. A request's
+    // final output is never merged either: moving it ahead of its other sequences' last deltas
+    // would end the stream before they were read.
+    if (queue_.size() >= queued_limit() && !output.prompt_logprobs && !output.finished) {
       for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
         if (it->request_id != output.request_id || it->index != output.index) continue;
         if (!it->finished && it->finish_reason.empty()) merge_into(*it, output), merged = true;
@@ -37,7 +39,7 @@ void RequestStream::push(RequestOutput output) {
 
 std::optional<RequestOutput> RequestStream::next(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (unfinished_ == 0) return std::nullopt;
+  if (unfinished_ == 0 && queue_.empty()) return std::nullopt;
   if (!ready_.wait_for(lock, timeout, [&] { return !queue_.empty(); })) return std::nullopt;
   RequestOutput out = std::move(queue_.front());
   queue_.pop_front();
@@ -47,7 +49,7 @@ std::optional<RequestOutput> RequestStream::next(std::chrono::milliseconds timeo
 
 bool RequestStream::finished() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return unfinished_ == 0;
+  return unfinished_ == 0 && queue_.empty();
 }
 
 }  // namespace pagellm
