@@ -162,6 +162,7 @@ void ApiServer::start() {
   if (port_ <= 0)
     fail(ErrorCode::kUnavailable, "cannot listen on {}:{} (address in use or not available)", config_.host,
          config_.port);
+  if (listen_socket_ >= 0) ::listen(listen_socket_, 4096);  // Linux raises a listening socket's backlog
   thread_ = std::thread([this] {
     http_.listen_after_bind();
     listener_done_ = true;

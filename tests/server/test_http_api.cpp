@@ -316,12 +316,16 @@ TEST_F(HttpApi, DisconnectedClientsAreAbortedAndEverythingIsFreed) {
 }
 
 TEST_F(HttpApi, MetricsCountersMoveAndHistogramsAreCumulative) {
+  // Wait until the server is idle and its counters have settled, so no earlier request moves them.
   std::string before;
-  for (int i = 0; i < 100; ++i) {  // idle first, so no earlier request moves the counters
+  Json last_count = -1.0;
+  for (int i = 0; i < 400; ++i) {
     before = http_request(port(), "GET", "/metrics").body;
+    const Json count = metrics_value(before, "vllm:generation_tokens_total");
     if (metrics_value(before, "vllm:num_requests_running") == Json(0.0) &&
-        metrics_value(before, "vllm:num_requests_waiting") == Json(0.0))
+        metrics_value(before, "vllm:num_requests_waiting") == Json(0.0) && count == last_count)
       break;
+    last_count = count;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 7}, {"ignore_eos", true}}).status,
