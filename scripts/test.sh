@@ -13,6 +13,8 @@ ctest --preset release -j "$jobs" --timeout 900
 
 if [ "${PAGELLM_SKIP_ASAN:-0}" != "1" ]; then
   cmake --preset asan >/dev/null
-  cmake --build --preset asan -j "$jobs"
+  # Only the binaries of the tests labelled `sanitize` (loaders, forward pass, kernels, tensor).
+  mapfile -t targets < <(ctest --test-dir build/asan -L sanitize -N | awk '/Test +#/ {print $3}')
+  cmake --build --preset asan -j "$jobs" --target "${targets[@]}"
   ctest --preset asan -j "$jobs" --timeout 900
 fi
