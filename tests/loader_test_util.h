@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "tensor/convert.h"
+#include "tensor/tensor_view.h"
+#include "util/error.h"
+
 namespace pagellm::test {
 
 class TempDir {
@@ -103,6 +107,25 @@ inline std::string f32_bytes(const std::vector<float>& v) {
   std::string s(v.size() * 4, '\0');
   std::memcpy(s.data(), v.data(), s.size());
   return s;
+}
+
+// Expects `fn` to throw pagellm::Error with `code` whose message contains every one of `parts`.
+template <typename Fn>
+void expect_error(Fn&& fn, ErrorCode code, std::vector<std::string> parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    for (const std::string& p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
+  }
+}
+
+inline std::vector<float> dequantize(const TensorView& v) {
+  std::vector<float> out(static_cast<size_t>(v.numel()));
+  dequantize_row(v.dtype, v.data, out.data(), v.numel());
+  return out;
 }
 
 }  // namespace pagellm::test

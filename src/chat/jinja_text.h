@@ -7,12 +7,14 @@
 #include <string_view>
 #include <vector>
 
+#include "util/utf8.h"
+
 namespace pagellm::jinja::text {
 
 // Decodes the code point at s[i] and advances i; a malformed byte decodes as itself so nothing is ever lost.
 char32_t next_cp(std::string_view s, size_t& i);
-void append_utf8(std::string& out, char32_t cp);
-size_t cp_count(std::string_view s);
+using pagellm::append_utf8;
+inline size_t cp_count(std::string_view s) { return utf8_length(s); }
 std::vector<std::string_view> code_points(std::string_view s);  // one view per code point
 
 bool is_space(char32_t c);      // str.isspace()

@@ -4,6 +4,7 @@
 #include "server/json_fields.h"
 #include "server/logprobs_json.h"
 #include "server/response_writer.h"
+#include "util/utf8.h"
 
 namespace pagellm::server {
 namespace {
@@ -56,11 +57,7 @@ class CompletionFormat : public ResponseFormat {
   }
 
  private:
-  static int64_t char_count(const std::string& s) {
-    int64_t n = 0;
-    for (unsigned char ch : s) n += (ch & 0xc0) != 0x80;
-    return n;
-  }
+  static int64_t char_count(const std::string& s) { return static_cast<int64_t>(utf8_length(s)); }
   int64_t echo_chars(const Choice& c) const { return char_count(echo_[static_cast<size_t>(c.prompt_index)]); }
   Json envelope(Json choices) const {
     return Json{{"id", id_},       {"object", "text_completion"},        {"created", unix_time()},

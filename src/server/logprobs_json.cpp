@@ -2,14 +2,10 @@
 
 #include <algorithm>
 
+#include "util/utf8.h"
+
 namespace pagellm::server {
 namespace {
-
-int64_t utf8_chars(const std::string& s) {
-  int64_t n = 0;
-  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
-  return n;
-}
 
 Json bytes_of(const std::string& s) {
   Json out = Json::array();
@@ -30,7 +26,7 @@ Json completion_logprobs_json(const std::vector<PositionLogprobs>& positions, in
     for (const auto& [id, lp] : p) alternatives[lp.decoded_token] = lp.logprob;
     top.push_back(std::move(alternatives));
     offsets.push_back(offset);
-    offset += utf8_chars(chosen.decoded_token);
+    offset += static_cast<int64_t>(utf8_length(chosen.decoded_token));
   }
   return Json{{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
 }

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/utf8.h"
+
 namespace pagellm::tok {
 
 // Length of the UTF-8 sequence starting with lead byte `c` (1 for invalid lead bytes so that
@@ -20,7 +22,7 @@ inline size_t utf8_len(unsigned char c) {
 // Decodes the code point at s[i] and advances i; invalid sequences yield U+FFFD and advance by
 // the maximal invalid subpart (as Rust's from_utf8_lossy and WHATWG do).
 char32_t next_code_point(std::string_view s, size_t& i);
-void append_utf8(std::string& out, char32_t cp);
+using pagellm::append_utf8;
 
 // Length of a valid UTF-8 sequence at s[i], or 0 if the bytes there are not one.
 size_t valid_utf8_at(std::string_view s, size_t i);

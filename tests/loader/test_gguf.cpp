@@ -12,6 +12,8 @@
 namespace pagellm {
 namespace {
 
+using test::dequantize;
+using test::expect_error;
 using test::gguf_array;
 using test::gguf_str;
 using test::GgufWriter;
@@ -21,25 +23,6 @@ std::string stories_gguf() { return test::shared_dir() + "/models/stories260K/st
 std::string tiny_dir(const std::string& variant) { return test::shared_dir() + "/models/tiny-random/" + variant; }
 std::string tiny_gguf(const std::string& variant, const std::string& type) {
   return tiny_dir(variant) + "/" + variant + "-" + type + ".gguf";
-}
-
-std::vector<float> dequantize(const TensorView& v) {
-  std::vector<float> out(static_cast<size_t>(v.numel()));
-  dequantize_row(v.dtype, v.data, out.data(), v.numel());
-  return out;
-}
-
-// Expects `fn` to throw pagellm::Error with `code` whose message contains every one of `parts`.
-template <typename Fn>
-void expect_error(Fn&& fn, ErrorCode code, std::vector<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const std::string& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
-  }
 }
 
 TEST(Gguf, Stories260KMetadata) {

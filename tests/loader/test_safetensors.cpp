@@ -10,6 +10,8 @@
 namespace pagellm {
 namespace {
 
+using test::expect_error;
+
 std::string stories_st() { return test::shared_dir() + "/models/stories260K/hf/model.safetensors"; }
 
 // A safetensors file from a header (written verbatim, space-padded to 8 bytes as HF's writer
@@ -22,18 +24,6 @@ std::string st_bytes(const Json& header, const std::string& data) { return st_by
 
 Json entry(const std::string& dtype, std::vector<int64_t> shape, uint64_t begin, uint64_t end) {
   return Json{{"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin, end}}};
-}
-
-template <typename Fn>
-void expect_error(Fn&& fn, ErrorCode code, std::vector<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const std::string& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
-  }
 }
 
 TEST(Safetensors, Stories260K) {

@@ -14,6 +14,8 @@ namespace pagellm {
 namespace {
 
 namespace fs = std::filesystem;
+using test::dequantize;
+using test::expect_error;
 using test::gguf_array;
 using test::gguf_str;
 using test::GgufWriter;
@@ -23,24 +25,6 @@ std::string stories() { return test::shared_dir() + "/models/stories260K"; }
 std::string tiny(const std::string& variant) { return test::shared_dir() + "/models/tiny-random/" + variant; }
 std::string tiny_gguf(const std::string& variant, const std::string& type) {
   return tiny(variant) + "/" + variant + "-" + type + ".gguf";
-}
-
-std::vector<float> dequantize(const TensorView& v) {
-  std::vector<float> out(static_cast<size_t>(v.numel()));
-  dequantize_row(v.dtype, v.data, out.data(), v.numel());
-  return out;
-}
-
-template <typename Fn>
-void expect_error(Fn&& fn, ErrorCode code, std::vector<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const std::string& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
-  }
 }
 
 // One row of models/README.md's table.
