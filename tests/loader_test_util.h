@@ -15,6 +15,7 @@
 
 #include "tensor/convert.h"
 #include "tensor/tensor_view.h"
+#include "test_paths.h"
 #include "util/error.h"
 
 namespace pagellm::test {
@@ -120,6 +121,14 @@ void expect_error(Fn&& fn, ErrorCode code, std::vector<std::string> parts) {
     for (const std::string& p : parts)
       EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << " lacks " << p;
   }
+}
+
+// A tiny-random fixture's directory, and one of its GGUF files ("f32", "bf16", "q8_0", ...).
+inline std::string tiny_random_dir(const std::string& variant) {
+  return shared_dir() + "/models/tiny-random/" + variant;
+}
+inline std::string tiny_random_gguf(const std::string& variant, const std::string& type) {
+  return tiny_random_dir(variant) + "/" + variant + "-" + type + ".gguf";
 }
 
 inline std::vector<float> dequantize(const TensorView& v) {

@@ -18,12 +18,10 @@ using test::gguf_array;
 using test::gguf_str;
 using test::GgufWriter;
 using test::le;
+using test::tiny_random_dir;
+using test::tiny_random_gguf;
 
 std::string stories_gguf() { return test::shared_dir() + "/models/stories260K/stories260K.gguf"; }
-std::string tiny_dir(const std::string& variant) { return test::shared_dir() + "/models/tiny-random/" + variant; }
-std::string tiny_gguf(const std::string& variant, const std::string& type) {
-  return tiny_dir(variant) + "/" + variant + "-" + type + ".gguf";
-}
 
 TEST(Gguf, Stories260KMetadata) {
   auto g = GgufFile::open(stories_gguf());
@@ -88,19 +86,19 @@ TEST(Gguf, TinyRandomDtypes) {
   const std::pair<const char*, DType> kTypes[] = {
       {"f32", DType::kF32}, {"f16", DType::kF16}, {"bf16", DType::kBF16}, {"q8_0", DType::kQ8_0}};
   for (const auto& [type, dtype] : kTypes) {
-    auto g = GgufFile::open(tiny_gguf("llama-gqa", type));
+    auto g = GgufFile::open(tiny_random_gguf("llama-gqa", type));
     EXPECT_EQ(g->find_tensor("blk.0.attn_q.weight")->view.dtype, dtype) << type;
     EXPECT_EQ(g->find_tensor("blk.1.ffn_down.weight")->view.dtype, dtype) << type;
     EXPECT_EQ(g->find_tensor("blk.1.ffn_down.weight")->view.shape, (std::vector<int64_t>{64, 128}));
     EXPECT_EQ(g->find_tensor("blk.0.attn_norm.weight")->view.dtype, DType::kF32) << type;  // norms stay F32
     EXPECT_EQ(g->find_tensor("output.weight")->view.shape, (std::vector<int64_t>{512, 64}));
   }
-  auto rope = GgufFile::open(tiny_gguf("llama3-rope", "bf16"));
+  auto rope = GgufFile::open(tiny_random_gguf("llama3-rope", "bf16"));
   const GgufTensorInfo* freqs = rope->find_tensor("rope_freqs.weight");
   ASSERT_NE(freqs, nullptr);
   EXPECT_EQ(freqs->view.shape, (std::vector<int64_t>{8}));
   EXPECT_EQ(freqs->view.dtype, DType::kF32);
-  EXPECT_EQ(GgufFile::open(tiny_gguf("llama-tied-mha", "f32"))->find_tensor("output.weight"), nullptr);
+  EXPECT_EQ(GgufFile::open(tiny_random_gguf("llama-tied-mha", "f32"))->find_tensor("output.weight"), nullptr);
 }
 
 // F16/BF16 GGUF tensors hold the same (bf16-rounded) values as the F32 GGUF, so dequantized
@@ -112,10 +110,10 @@ TEST(Gguf, HalfPrecisionValuesMatchF32AndHf) {
       {"blk.1.ffn_down.weight", "model.layers.1.mlp.down_proj.weight"},
       {"blk.0.attn_v.weight", "model.layers.0.self_attn.v_proj.weight"}};
   for (const char* variant : {"llama-gqa", "llama3-rope"}) {
-    auto f32 = GgufFile::open(tiny_gguf(variant, "f32"));
-    auto hf = SafetensorsFile::open(tiny_dir(variant) + "/hf/model.safetensors");
+    auto f32 = GgufFile::open(tiny_random_gguf(variant, "f32"));
+    auto hf = SafetensorsFile::open(tiny_random_dir(variant) + "/hf/model.safetensors");
     for (const char* type : {"f16", "bf16"}) {
-      auto half = GgufFile::open(tiny_gguf(variant, type));
+      auto half = GgufFile::open(tiny_random_gguf(variant, type));
       ASSERT_EQ(half->tensors().size(), f32->tensors().size());
       for (const GgufTensorInfo& t : half->tensors()) {
         const GgufTensorInfo* ref = f32->find_tensor(t.name);

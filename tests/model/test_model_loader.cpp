@@ -20,12 +20,10 @@ using test::gguf_array;
 using test::gguf_str;
 using test::GgufWriter;
 using test::le;
+using test::tiny_random_dir;
+using test::tiny_random_gguf;
 
 std::string stories() { return test::shared_dir() + "/models/stories260K"; }
-std::string tiny(const std::string& variant) { return test::shared_dir() + "/models/tiny-random/" + variant; }
-std::string tiny_gguf(const std::string& variant, const std::string& type) {
-  return tiny(variant) + "/" + variant + "-" + type + ".gguf";
-}
 
 // One row of models/README.md's table.
 struct Expected {
@@ -135,7 +133,7 @@ TEST(ModelLoader, Stories260KGgufEqualsHfAfterUnpermute) {
 
 TEST(ModelLoader, TinyRandomHfConfigs) {
   for (const Expected& e : kTiny) {
-    auto m = load_model(tiny(e.variant) + "/hf");
+    auto m = load_model(tiny_random_dir(e.variant) + "/hf");
     expect_config(m->config, e, false);
     EXPECT_EQ(m->config.qk_norm, m->weights.contains("model.layers.1.self_attn.k_norm.weight"));
     EXPECT_EQ(m->config.attention_bias, m->weights.contains("model.layers.1.self_attn.v_proj.bias"));
@@ -158,10 +156,10 @@ void expect_q8_close(const std::vector<float>& got, const std::vector<float>& wa
 TEST(ModelLoader, TinyRandomGgufsMatchHf) {
   for (const Expected& e : kTiny) {
     if (e.arch != Architecture::kLlama) continue;  // the Qwen variants have no GGUF
-    auto hf = load_model(tiny(e.variant) + "/hf");
+    auto hf = load_model(tiny_random_dir(e.variant) + "/hf");
     for (const char* type : {"f32", "f16", "bf16", "q8_0"}) {
       SCOPED_TRACE(std::string(e.variant) + " " + type);
-      auto m = load_model(tiny_gguf(e.variant, type));
+      auto m = load_model(tiny_random_gguf(e.variant, type));
       expect_config(m->config, e, true);
       if (!m->config.rope_freq_divisors.empty()) {
         EXPECT_EQ(m->config.rope_freq_divisors.front(), 1.0f);  // short wavelengths unscaled
@@ -312,7 +310,7 @@ TEST(ModelConfig, DefaultsAndExplicitHeadDim) {
 
 // transformers 5 folds rope_theta and the scaling into rope_parameters.
 TEST(ModelConfig, RopeParameters) {
-  Json j = read_json_file(tiny("llama3-rope") + "/hf/config.json");
+  Json j = read_json_file(tiny_random_dir("llama3-rope") + "/hf/config.json");
   Json params = j["rope_scaling"];
   params["rope_theta"] = 250000.0;
   j.erase("rope_scaling");
