@@ -8,7 +8,7 @@
 
 #include "engine/async_engine.h"
 #include "engine/llm.h"
-#include "engine/single_sequence_generator.h"
+#include "single_sequence_reference.h"
 #include "sampling/logprobs.h"
 #include "test_paths.h"
 #include "util/error.h"

@@ -1,16 +1,29 @@
-#include "engine/single_sequence_generator.h"
-
+#pragma once
+// The engine tests' independent reference: one sequence generated with the model directly
+// (prefill, then one token per step through a private contiguous KV cache), no scheduler, no
+// block manager. Batched engine output must equal this.
 #include <algorithm>
+#include <functional>
 #include <numeric>
 #include <random>
+#include <string>
+#include <vector>
 
+#include "engine/model_bundle.h"
 #include "sampling/sampler.h"
+#include "sampling/sampling_params.h"
 #include "util/error.h"
 
 namespace pagellm {
 
-GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::vector<int32_t>& prompt_ids,
-                                          const SamplingParams& params, const std::function<void(int32_t)>& on_token) {
+struct GenerationResult {
+  std::vector<int32_t> token_ids;
+  std::string finish_reason;  // "stop" or "length"
+};
+
+inline GenerationResult generate_single_sequence(const ModelBundle& bundle, const std::vector<int32_t>& prompt_ids,
+                                                 const SamplingParams& params,
+                                                 const std::function<void(int32_t)>& on_token) {
   const ModelConfig& config = bundle.config();
   const auto prompt_len = static_cast<int64_t>(prompt_ids.size());
   if (prompt_len == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
