@@ -37,6 +37,8 @@ class OutputProcessor {
                               EngineStats& stats);
   RequestOutput abort(const Request& request, EngineStats& stats);
   void forget(const std::string& id) { tracked_.erase(id); }
+  // Fills each entry's decoded_token: the token decoded alone, special tokens kept (vLLM).
+  void decode_logprobs(PositionLogprobs& lp) const;
 
   // The longest tail of `text` that is a proper prefix of one of `stops` (bytes).
   static size_t stop_holdback(const std::string& text, const std::vector<std::string>& stops);
@@ -54,7 +56,6 @@ class OutputProcessor {
     Clock::time_point last_token;
   };
   void finish(Request& request, Tracked& tracked, RequestOutput& out, EngineStats& stats);
-  void decode_logprobs(PositionLogprobs& lp) const;
 
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::vector<int32_t> eos_token_ids_;
