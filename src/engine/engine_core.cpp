@@ -51,11 +51,9 @@ void EngineCore::validate_request(const Request& request, const ModelConfig& mod
   request.params.validate(model.vocab_size, config.max_logprobs);
   // The sequences of one request run (or are reserved) together, so they must fit at once.
   if (request.params.num_sequences() > config.scheduler.max_num_seqs)
-    fail(ErrorCode::kInvalidArgument, "{} {} is more than --max-num-seqs {} (the sequences that run at once)",
-         request.params.use_beam_search ? "the beam width (best_of or n)"
-         : request.params.best_of       ? "best_of"
-                                        : "n",
-         request.params.num_sequences(), config.scheduler.max_num_seqs);
+    fail(ErrorCode::kInvalidArgument, "{} {}{} is more than --max-num-seqs {}: a request's sequences run at once",
+         request.params.best_of ? "best_of" : "n", request.params.num_sequences(),
+         request.params.use_beam_search ? " (the beam width)" : "", config.scheduler.max_num_seqs);
   if (request.num_prompt_tokens == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
   if (request.num_prompt_tokens > config.scheduler.max_model_len)
     fail(ErrorCode::kInvalidArgument, "the prompt has {} tokens; this model's maximum context length is {} tokens",

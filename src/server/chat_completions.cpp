@@ -82,6 +82,10 @@ void handle_chat_completions(const ServerContext& ctx, const Json& body, const s
   const bool want_logprobs = bool_field(body, "logprobs").value_or(false);
   const std::optional<int64_t> top_logprobs = int_field(body, "top_logprobs");
   if (top_logprobs && !want_logprobs) bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+  if (top_logprobs && (*top_logprobs < 0 || *top_logprobs > ctx.sampling_defaults.max_logprobs))
+    bad_request(fmt::format("top_logprobs must be between 0 and {} (--max-logprobs), got {}",
+                            ctx.sampling_defaults.max_logprobs, *top_logprobs),
+                "top_logprobs");
   const bool stream = bool_field(body, "stream").value_or(false);
   const Json* options = object_field(body, "stream_options");
   const bool include_usage = stream && options && bool_field(*options, "include_usage").value_or(false);
@@ -105,10 +109,9 @@ void handle_chat_completions(const ServerContext& ctx, const Json& body, const s
   const SamplingParams params = parse_sampling_params(
       body, ctx.sampling_defaults, max_tokens.value_or(std::max<int64_t>(1, ctx.max_model_len() - prompt_len)));
   check_context_length(ctx, prompt_len, params.max_tokens, "messages");
-  if (stream && params.num_sequences() > params.n)
+  // Beam search streams fine: its n best beams come once the search ends (as vLLM sends them).
+  if (stream && params.num_sequences() > params.n && !params.use_beam_search)
     bad_request("'best_of' greater than 'n' cannot be streamed", "best_of");
-  if (params.use_beam_search)
-    bad_request("'use_beam_search' is available offline only (pagellm::LLM::beam_search)", "use_beam_search");
 
   auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
   group->submit({prompt}, params, priority);

@@ -142,10 +142,9 @@ void handle_completions(const ServerContext& ctx, const Json& body, const std::s
   const SamplingParams params =
       parse_sampling_params(body, ctx.sampling_defaults, int_field(body, "max_tokens").value_or(16));
   for (const auto& p : prompts) check_context_length(ctx, static_cast<int64_t>(p.size()), params.max_tokens, "prompt");
-  if (stream && params.num_sequences() > params.n)
+  // Beam search streams fine: its n best beams come once the search ends (as vLLM sends them).
+  if (stream && params.num_sequences() > params.n && !params.use_beam_search)
     bad_request("'best_of' greater than 'n' cannot be streamed", "best_of");
-  if (params.use_beam_search)
-    bad_request("'use_beam_search' is available offline only (pagellm::LLM::beam_search)", "use_beam_search");
 
   auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
   group->submit(prompts, params, priority);

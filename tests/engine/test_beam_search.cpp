@@ -455,7 +455,7 @@ TEST(BeamSearchInEngine, ForkedSequencesAndBeamsStayWithinMaxNumSeqs) {
     core.add_request(request("n5", {1, 2, 3}, n5));
     ADD_FAILURE() << "n = 5 > max_num_seqs = 4 was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("n 5 is more than --max-num-seqs 4"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("n 5 is more than --max-num-seqs 4", 0), 0u) << e.what();
   }
   BeamSearchParams too_wide = bp;
   too_wide.beam_width = 5;

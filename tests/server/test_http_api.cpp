@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "http_test_util.h"
 #include "server_process.h"
 #include "test_paths.h"
 #include "util/json_file.h"
@@ -34,23 +35,9 @@ class HttpApi : public ::testing::Test {
     return http_request(port(), "POST", path, body.dump());
   }
   static Json metrics_value(const std::string& metrics, const std::string& name) {
-    const size_t at = metrics.find("\n" + name + "{");
-    if (at == std::string::npos) return nullptr;
-    const size_t sp = metrics.find("} ", at);
-    return std::stod(metrics.substr(sp + 2, metrics.find('\n', sp) - sp - 2));
+    return test::metrics_value(metrics, name);
   }
-  // SSE body -> events (the JSON of each data line; "[DONE]" kept as a string).
-  static std::vector<Json> events(const std::string& body) {
-    std::vector<Json> out;
-    size_t pos = 0;
-    while ((pos = body.find("data: ", pos)) != std::string::npos) {
-      const size_t end = body.find("\n\n", pos);
-      const std::string data = body.substr(pos + 6, end - pos - 6);
-      out.push_back(data == "[DONE]" ? Json("[DONE]") : Json::parse(data));
-      pos = end;
-    }
-    return out;
-  }
+  static std::vector<Json> events(const std::string& body) { return test::sse_events(body); }
   static test::ServerProcess* server_;
 };
 test::ServerProcess* HttpApi::server_ = nullptr;
