@@ -144,10 +144,13 @@ void EngineCore::abort_request(const std::string& id) {
     auto it = requests_.find(seq);
     if (it == requests_.end()) continue;  // already finished
     scheduler_.finish_request(seq, RequestStatus::kFinishedAborted);
-    RequestOutput o = output_processor_.abort(*it->second, stats_);
+    RequestOutput o = output_processor_.abort(*it->second);
     if (!out) out = std::move(o);
     requests_.erase(it);
   }
+  // vllm:request_success counts sequences (vLLM runs each of a request's n as its own request),
+  // so every unfinished one counts, forked yet or not.
+  stats_.request_success["abort"] += group->second.unfinished;
   groups_.erase(group);
   if (out) pending_.push_back(std::move(*out));
 }

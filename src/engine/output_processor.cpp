@@ -134,11 +134,10 @@ RequestOutput OutputProcessor::process_token(Request& request, int32_t token, st
   return out;
 }
 
-RequestOutput OutputProcessor::abort(const Request& request, EngineStats& stats) {
+RequestOutput OutputProcessor::abort(const Request& request) {
   RequestOutput out = make_output(request);
   out.finished = true;
   out.finish_reason = "abort";
-  ++stats.request_success["abort"];
   tracked_.erase(request.id);
   return out;
 }

@@ -35,7 +35,8 @@ class OutputProcessor {
   // output delta; a non-empty finish_reason says the sequence is done and may be freed.
   RequestOutput process_token(Request& request, int32_t token, std::optional<PositionLogprobs> logprobs,
                               EngineStats& stats);
-  RequestOutput abort(const Request& request, EngineStats& stats);
+  // The final output of an aborted sequence; the caller counts it in the stats.
+  RequestOutput abort(const Request& request);
   void forget(const std::string& id) { tracked_.erase(id); }
   // Fills each entry's decoded_token: the token decoded alone, special tokens kept (vLLM).
   void decode_logprobs(PositionLogprobs& lp) const;

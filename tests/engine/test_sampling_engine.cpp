@@ -402,6 +402,19 @@ TEST(ParallelSampling, AbortEndsEverySequence) {
   EXPECT_TRUE(outs.back().finished);
   EXPECT_EQ(outs.back().finish_reason, "abort");
   EXPECT_EQ(core.kv_cache_manager().num_free_blocks(), 64);
+  // vllm:request_success counts sequences, as vLLM (one request per sequence) does: all 4 here,
+  // and all 4 of a request aborted before its sequences were even forked.
+  EXPECT_EQ(core.stats().request_success.at("abort"), 4);
+  core.add_request(std::make_shared<Request>("y", std::vector<int32_t>{1, 403, 407}, p));
+  core.abort_request("y");
+  while (core.has_unfinished()) core.step();
+  EXPECT_EQ(core.stats().request_success.at("abort"), 8);
+  p.n = 3;
+  p.max_tokens = 5;
+  core.add_request(std::make_shared<Request>("z", std::vector<int32_t>{1, 403, 407}, p));
+  while (core.has_unfinished()) core.step();
+  EXPECT_EQ(core.stats().request_success.at("length"), 3);
+  EXPECT_EQ(core.kv_cache_manager().num_free_blocks(), 64);
 }
 
 }  // namespace

@@ -299,7 +299,10 @@ TEST_F(HttpApi, DisconnectedClientsAreAbortedAndEverythingIsFreed) {
   EXPECT_EQ(metrics_value(metrics, "vllm:num_requests_running"), Json(0.0)) << metrics;
   EXPECT_EQ(metrics_value(metrics, "vllm:num_requests_waiting"), Json(0.0));
   EXPECT_EQ(metrics_value(metrics, "vllm:kv_cache_usage_perc"), Json(0.0));
-  EXPECT_GE(metrics.find("vllm:request_success_total{model_name=\"demo\",finished_reason=\"abort\"} "), 0u);
+  // Every one of the 100 was aborted, none finished on its own (200 tokens take far longer).
+  EXPECT_GE(test::metrics_value(metrics, "vllm:request_success_total", "model_name=\"demo\",finished_reason=\"abort\"")
+                .get<double>(),
+            100);
 }
 
 TEST_F(HttpApi, MetricsCountersMoveAndHistogramsAreCumulative) {
@@ -315,12 +318,18 @@ TEST_F(HttpApi, MetricsCountersMoveAndHistogramsAreCumulative) {
     last_count = count;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ASSERT_EQ(post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 7}, {"ignore_eos", true}}).status,
+  ASSERT_EQ(post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 7}, {"ignore_eos", true}, {"n", 3}})
+                .status,
             200);
   const std::string after = http_request(port(), "GET", "/metrics").body;
   EXPECT_EQ(metrics_value(after, "vllm:generation_tokens_total").get<double>() -
                 metrics_value(before, "vllm:generation_tokens_total").get<double>(),
-            7);
+            21);
+  // One request of n = 3 counts three finished sequences, as vLLM counts them.
+  const std::string length = "model_name=\"demo\",finished_reason=\"length\"";
+  EXPECT_EQ(test::metrics_value(after, "vllm:request_success_total", length).get<double>() -
+                test::metrics_value(before, "vllm:request_success_total", length).get<double>(),
+            3);
   EXPECT_GT(metrics_value(after, "vllm:prompt_tokens_total").get<double>(),
             metrics_value(before, "vllm:prompt_tokens_total").get<double>() - 1);
   for (const char* h :
