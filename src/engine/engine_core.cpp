@@ -299,7 +299,8 @@ void EngineCore::finish_beams(BeamGroup& group, std::vector<RequestOutput>& outp
     const bool ended_by_eos = s.finish_reason == "stop";
     // The text never shows the EOS (vLLM); it is decoded with the prompt as context, as an
     // ordinary completion's text is.
-    IncrementalDetokenizer detok(*bundle_.tokenizer, root.prompt(), p.skip_special_tokens);
+    IncrementalDetokenizer detok(*bundle_.tokenizer, root.prompt(), p.skip_special_tokens,
+                                 p.spaces_between_special_tokens);
     std::string text;
     for (size_t t = 0; t + (ended_by_eos ? 1 : 0) < s.token_ids.size(); ++t) text += detok.add(s.token_ids[t]);
     text += detok.finish();

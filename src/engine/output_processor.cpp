@@ -34,7 +34,8 @@ void OutputProcessor::add_request(const Request& request) {
   Tracked t;
   if (request.params.detokenize)
     t.detokenizer =
-        std::make_unique<IncrementalDetokenizer>(*tokenizer_, request.prompt(), request.params.skip_special_tokens);
+        std::make_unique<IncrementalDetokenizer>(*tokenizer_, request.prompt(), request.params.skip_special_tokens,
+                                                 request.params.spaces_between_special_tokens);
   for (const std::string& s : request.params.stop) t.max_stop_len = std::max(t.max_stop_len, s.size());
   t.arrival = t.last_token = now;
   tracked_[request.id] = std::move(t);

@@ -131,6 +131,8 @@ std::optional<std::string> Tokenizer::chat_template(const std::string& name) con
   return it == chat_templates_.end() ? std::nullopt : std::optional<std::string>(it->second);
 }
 
+bool Tokenizer::is_added(int32_t id) const { return added_->by_id(id) != nullptr; }
+
 bool Tokenizer::is_special(int32_t id) const {
   const AddedToken* t = added_->by_id(id);
   return t && t->special;

@@ -49,6 +49,8 @@ class Tokenizer {
   std::optional<std::string> eos_token() const;
   std::optional<std::string> chat_template(const std::string& name = "default") const;
   bool is_special(int32_t id) const;
+  // An added token (tokenizer.json's added_tokens, special or not; a GGUF's control tokens).
+  bool is_added(int32_t id) const;
   // tokenizer_config.json's clean_up_tokenization_spaces: whether transformers would pass
   // decoded text through clean_up_tokenization (decode() itself never does).
   bool clean_up_tokenization_spaces() const { return clean_up_tokenization_spaces_; }

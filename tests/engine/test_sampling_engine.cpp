@@ -2,8 +2,11 @@
 // logprobs and prompt_logprobs against the float64 reference logits, parallel sampling (n,
 // best_of) with shared blocks, and block accounting (beam search: test_beam_search.cpp).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <numeric>
 
 #include "engine/async_engine.h"
@@ -178,6 +181,27 @@ TEST(StopStrings, StopTokenIdsEosAndMinTokens) {
   q.min_tokens = 5;
   q.include_stop_str_in_output = false;
   EXPECT_EQ(feed(tok, {1}, ids, q).finish_reason, "length");
+}
+
+TEST(StopStrings, SpacesBetweenSpecialTokensReachesTheDetokenizer) {
+  // Mistral's vocabulary without a decoder (HF then joins pieces with spaces): the output text
+  // drops the space between consecutive added tokens only when asked, with special tokens kept.
+  nlohmann::json j =
+      nlohmann::json::parse(read_text_file(test::shared_dir() + "/tokenizers/mistral-7b-v0.1/tokenizer.json"));
+  j["decoder"] = nullptr;
+  const std::string path = "/tmp/pagellm-nodecoder-" + std::to_string(::getpid()) + ".json";
+  std::ofstream(path) << j.dump();
+  auto tok = Tokenizer::from_hf(path);
+  std::remove(path.c_str());
+  const std::vector<int32_t> out{22557, 1, 1, 2, 1526};  // ▁Hello <s> <s> </s> ▁world
+  SamplingParams p;
+  p.ignore_eos = true;
+  p.skip_special_tokens = false;
+  EXPECT_EQ(feed(*tok, {1}, out, p).text, " ▁Hello <s> <s> </s> ▁world");
+  p.spaces_between_special_tokens = false;
+  EXPECT_EQ(feed(*tok, {1}, out, p).text, " ▁Hello <s><s></s> ▁world");
+  p.skip_special_tokens = true;
+  EXPECT_EQ(feed(*tok, {1}, out, p).text, "▁Hello ▁world");  // the skipped prompt <s> leaves no space
 }
 
 // ---- Logprobs against the float64 reference logits --------------------------------------------
