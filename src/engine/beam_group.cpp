@@ -115,10 +115,12 @@ std::vector<BeamGroup::Child> BeamGroup::expand() {
     const Request& parent = *from.seq;
     std::vector<int32_t> tokens = parent.token_ids;
     tokens.push_back(c.token);
+    SamplingParams params = parent.params;
+    params.prompt_logprobs.reset();  // the root reports them
     auto child = std::make_shared<Request>(fmt::format("{}\x1f"
                                                        "beam{}",
                                                        root_->id, next_child_++),
-                                           std::move(tokens), parent.params, parent.arrival_time, parent.priority);
+                                           std::move(tokens), std::move(params), parent.arrival_time, parent.priority);
     child->num_prompt_tokens = root_->num_prompt_tokens;
     child->group_id = root_->group_id;
     child->forked = true;

@@ -19,6 +19,7 @@ BeamSearchParams beam_search_params(const SamplingParams& p) {
   b.early_stopping = p.early_stopping == EarlyStopping::kTrue;
   b.include_stop_str_in_output = p.include_stop_str_in_output;
   b.logprobs = p.logprobs;
+  b.prompt_logprobs = p.prompt_logprobs;
   b.skip_special_tokens = p.skip_special_tokens;
   b.spaces_between_special_tokens = p.spaces_between_special_tokens;
   return b;

@@ -29,9 +29,10 @@ struct BeamSearchParams {
   // The EOS that ended a beam stays in its token ids (never in its text). The offline API
   // (LLM::beam_search) always keeps it, as vLLM's LLM.beam_search does.
   bool include_stop_str_in_output = false;
-  int64_t num_returned = 0;         // how many of the best beams come back (0: beam_width)
-  std::optional<int64_t> logprobs;  // per generated token: the chosen token plus the top-k
-  bool skip_special_tokens = true;  // for the returned text
+  int64_t num_returned = 0;                // how many of the best beams come back (0: beam_width)
+  std::optional<int64_t> logprobs;         // per generated token: the chosen token plus the top-k
+  std::optional<int64_t> prompt_logprobs;  // in the first output, as for any request
+  bool skip_special_tokens = true;         // for the returned text
   bool spaces_between_special_tokens = true;
   std::optional<int32_t> eos_token_id;  // default: the tokenizer's EOS
 };

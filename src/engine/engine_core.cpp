@@ -9,6 +9,7 @@
 #include "util/byte_size.h"
 #include "util/error.h"
 #include "util/logging.h"
+#include "util/utf8.h"
 
 namespace pagellm {
 
@@ -110,6 +111,7 @@ void EngineCore::add_beam_search(std::shared_ptr<Request> request, const BeamSea
   beam.max_tokens = params.max_tokens;
   beam.seed = 0;
   beam.detokenize = false;
+  beam.prompt_logprobs = params.prompt_logprobs;
   auto root =
       std::make_shared<Request>(request->id, std::vector<int32_t>(request->prompt().begin(), request->prompt().end()),
                                 beam, request->arrival_time, request->priority);
@@ -302,7 +304,15 @@ void EngineCore::finish_beams(BeamGroup& group, std::vector<RequestOutput>& outp
     IncrementalDetokenizer detok(*bundle_.tokenizer, root.prompt(), p.skip_special_tokens,
                                  p.spaces_between_special_tokens);
     std::string text;
-    for (size_t t = 0; t + (ended_by_eos ? 1 : 0) < s.token_ids.size(); ++t) text += detok.add(s.token_ids[t]);
+    std::vector<int64_t> offsets;  // where each token's text starts (characters)
+    int64_t chars = 0;
+    for (size_t t = 0; t < s.token_ids.size(); ++t) {
+      offsets.push_back(chars);
+      if (ended_by_eos && t + 1 == s.token_ids.size()) break;
+      const std::string piece = detok.add(s.token_ids[t]);
+      text += piece;
+      chars += static_cast<int64_t>(utf8_length(piece));
+    }
     text += detok.finish();
     if (ended_by_eos && !p.include_stop_str_in_output) {
       s.token_ids.pop_back();
@@ -325,6 +335,14 @@ void EngineCore::finish_beams(BeamGroup& group, std::vector<RequestOutput>& outp
     if (p.logprobs) {
       for (PositionLogprobs& lp : s.logprobs) output_processor_.decode_logprobs(lp);
       out.new_logprobs = std::move(s.logprobs);
+      offsets.resize(out.new_token_ids.size());
+      out.new_text_offsets = std::move(offsets);
+    }
+    if (i == 0 && root.params.prompt_logprobs) {
+      std::vector<std::optional<PositionLogprobs>> prompt = root.prompt_logprobs;
+      for (auto& lp : prompt)
+        if (lp) output_processor_.decode_logprobs(*lp);
+      out.prompt_logprobs = std::move(prompt);
     }
     out.finished = i + 1 == best.size();
     ++stats_.request_success[out.finish_reason];

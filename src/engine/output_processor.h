@@ -51,6 +51,7 @@ class OutputProcessor {
   struct Tracked {
     std::unique_ptr<IncrementalDetokenizer> detokenizer;
     std::string text;    // output text so far (stop tokens' text excluded)
+    int64_t chars = 0;   // code points in `text` (logprobs' text offsets)
     size_t emitted = 0;  // bytes of `text` already sent
     size_t max_stop_len = 0;
     Clock::time_point arrival;

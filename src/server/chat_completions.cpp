@@ -12,19 +12,24 @@ namespace {
 
 class ChatFormat : public ResponseFormat {
  public:
-  ChatFormat(std::string id, std::string model, std::string fingerprint, std::optional<int64_t> top_logprobs)
+  ChatFormat(std::string id, std::string model, std::string fingerprint, std::optional<int64_t> top_logprobs,
+             bool tokens_as_ids, bool prompt_logprobs)
       : id_(std::move(id)),
         model_(std::move(model)),
         fingerprint_(std::move(fingerprint)),
-        top_logprobs_(top_logprobs) {}
+        top_logprobs_(top_logprobs),
+        tokens_as_ids_(tokens_as_ids),
+        prompt_logprobs_(prompt_logprobs) {}
 
   // The role first, then content deltas, then an empty delta carrying finish_reason.
-  std::vector<Json> stream_chunks(const Choice& c, const RequestOutput& d, bool first) const override {
+  std::vector<Json> stream_chunks(const GenerationGroup&, const Choice& c, const RequestOutput& d,
+                                  bool first) const override {
     std::vector<Json> chunks;
     if (first) chunks.push_back(chunk(c.index, {{"role", "assistant"}, {"content", ""}}, nullptr));
     if (!d.new_text.empty() || (top_logprobs_ && !d.new_logprobs.empty())) {
       Json content = chunk(c.index, {{"content", d.new_text}}, nullptr);
-      if (top_logprobs_) content["choices"][0]["logprobs"] = chat_logprobs_json(d.new_logprobs, *top_logprobs_);
+      if (top_logprobs_)
+        content["choices"][0]["logprobs"] = chat_logprobs_json(d.new_logprobs, *top_logprobs_, tokens_as_ids_);
       chunks.push_back(std::move(content));
     }
     if (!d.finish_reason.empty()) {
@@ -38,13 +43,17 @@ class ChatFormat : public ResponseFormat {
   Json final_response(const GenerationGroup& g) const override {
     Json choices = Json::array();
     for (const Choice& c : g.choices())
-      choices.push_back({{"index", c.index},
-                         {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", Json::array()}}},
-                         {"logprobs", top_logprobs_ ? chat_logprobs_json(c.logprobs, *top_logprobs_) : Json(nullptr)},
-                         {"finish_reason", c.finish_reason},
-                         {"stop_reason", stop_reason_json(c.stop_reason)}});
+      choices.push_back(
+          {{"index", c.index},
+           {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", Json::array()}}},
+           {"logprobs", top_logprobs_ ? chat_logprobs_json(c.logprobs, *top_logprobs_, tokens_as_ids_) : Json(nullptr)},
+           {"finish_reason", c.finish_reason},
+           {"stop_reason", stop_reason_json(c.stop_reason)}});
     Json out = envelope("chat.completion", choices);
     out["usage"] = usage_json(g);
+    // vLLM's extension: the prompt's logprobs at the top level, when prompt_logprobs was asked.
+    if (prompt_logprobs_)
+      out["prompt_logprobs"] = g.prompt_logprobs(0) ? prompt_logprobs_json(*g.prompt_logprobs(0)) : Json(nullptr);
     return out;
   }
 
@@ -72,6 +81,8 @@ class ChatFormat : public ResponseFormat {
 
   std::string id_, model_, fingerprint_;
   std::optional<int64_t> top_logprobs_;  // set when logprobs were asked for
+  bool tokens_as_ids_;                   // vLLM's return_tokens_as_token_ids
+  bool prompt_logprobs_;
 };
 
 }  // namespace
@@ -118,7 +129,9 @@ void handle_chat_completions(const ServerContext& ctx, const Json& body, const s
   send_generation(
       res, group,
       std::make_shared<ChatFormat>(request_id, model, ctx.system_fingerprint(),
-                                   want_logprobs ? std::optional<int64_t>(top_logprobs.value_or(0)) : std::nullopt),
+                                   want_logprobs ? std::optional<int64_t>(top_logprobs.value_or(0)) : std::nullopt,
+                                   bool_field(body, "return_tokens_as_token_ids").value_or(false),
+                                   params.prompt_logprobs.has_value()),
       stream, include_usage);
 }
 

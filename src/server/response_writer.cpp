@@ -58,7 +58,7 @@ void send_generation(httplib::Response& res, std::shared_ptr<GenerationGroup> gr
           const Choice& choice = group->choices()[delta->choice];
           const bool first = !(*started)[delta->choice];
           (*started)[delta->choice] = true;
-          for (Json& chunk : format->stream_chunks(choice, delta->output, first)) {
+          for (Json& chunk : format->stream_chunks(*group, choice, delta->output, first)) {
             if (include_usage) chunk["usage"] = nullptr;
             if (!write(sink, sse_event(chunk))) return false;
           }

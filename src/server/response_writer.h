@@ -16,7 +16,8 @@ class ResponseFormat {
  public:
   virtual ~ResponseFormat() = default;
   // Chunks (zero or more) for one delta of one choice; `first` is that choice's first delta.
-  virtual std::vector<Json> stream_chunks(const Choice& choice, const RequestOutput& delta, bool first) const = 0;
+  virtual std::vector<Json> stream_chunks(const GenerationGroup& group, const Choice& choice,
+                                          const RequestOutput& delta, bool first) const = 0;
   virtual Json final_response(const GenerationGroup& group) const = 0;
   virtual Json usage_chunk(const GenerationGroup& group) const = 0;
 };

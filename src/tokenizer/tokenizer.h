@@ -41,6 +41,11 @@ class Tokenizer {
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true, bool parse_special = true) const;
   // Throws Error(kInvalidArgument) naming an id outside the vocabulary.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = true) const;
+  // One token's text as vLLM reports it in logprobs (decoded_token): decoded alone, special
+  // tokens kept, with the leading spaces a Metaspace piece ("▁the") loses in decode restored
+  // (" the"). vLLM restores them only for tokenizers with a Metaspace pre-tokenizer; legacy
+  // SentencePiece serializations (normalizer-based, and GGUF vocabularies) give "the".
+  std::string decode_token(int32_t id) const;
 
   int64_t vocab_size() const;  // including added tokens
   int32_t bos_token_id() const { return bos_id_; }
@@ -78,6 +83,7 @@ class Tokenizer {
   bool clean_up_tokenization_spaces_ = false;
   // llama.cpp SPM: prepend "▁" to text that follows the start or a special token.
   bool spm_space_prefix_ = false;
+  std::string leading_space_marker_;  // the Metaspace pre-tokenizer's replacement, if any
 
   friend struct HfLoader;
   friend struct GgufLoader;

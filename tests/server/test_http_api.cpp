@@ -134,6 +134,102 @@ TEST_F(HttpApi, LogprobsMatchTheReferenceLogits) {
   }
 }
 
+// Code points, as OpenAI's text_offset counts (Python's len).
+int64_t chars(const std::string& s) {
+  int64_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+TEST_F(HttpApi, LogprobTokensAndTextOffsetsPointIntoTheReturnedText) {
+  auto detokenize = [&](const std::vector<int32_t>& ids) {
+    return Json::parse(post("/detokenize", {{"tokens", ids}}).body)["prompt"].get<std::string>();
+  };
+  const std::string prompt = "Once upon a time";
+  const std::vector<int32_t> prompt_ids =
+      Json::parse(post("/tokenize", {{"prompt", prompt}}).body)["tokens"].get<std::vector<int32_t>>();
+  const std::string prompt_text = detokenize(prompt_ids);
+  for (const bool echo : {false, true})
+    for (const bool stop : {false, true}) {
+      const std::string label = std::string(echo ? "echo" : "") + (stop ? " stop" : "");
+      Json body = {{"prompt", prompt}, {"max_tokens", 24}, {"temperature", 0}, {"logprobs", 2}, {"echo", echo}};
+      if (stop) body["stop"] = "little";
+      const Json as_text = Json::parse(post("/v1/completions", body).body)["choices"][0];
+      body["return_tokens_as_token_ids"] = true;
+      const Json as_ids = Json::parse(post("/v1/completions", body).body)["choices"][0];
+      const std::string text = as_text["text"];
+      const Json& lp = as_text["logprobs"];
+      ASSERT_EQ(lp["tokens"].size(), as_ids["logprobs"]["tokens"].size()) << label;
+      std::vector<int32_t> ids;
+      for (const Json& t : as_ids["logprobs"]["tokens"]) ids.push_back(std::stoi(t.get<std::string>().substr(9)));
+      const size_t first_out = echo ? prompt_ids.size() : 0;
+      ASSERT_EQ(ids.size() - first_out, stop ? ids.size() - first_out : 24u) << label;
+      ASSERT_GT(ids.size(), first_out) << label;
+      if (echo) {
+        EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + static_cast<long>(first_out)), prompt_ids);
+        EXPECT_EQ(text.substr(0, prompt.size()), prompt);
+        // The prompt's first token has no logprob (nothing predicts it), as vLLM sends it.
+        EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+        EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+      }
+      const int64_t base = echo ? chars(prompt) : 0;
+      int64_t last = 0;
+      for (size_t k = 0; k < ids.size(); ++k) {
+        const int64_t offset = lp["text_offset"][k];
+        EXPECT_GE(offset, last) << label << " token " << k;
+        EXPECT_LE(offset, chars(text)) << label << " token " << k;
+        last = offset;
+        // vLLM's token string: the token decoded alone (a GGUF SentencePiece vocabulary loses "▁").
+        const std::string token = lp["tokens"][k];
+        EXPECT_EQ(token, detokenize({ids[k]})) << label << " token " << k;
+        if (k < first_out) {
+          // In the echoed prompt the token's text starts at its offset (after the word's space).
+          if (k > 0) {
+            EXPECT_EQ(text.find(token, static_cast<size_t>(offset)),
+                      static_cast<size_t>(offset) + (text[static_cast<size_t>(offset)] == ' '))
+                << label << " prompt token " << k;
+          }
+          continue;
+        }
+        // Generated token j starts where the text of the prompt plus the tokens before it ends:
+        // the full decode of prompt + out[:j], past the prompt's decode (cut by a stop string).
+        const std::vector<int32_t> before(ids.begin() + static_cast<long>(first_out),
+                                          ids.begin() + static_cast<long>(k));
+        std::vector<int32_t> all = prompt_ids;
+        all.insert(all.end(), before.begin(), before.end());
+        const int64_t want = std::min(chars(detokenize(all)) - chars(prompt_text), chars(text) - base);
+        EXPECT_EQ(offset, base + want) << label << " token " << k;
+      }
+      if (stop) {
+        EXPECT_EQ(as_text["finish_reason"], "stop") << label;
+      }
+    }
+}
+
+TEST_F(HttpApi, EchoWithMaxTokensZeroScoresThePrompt) {
+  // vLLM's echo-only request (lm-eval's loglikelihood): the prompt, its logprobs, nothing generated.
+  const Json r = Json::parse(
+      post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 1}})
+          .body);
+  const Json& c = r["choices"][0];
+  EXPECT_EQ(c["text"], "Once upon a time");
+  ASSERT_EQ(c["logprobs"]["tokens"].size(), 5u);
+  EXPECT_TRUE(c["logprobs"]["token_logprobs"][0].is_null());
+  // Each prompt logprob equals what a one-token completion of the shorter prompt reports.
+  const std::vector<int32_t> ids = {1, 403, 407, 261, 378};
+  for (size_t k = 1; k < ids.size(); ++k) {
+    const Json one = Json::parse(
+        post("/v1/completions", {{"prompt", std::vector<int32_t>(ids.begin(), ids.begin() + static_cast<long>(k))},
+                                 {"max_tokens", 1},
+                                 {"logprobs", 20}})
+            .body)["choices"][0]["logprobs"]["top_logprobs"][0];
+    const std::string token = c["logprobs"]["tokens"][k];
+    ASSERT_TRUE(one.contains(token)) << token;
+    EXPECT_NEAR(c["logprobs"]["token_logprobs"][k].get<double>(), one[token].get<double>(), 1e-6) << token;
+  }
+  EXPECT_EQ(post("/v1/completions", {{"prompt", "a"}, {"max_tokens", 0}}).status, 400);  // only with echo
+}
+
 TEST_F(HttpApi, StopStringsEndTheTextStreamingOrNot) {
   const Json body = {
       {"prompt", "Once upon a time"}, {"max_tokens", 40}, {"temperature", 0}, {"stop", {"little girl", "zzz"}}};
@@ -274,6 +370,11 @@ TEST_F(HttpApi, ManyConcurrentStreamsEachGetTheirOwnCompleteOutput) {
 }
 
 TEST_F(HttpApi, DisconnectedClientsAreAbortedAndEverythingIsFreed) {
+  const std::string abort_label = "model_name=\"demo\",finished_reason=\"abort\"";
+  auto aborts = [&](const std::string& m) {
+    return test::metrics_value(m, "vllm:request_success_total", abort_label).get<double>();
+  };
+  const double aborts_before = aborts(http_request(port(), "GET", "/metrics").body);
   std::vector<std::thread> threads;
   for (int i = 0; i < 100; ++i)
     threads.emplace_back([&] {
@@ -289,9 +390,11 @@ TEST_F(HttpApi, DisconnectedClientsAreAbortedAndEverythingIsFreed) {
     });
   for (auto& t : threads) t.join();
   std::string metrics;
+  // The clients may be gone before the engine even admitted their requests: wait for all 100
+  // aborts, then for nothing to be left.
   for (int i = 0; i < 100; ++i) {
     metrics = http_request(port(), "GET", "/metrics").body;
-    if (metrics_value(metrics, "vllm:num_requests_running") == Json(0.0) &&
+    if (aborts(metrics) - aborts_before >= 100 && metrics_value(metrics, "vllm:num_requests_running") == Json(0.0) &&
         metrics_value(metrics, "vllm:kv_cache_usage_perc") == Json(0.0))
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -300,9 +403,7 @@ TEST_F(HttpApi, DisconnectedClientsAreAbortedAndEverythingIsFreed) {
   EXPECT_EQ(metrics_value(metrics, "vllm:num_requests_waiting"), Json(0.0));
   EXPECT_EQ(metrics_value(metrics, "vllm:kv_cache_usage_perc"), Json(0.0));
   // Every one of the 100 was aborted, none finished on its own (200 tokens take far longer).
-  EXPECT_GE(test::metrics_value(metrics, "vllm:request_success_total", "model_name=\"demo\",finished_reason=\"abort\"")
-                .get<double>(),
-            100);
+  EXPECT_EQ(aborts(metrics) - aborts_before, 100);
 }
 
 TEST_F(HttpApi, MetricsCountersMoveAndHistogramsAreCumulative) {
@@ -346,6 +447,44 @@ TEST_F(HttpApi, MetricsCountersMoveAndHistogramsAreCumulative) {
     }
     EXPECT_EQ(last, metrics_value(after, std::string(h) + "_count").get<double>()) << h;  // +Inf bucket == count
   }
+}
+
+TEST(HttpChatLogprobs, TokensAndBytesAreTheDecodedTokens) {
+  test::ServerProcess server({kModel, "--max-model-len", "128", "--kv-cache-memory", "8MiB", "--chat-template",
+                              test::source_dir() + "/tests/node/fixtures/chatml.jinja"});
+  ASSERT_TRUE(server.running());
+  auto post = [&](const std::string& path, const Json& body) {
+    return Json::parse(http_request(server.port(), "POST", path, body.dump()).body);
+  };
+  const Json messages = {{{"role", "user"}, {"content", "Tell me a story"}}};
+  const Json chat = post("/v1/chat/completions", {{"messages", messages},
+                                                  {"max_completion_tokens", 20},
+                                                  {"temperature", 0},
+                                                  {"logprobs", true},
+                                                  {"top_logprobs", 3}});
+  const Json& content = chat["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 20u);
+  // The same tokens through completions, as ids, over the rendered prompt.
+  const Json prompt = post("/tokenize", {{"messages", messages}, {"add_generation_prompt", true}})["tokens"];
+  const Json ids = post("/v1/completions", {{"prompt", prompt},
+                                            {"max_tokens", 20},
+                                            {"temperature", 0},
+                                            {"logprobs", 0},
+                                            {"return_tokens_as_token_ids", true}})["choices"][0]["logprobs"]["tokens"];
+  std::string text;
+  for (size_t k = 0; k < content.size(); ++k) {
+    const std::string token = content[k]["token"];
+    const int32_t id = std::stoi(ids[k].get<std::string>().substr(9));
+    EXPECT_EQ(token, post("/detokenize", {{"tokens", {id}}})["prompt"]) << k;  // decoded alone (vLLM)
+    std::vector<int> bytes(token.begin(), token.end());
+    for (int& b : bytes) b &= 0xFF;
+    EXPECT_EQ(content[k]["bytes"], Json(bytes)) << k;
+    ASSERT_EQ(content[k]["top_logprobs"].size(), 3u);
+    EXPECT_EQ(content[k]["top_logprobs"][0]["token"], token);  // greedy: the top one
+    EXPECT_GE(content[k]["top_logprobs"][0]["logprob"].get<double>(),
+              content[k]["top_logprobs"][1]["logprob"].get<double>());
+  }
+  EXPECT_EQ(server.stop(), 0);
 }
 
 TEST(HttpAuth, ApiKeyIsRequiredOnV1Routes) {

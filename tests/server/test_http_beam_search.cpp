@@ -143,6 +143,11 @@ TEST_F(HttpBeamSearch, LogprobsEchoAndIncludedEos) {
                                          {"include_stop_str_in_output", true}});
   ASSERT_EQ(r.status, 200) << r.body;
   const Json j = Json::parse(r.body);
+  // The prompt's part of the logprobs (echo) is what an ordinary echo request reports.
+  const Json plain =
+      Json::parse(post("/v1/completions", {{"prompt", "One day"}, {"max_tokens", 1}, {"logprobs", 2}, {"echo", true}})
+                      .body)["choices"][0]["logprobs"];
+  const size_t prompt_len = encode("One day").size();
   int64_t tokens = 0;
   for (size_t i = 0; i < 3; ++i) {
     const Json& c = j["choices"][i];
@@ -150,9 +155,17 @@ TEST_F(HttpBeamSearch, LogprobsEchoAndIncludedEos) {
     EXPECT_EQ(c["text"], "One day" + w.text);  // echo; the EOS is never in the text
     // With include_stop_str_in_output the EOS that ended a beam is a returned token.
     const Json& lp = c["logprobs"];
-    ASSERT_EQ(lp["tokens"].size(), w.token_ids.size()) << i;
+    ASSERT_EQ(lp["tokens"].size(), prompt_len + w.token_ids.size()) << i;
     double sum = 0;
-    for (const Json& v : lp["token_logprobs"]) sum += v.get<double>();
+    for (size_t k = 0; k < lp["tokens"].size(); ++k) {
+      if (k < prompt_len) {
+        EXPECT_EQ(lp["tokens"][k], plain["tokens"][k]) << k;
+        EXPECT_EQ(lp["token_logprobs"][k], plain["token_logprobs"][k]) << k;
+        EXPECT_EQ(lp["text_offset"][k], plain["text_offset"][k]) << k;
+      } else {
+        sum += lp["token_logprobs"][k].get<double>();
+      }
+    }
     EXPECT_NEAR(sum, w.cumulative_logprob, 1e-4) << i;
     tokens += static_cast<int64_t>(w.token_ids.size());
   }
