@@ -105,7 +105,8 @@ int run_serve(ServeOptions& o) {
   log_info("received signal {}: draining (grace {} s)", signal_number, config.shutdown_grace_seconds);
   api.begin_shutdown();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_grace_seconds);
-  while (ctx->engine->num_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+  // Done means written: the engine's last output may still be on its way to the client.
+  while ((ctx->engine->num_in_flight() > 0 || ctx->open_responses > 0) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ctx->engine->shutdown();  // aborts whatever is left
   api.stop();

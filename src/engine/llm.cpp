@@ -30,7 +30,8 @@ std::vector<GenerateResult> LLM::generate(const std::vector<PromptInput>& prompt
       fail(ErrorCode::kInvalidArgument, "prompt {}: request_id '{}' is used twice", i, r.request_id);
     index_of[r.request_id] = i;
     const SamplingParams& sp = params[params.size() == 1 ? 0 : i];
-    r.outputs.resize(static_cast<size_t>(std::max<int64_t>(1, sp.num_sequences())));
+    // A beam search returns its n best beams; otherwise every generated sequence comes back.
+    r.outputs.resize(static_cast<size_t>(std::max<int64_t>(1, sp.use_beam_search ? sp.n : sp.num_sequences())));
     for (size_t k = 0; k < r.outputs.size(); ++k) {
       r.outputs[k].index = static_cast<int64_t>(k);
       if (sp.logprobs) r.outputs[k].logprobs.emplace();

@@ -127,7 +127,7 @@ void handle_chat_completions(const ServerContext& ctx, const Json& body, const s
   auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
   group->submit({prompt}, params, priority);
   send_generation(
-      res, group,
+      ctx, res, group,
       std::make_shared<ChatFormat>(request_id, model, ctx.system_fingerprint(),
                                    want_logprobs ? std::optional<int64_t>(top_logprobs.value_or(0)) : std::nullopt,
                                    bool_field(body, "return_tokens_as_token_ids").value_or(false),

@@ -236,7 +236,7 @@ void handle_completions(const ServerContext& ctx, const Json& body, const std::s
   auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
   group->submit(prompts, params, priority);
   send_generation(
-      res, group,
+      ctx, res, group,
       std::make_shared<CompletionFormat>(request_id, model, ctx.system_fingerprint(), std::move(o), ctx.tokenizer),
       stream, include_usage);
 }

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "server/generation_group.h"
+#include "server/server_context.h"
 #include "util/json_file.h"
 
 namespace pagellm::server {
@@ -24,7 +25,8 @@ class ResponseFormat {
 
 Json usage_json(const GenerationGroup& group);
 
-void send_generation(httplib::Response& res, std::shared_ptr<GenerationGroup> group,
+// Counts itself in ctx.open_responses until the response is written (or the client is gone).
+void send_generation(const ServerContext& ctx, httplib::Response& res, std::shared_ptr<GenerationGroup> group,
                      std::shared_ptr<const ResponseFormat> format, bool stream, bool include_usage);
 
 }  // namespace pagellm::server

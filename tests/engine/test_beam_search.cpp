@@ -384,6 +384,37 @@ TEST(BeamSearchInEngine, AKvCacheTooSmallForAllBeamsParksThemAndStillMatches) {
   }
 }
 
+TEST(BeamSearchInEngine, GenerateWithUseBeamSearchEqualsBeamSearch) {
+  // SamplingParams::use_beam_search through LLM::generate (as a JSONL batch line sends it): width
+  // best_of, the n best beams as outputs 0..n-1, the ending EOS dropped from the tokens.
+  ModelBundle b = bundle(kStories);
+  LLM llm(b, engine_config(256, 256));
+  PromptInput in;
+  in.token_ids = prompt_of(12, 9);
+  SamplingParams p;
+  p.use_beam_search = true;
+  p.n = 2;
+  p.best_of = 4;
+  p.max_tokens = 40;
+  p.length_penalty = 0.7;
+  const GenerateResult got = llm.generate({in}, {p})[0];
+  BeamSearchParams bp;
+  bp.beam_width = 4;
+  bp.num_returned = 2;
+  bp.max_tokens = 40;
+  bp.length_penalty = 0.7;
+  const BeamSearchResult want = llm.beam_search({in}, bp)[0];
+  ASSERT_EQ(got.outputs.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<int32_t> tokens = want.sequences[i].token_ids;
+    if (want.sequences[i].finish_reason == "stop") tokens.pop_back();
+    EXPECT_EQ(got.outputs[i].token_ids, tokens) << i;
+    EXPECT_EQ(got.outputs[i].text, want.sequences[i].text) << i;
+    EXPECT_EQ(got.outputs[i].finish_reason, want.sequences[i].finish_reason) << i;
+  }
+  expect_all_blocks_free(llm);
+}
+
 TEST(BeamSearchInEngine, AbortFreesEveryBeam) {
   ModelBundle b = bundle(kStories);
   EngineCore core(b, engine_config(256, 64));

@@ -451,7 +451,8 @@ TEST_F(HttpApi, MetricsCountersMoveAndHistogramsAreCumulative) {
 
 TEST(HttpChatLogprobs, TokensAndBytesAreTheDecodedTokens) {
   test::ServerProcess server({kModel, "--max-model-len", "128", "--kv-cache-memory", "8MiB", "--chat-template",
-                              test::source_dir() + "/tests/node/fixtures/chatml.jinja"});
+                              test::source_dir() + "/tests/node/fixtures/chatml.jinja", "--max-logprobs", "5",
+                              "--max-num-seqs", "8"});
   ASSERT_TRUE(server.running());
   auto post = [&](const std::string& path, const Json& body) {
     return Json::parse(http_request(server.port(), "POST", path, body.dump()).body);
@@ -484,7 +485,104 @@ TEST(HttpChatLogprobs, TokensAndBytesAreTheDecodedTokens) {
     EXPECT_GE(content[k]["top_logprobs"][0]["logprob"].get<double>(),
               content[k]["top_logprobs"][1]["logprob"].get<double>());
   }
+
+  // Invalid values get a 400 whose message and `param` name the field (issue #6's list), the
+  // limits being this server's --max-logprobs 5 and --max-num-seqs 8.
+  auto expect_400 = [&](const std::string& path, Json body, const std::string& param, const std::string& needle) {
+    if (path == "/v1/completions")
+      body["prompt"] = "Once";
+    else
+      body["messages"] = messages;
+    HttpReply r = http_request(server.port(), "POST", path, body.dump());
+    EXPECT_EQ(r.status, 400) << body.dump() << " " << r.body;
+    const Json e = Json::parse(r.body)["error"];
+    EXPECT_EQ(e["param"], param) << body.dump() << " " << r.body;
+    EXPECT_NE(e["message"].get<std::string>().find(needle), std::string::npos) << r.body;
+  };
+  expect_400("/v1/completions", {{"logprobs", 6}}, "logprobs", "between 0 and 5");
+  expect_400("/v1/completions", {{"prompt_logprobs", 6}}, "prompt_logprobs", "between 0 and 5");
+  expect_400("/v1/chat/completions", {{"logprobs", true}, {"top_logprobs", 6}}, "top_logprobs", "between 0 and 5");
+  expect_400("/v1/completions", {{"temperature", -1}}, "temperature", "non-negative");
+  expect_400("/v1/completions", {{"top_p", 1.5}}, "top_p", "(0, 1]");
+  expect_400("/v1/completions", {{"n", 0}}, "n", "at least 1");
+  expect_400("/v1/completions", {{"n", 9}}, "n", "--max-num-seqs 8");
+  expect_400("/v1/completions", {{"n", 2}, {"best_of", 9}}, "best_of", "--max-num-seqs 8");
+  expect_400("/v1/completions", {{"use_beam_search", true}, {"n", 9}}, "n", "beam width");
+  expect_400("/v1/completions", {{"stop_token_ids", {3, 99999}}}, "stop_token_ids", "99999");
+  expect_400("/v1/completions", {{"logit_bias", {{"99999", 1}}}}, "logit_bias", "99999");
+  expect_400("/v1/completions", {{"allowed_token_ids", {99999}}}, "allowed_token_ids", "99999");
+  expect_400("/v1/completions", {{"min_tokens", 20}, {"max_tokens", 10}}, "min_tokens", "max_tokens");
+  expect_400("/v1/chat/completions", {{"presence_penalty", 3}}, "presence_penalty", "[-2, 2]");
   EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(HttpShutdown, SigtermFinishesRunningRequestsRefusesNewOnesAndExitsZero) {
+  test::ServerProcess server(
+      {kModel, "--max-model-len", "256", "--kv-cache-memory", "16MiB", "--shutdown-grace", "30"});
+  ASSERT_TRUE(server.running());
+  const int port = server.port();
+  const int kClients = 16;
+  std::vector<std::string> bodies(kClients);
+  std::atomic<int> started{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i)
+    clients.emplace_back([&, i] {
+      int fd = test::connect_to(port);
+      const std::string body =
+          Json{{"prompt", "Once upon a time"}, {"max_tokens", 240}, {"ignore_eos", true}, {"stream", true}}.dump();
+      test::send_all(fd,
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+                     "application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body);
+      std::string raw;
+      char buf[65536];
+      ssize_t n;
+      bool counted = false;
+      while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) {
+        raw.append(buf, static_cast<size_t>(n));
+        if (!counted && raw.find("data: ") != std::string::npos) ++started, counted = true;
+      }
+      ::close(fd);
+      bodies[static_cast<size_t>(i)] = test::parse_reply(raw).body;
+    });
+  while (started < kClients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server.signal(SIGTERM);
+  // While it drains, new requests are refused with 503 in OpenAI's error shape.
+  HttpReply refused;
+  for (int i = 0; i < 200 && refused.status != 503; ++i)
+    refused = http_request(port, "POST", "/v1/completions", R"({"prompt": "a", "max_tokens": 1})");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("shutting down"), std::string::npos);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(server.wait(), 0);
+  // Every running stream was finished, not cut.
+  for (int i = 0; i < kClients; ++i) {
+    const std::vector<Json> ev = test::sse_events(bodies[static_cast<size_t>(i)]);
+    ASSERT_FALSE(ev.empty()) << i;
+    EXPECT_EQ(ev.back(), "[DONE]") << i;
+    std::string finish;
+    for (const Json& e : ev)
+      if (e.is_object() && !e["choices"][0]["finish_reason"].is_null()) finish = e["choices"][0]["finish_reason"];
+    EXPECT_EQ(finish, "length") << i;
+  }
+}
+
+TEST(HttpShutdown, AfterTheGracePeriodRunningRequestsAreAborted) {
+  test::ServerProcess server({kModel, "--max-model-len", "256", "--kv-cache-memory", "16MiB", "--shutdown-grace", "0"});
+  ASSERT_TRUE(server.running());
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    http_request(server.port(), "POST", "/v1/completions",
+                 R"({"prompt": "Once upon a time", "max_tokens": 240, "ignore_eos": true, "n": 64})");
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto t0 = std::chrono::steady_clock::now();
+  server.signal(SIGINT);
+  EXPECT_EQ(server.wait(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  client.join();  // its connection was closed, not left hanging
+  EXPECT_TRUE(done);
 }
 
 TEST(HttpAuth, ApiKeyIsRequiredOnV1Routes) {
