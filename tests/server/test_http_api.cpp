@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "http_test_util.h"
+#include "server/api_server.h"
 #include "server_process.h"
 #include "test_paths.h"
 #include "util/json_file.h"
@@ -583,6 +584,28 @@ TEST(HttpShutdown, AfterTheGracePeriodRunningRequestsAreAborted) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   client.join();  // its connection was closed, not left hanging
   EXPECT_TRUE(done);
+}
+
+TEST(HttpLoading, EveryRouteAnswers503UntilTheModelIsLoaded) {
+  // The port is bound before the model loads (pagellm serve); an ApiServer without a context is
+  // that window, held open.
+  server::ServerConfig config;
+  config.port = 0;
+  config.served_model_names = {"demo"};
+  config.log_requests = false;
+  server::ApiServer api(config);
+  api.start();
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{{"GET", "/health"},
+                                                                                     {"GET", "/v1/models"},
+                                                                                     {"POST", "/v1/completions"},
+                                                                                     {"POST", "/v1/chat/completions"},
+                                                                                     {"POST", "/tokenize"},
+                                                                                     {"GET", "/metrics"}}) {
+    HttpReply r = http_request(api.port(), method, path, method == "POST" ? R"({"prompt": "a"})" : "");
+    EXPECT_EQ(r.status, 503) << method << " " << path;
+    EXPECT_EQ(Json::parse(r.body)["error"]["code"], 503) << r.body;
+  }
+  api.stop();
 }
 
 TEST(HttpAuth, ApiKeyIsRequiredOnV1Routes) {
