@@ -110,7 +110,10 @@ int run_serve(ServeOptions& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ctx->engine->shutdown();  // aborts whatever is left
   api.stop();
-  log_info("stopped");
+  // Where the engine's time went over the server's life (docs/perf/server.md reads this).
+  const EngineStats s = ctx->engine->stats();
+  log_info("stopped; engine: {} steps, {:.3f} s in steps ({:.3f} s forward, {:.3f} s scheduling), {} tokens generated",
+           s.num_steps, s.step_seconds, s.forward_seconds, s.schedule_seconds, s.generation_tokens);
   return 0;
 }
 

@@ -169,7 +169,7 @@ std::vector<Request*> EngineCore::fork_sequences(Request& parent) {
     child->index = i;
     child->forked = true;
     child->prompt_logprobs.clear();  // the parent reports them
-    child->rng.seed(parent.params.seed ? derive_seed(*parent.params.seed, i) : std::random_device{}());
+    child->rng.seed(parent.params.seed ? derive_seed(*parent.params.seed, i) : unseeded_request_seed());
     child->num_computed_tokens = parent.num_computed_tokens;
     child->num_cached_tokens = parent.num_cached_tokens;
     kv_manager_.fork(parent.id, child->id);
