@@ -207,6 +207,31 @@ TEST_F(HttpApi, LogprobTokensAndTextOffsetsPointIntoTheReturnedText) {
     }
 }
 
+TEST_F(HttpApi, SpecialTokensAreInTheTextOnlyWhenAskedAndDetokenizeFalseHasNone) {
+  // logit_bias forces the BOS token (special) three times.
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
+  const Json body = {
+      {"prompt", prompt}, {"max_tokens", 3}, {"temperature", 0}, {"ignore_eos", true}, {"logit_bias", {{"1", 100}}}};
+  const Json plain = Json::parse(post("/v1/completions", body).body);
+  EXPECT_EQ(plain["choices"][0]["text"], "");
+  EXPECT_EQ(plain["usage"]["completion_tokens"], 3);
+  Json keep = body;
+  keep["skip_special_tokens"] = false;
+  // Reference: the decode of prompt + output, special tokens kept, past the prompt's decode.
+  auto detokenize = [&](const std::vector<int32_t>& ids) {
+    return Json::parse(post("/detokenize", {{"tokens", ids}}).body)["prompt"].get<std::string>();
+  };
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), {1, 1, 1});
+  const std::string want = detokenize(all).substr(detokenize(prompt).size());
+  EXPECT_NE(want.find("<s>"), std::string::npos);
+  EXPECT_EQ(Json::parse(post("/v1/completions", keep).body)["choices"][0]["text"], want);
+  keep["detokenize"] = false;
+  const Json raw = Json::parse(post("/v1/completions", keep).body);
+  EXPECT_EQ(raw["choices"][0]["text"], "");
+  EXPECT_EQ(raw["usage"]["completion_tokens"], 3);
+}
+
 TEST_F(HttpApi, EchoWithMaxTokensZeroScoresThePrompt) {
   // vLLM's echo-only request (lm-eval's loglikelihood): the prompt, its logprobs, nothing generated.
   const Json r = Json::parse(
