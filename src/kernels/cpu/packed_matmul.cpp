@@ -165,6 +165,8 @@ constexpr int64_t kPairBytes = F == kFmtF32  ? 128
                                : F == kFmtQ8 ? kQ8BlockBytes / 16
                                              : 64;
 constexpr int64_t kPrefetchAhead = 2048;
+// Activations below this many elements are rounded to bf16 on the calling thread.
+constexpr int64_t kParallelRoundingElems = 1 << 16;
 
 // MR rows x NR panels over k-pairs [kp0, kp1). first: start from zero (else reload partial sums
 // from the output); last: add the bias. Each lane's sum runs k in order.
@@ -461,7 +463,12 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
   ThreadPool& pool = ThreadPool::instance();
   const int threads = flops < 2e6 ? 1 : pool.num_threads();
   uint16_t* tiles = scratch.data();  // the caller's scratch, filled by all threads
-  pool.run(threads, [&](int t) { amx::round_rows_to_tiles(x, k_, m * t / threads, m * (t + 1) / threads, a, tiles); });
+  if (m * k_ < kParallelRoundingElems) {  // decode-sized: waking the pool would cost more
+    amx::round_rows_to_tiles(x, k_, 0, m, a, tiles);
+  } else {
+    pool.run(threads,
+             [&](int t) { amx::round_rows_to_tiles(x, k_, m * t / threads, m * (t + 1) / threads, a, tiles); });
+  }
   pool.run(threads, [&](int t) {
     const int64_t p_begin = num_panels_ * t / threads, p_end = num_panels_ * (t + 1) / threads;
     thread_local std::vector<const uint8_t*> panels;
