@@ -40,16 +40,19 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-PAGELLM_AMX void configure_thread() {
-  thread_local bool configured = false;
-  if (configured) return;
+// rows: of the activation and output tiles (A, C); the weight tiles always hold 16 k-pairs. A batch
+// of one row block runs its tiles at its own height (a decode step multiplies 1-16 rows, not 16);
+// a tile row's arithmetic does not depend on the height.
+PAGELLM_AMX void configure_thread(int rows) {
+  thread_local int configured_rows = 0;
+  if (configured_rows == rows) return;
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) {
     cfg.colsb[t] = 64;
-    cfg.rows[t] = 16;
+    cfg.rows[t] = static_cast<uint8_t>(t >= 5 ? 16 : rows);  // 5: A of a second row block, or a third B
   }
   _tile_loadconfig(&cfg);
-  configured = true;
+  configured_rows = rows;
 }
 
 // The part of a C tile that exists: `rows` of the row block, out.valid columns.
@@ -179,7 +182,7 @@ PAGELLM_AMX void round_rows_to_tiles(const float* x, int64_t k, int64_t r0, int6
 
 PAGELLM_AMX void matmul_panels(const Activations& a, int64_t k_tiles, const uint8_t* const* panels,
                                const PanelOut* outs, int64_t num_panels) {
-  configure_thread();
+  configure_thread(a.row_blocks == 1 ? static_cast<int>(a.rows) : static_cast<int>(kTileRows));
   const int64_t rows_padded = a.row_blocks * kTileRows;
   const int64_t tile_row_bytes = kTileK * 2;  // one activation row of one k-tile
   int64_t row_chunk = rows_padded, k_block = k_tiles;
