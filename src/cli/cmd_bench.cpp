@@ -1,4 +1,5 @@
-// `pagellm bench throughput|scheduler`: offline benchmarks, printed as text or one JSON object.
+// `pagellm bench throughput|scheduler|tokenizer`: offline benchmarks, printed as text or one JSON object
+// (`bench latency` lives in cmd_bench_latency.cpp).
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -7,6 +8,7 @@
 #include "cli/bench_corpus.h"
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
+#include "cli/random_prompt.h"
 #include "engine/llm.h"
 #include "engine/scheduler.h"
 #include "tokenizer/load_tokenizer.h"
@@ -19,15 +21,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// vLLM's random dataset: uniformly random ids, skipping the first few (special tokens).
-std::vector<int32_t> random_prompt(std::mt19937_64& rng, int64_t len, int64_t vocab) {
-  std::vector<int32_t> ids(static_cast<size_t>(len));
-  const int64_t first = std::min<int64_t>(3, vocab - 1);
-  for (int32_t& id : ids)
-    id = static_cast<int32_t>(first + static_cast<int64_t>(rng() % static_cast<uint64_t>(vocab - first)));
-  return ids;
-}
 
 struct ThroughputOptions {
   std::string model;
@@ -231,8 +224,9 @@ int run_tokenizer_bench(const TokenizerBenchOptions& o) {
 }  // namespace
 
 CommandFn register_bench(CLI::App& app) {
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks: throughput, scheduler, tokenizer");
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks: throughput, latency, scheduler, tokenizer");
   bench->require_subcommand(1);
+  const CommandFn latency = register_bench_latency(*bench);
 
   auto t = std::make_shared<ThroughputOptions>();
   CLI::App* tp =
@@ -279,6 +273,7 @@ CommandFn register_bench(CLI::App& app) {
   return [=] {
     if (tk->parsed()) return run_tokenizer_bench(*k);
     if (tp->parsed()) return run_throughput(*t);
+    if (bench->got_subcommand("latency")) return latency();
     if (sc->parsed()) return run_scheduler_bench(*s);
     return 2;
   };

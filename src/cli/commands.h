@@ -10,6 +10,7 @@ using CommandFn = std::function<int()>;
 
 CommandFn register_generate(CLI::App& app);
 CommandFn register_bench(CLI::App& app);
+CommandFn register_bench_latency(CLI::App& bench);  // `bench latency`, added by register_bench
 CommandFn register_tokenize(CLI::App& app);
 CommandFn register_detokenize(CLI::App& app);
 CommandFn register_chat_template(CLI::App& app);

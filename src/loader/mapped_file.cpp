@@ -37,6 +37,24 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   return file;
 }
 
+bool MappedFile::contains(const void* p, size_t bytes) const {
+  const auto begin = reinterpret_cast<uintptr_t>(data_), at = reinterpret_cast<uintptr_t>(p);
+  return data_ && at >= begin && bytes <= size_ && at - begin <= size_ - bytes;
+}
+
+size_t MappedFile::release_pages(const void* p, size_t bytes) const {
+  if (!contains(p, bytes))
+    fail(ErrorCode::kInternal, "{}: release_pages of {} bytes outside the mapping", path_, bytes);
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Only whole pages: a page shared with a neighbouring tensor may still be read.
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  if (last <= first) return 0;
+  if (::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0)
+    fail(ErrorCode::kInternal, "{}: madvise(MADV_DONTNEED) failed: {}", path_, std::strerror(errno));
+  return last - first;
+}
+
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

@@ -18,6 +18,13 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Whether [p, p + bytes) lies inside this mapping.
+  bool contains(const void* p, size_t bytes) const;
+  // Drops this process's copies of the whole pages inside [p, p + bytes), which must lie inside
+  // the mapping; returns the bytes dropped. The map is private and never written, so nothing is
+  // lost: a later read faults the page back in from the file (usually still in the page cache).
+  // Lets a caller that copied weights (packed them) stop counting their source against its RSS.
+  size_t release_pages(const void* p, size_t bytes) const;
 
  private:
   MappedFile() = default;

@@ -101,10 +101,17 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
     lw.gate_up = Linear(gate_up, precision_);
     lw.o = Linear(o, precision_);
     lw.down = Linear(down, precision_);
+    // The forward pass reads only the packed copies: let the mapped source pages go, layer by
+    // layer, so peak RSS holds one layer's source at a time instead of the whole file.
+    for (const TensorView* t : {lw.q_proj, lw.k_proj, lw.v_proj, lw.o_proj, lw.gate_proj, lw.up_proj, lw.down_proj})
+      w.release_source_pages(*t);
     layers_.push_back(std::move(lw));
   }
   const kernels::LinearPart head[] = {{lm_head_, nullptr}};
   lm_head_packed_ = Linear(head, precision_);
+  // Tied embeddings too: packing read the whole table, but lookups need only the rows of the
+  // tokens seen, which page back in on demand.
+  w.release_source_pages(*lm_head_);
   inv_freq_ = rope_inverse_frequencies(c);
 }
 

@@ -43,6 +43,7 @@ TensorView aligned(const TensorView& view, WeightStore* store) {
   if (reinterpret_cast<uintptr_t>(view.data) % element_bytes == 0) return view;
   AlignedBuffer& buffer = store->make_buffer(static_cast<size_t>(view.nbytes()));
   std::memcpy(buffer.data(), view.data, static_cast<size_t>(view.nbytes()));
+  store->release_source_pages(view);
   TensorView copy = view;
   copy.data = buffer.data();
   return copy;
@@ -75,6 +76,7 @@ std::unique_ptr<LoadedModel> load_hf_dir(const std::string& dir) {
   std::map<std::string, TensorView> found;
   for (const auto& file : files) {
     m->weights.keep_alive(file);
+    m->weights.add_mapped_file(file->file());
     found.insert(file->tensors().begin(), file->tensors().end());
   }
   const std::string source = files.size() == 1 ? files.front()->file()->path() : dir;
@@ -118,6 +120,7 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
   m->gguf = GgufFile::open(path);
   const GgufFile& g = *m->gguf;
   m->weights.keep_alive(m->gguf);
+  m->weights.add_mapped_file(g.file());
   m->config = ModelConfig::from_gguf(g);
   m->config.rope_freq_divisors = read_rope_freqs(g, m->config);
 
@@ -141,6 +144,7 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
     if (n_head == 0) continue;
     AlignedBuffer& buffer = m->weights.make_buffer(static_cast<size_t>(view.nbytes()));
     unpermute_qk_rows(view, n_head, buffer.data(), fmt::format("{}: tensor {}", path, origin[name]));
+    m->weights.release_source_pages(view);  // only the un-permuted copy is read from now on
     TensorView permuted = view;
     permuted.data = buffer.data();
     m->weights.add(name, permuted);  // replaces the mmap view; the map's keys are unchanged

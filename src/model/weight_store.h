@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/mapped_file.h"
 #include "tensor/aligned_buffer.h"
 #include "tensor/tensor_view.h"
 
@@ -22,6 +23,12 @@ class WeightStore {
   void add(const std::string& name, const TensorView& view);
   // Keeps an mmap or buffer alive as long as the store (views point into it).
   void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
+  // Keeps a mapped file alive and remembers it, so views into it can release their pages.
+  void add_mapped_file(std::shared_ptr<const MappedFile> file);
+  // Once a tensor's data has been copied (packed for the kernels, un-permuted), its pages in the
+  // mapped file need not stay resident: drops them (they page back in if read again, so every
+  // view stays valid). Views into owned buffers are left alone. Returns the bytes released.
+  size_t release_source_pages(const TensorView& view) const;
   // Allocates an owned buffer (e.g. for un-permuted rows) that lives as long as the store.
   AlignedBuffer& make_buffer(size_t bytes);
 
@@ -33,6 +40,7 @@ class WeightStore {
  private:
   std::map<std::string, TensorView> views_;
   std::vector<std::shared_ptr<const void>> owners_;
+  std::vector<std::shared_ptr<const MappedFile>> files_;
   std::vector<std::unique_ptr<AlignedBuffer>> buffers_;
 };
 

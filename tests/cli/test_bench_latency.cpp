@@ -1,0 +1,151 @@
+// `pagellm bench latency`: the real binary on the demo model; the figures it prints must agree with
+// its own per-iteration record and with the shape it was asked for.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "run_command.h"
+#include "test_paths.h"
+#include "util/json_file.h"
+
+namespace pagellm {
+namespace {
+
+using test::pagellm_bin;
+using test::run_command;
+using test::shell_quote;
+
+const std::string kModel = test::source_dir() + "/models/stories260K/stories260K.gguf";
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("pagellm_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct BenchRun {
+  test::CommandResult result;
+  Json json;
+};
+
+BenchRun bench(int batch, int in, int out, int iters, const std::string& extra = "") {
+  const std::string path = temp_path("latency.json");
+  BenchRun r;
+  r.result = run_command(pagellm_bin() + " bench latency -m " + shell_quote(kModel) + " --batch-size " +
+                         std::to_string(batch) + " --input-len " + std::to_string(in) + " --output-len " +
+                         std::to_string(out) + " --num-iters " + std::to_string(iters) +
+                         " --num-iters-warmup 1 --output-json " + shell_quote(path) + extra);
+  if (r.result.exit_code == 0) r.json = read_json_file(path);
+  std::filesystem::remove(path);
+  return r;
+}
+
+// Checks what holds for any run: every iteration computed exactly batch x input prompt tokens and
+// produced batch x output tokens, its phases add up to its latency, and the summary figures are
+// the medians / percentiles of the iterations.
+void check_consistent(const Json& j, int batch, int in, int out, int iters) {
+  EXPECT_EQ(j["batch_size"], batch);
+  EXPECT_EQ(j["input_len"], in);
+  EXPECT_EQ(j["output_len"], out);
+  EXPECT_GE(j["threads"].get<int>(), 1);
+  ASSERT_EQ(j["iterations"].size(), static_cast<size_t>(iters));
+  ASSERT_EQ(j["latencies"].size(), static_cast<size_t>(iters));
+  std::vector<double> prefill_rates, decode_rates, step_ms;
+  double sum = 0;
+  for (size_t i = 0; i < j["iterations"].size(); ++i) {
+    const Json& it = j["iterations"][i];
+    EXPECT_EQ(it["prompt_tokens"], batch * in) << "no prefix-cache hits between iterations";
+    EXPECT_EQ(it["output_tokens"], batch * out) << "ignore_eos: every request runs to --output-len";
+    EXPECT_GE(it["prefill_steps"].get<int>(), 1);
+    // Once every request has its first token, each step gives each request one more.
+    EXPECT_EQ(it["decode_steps"], out - 1);
+    const double latency = it["latency_s"].get<double>();
+    EXPECT_GT(latency, 0);
+    EXPECT_EQ(j["latencies"][i].get<double>(), latency);
+    EXPECT_NEAR(it["prefill_s"].get<double>() + it["decode_s"].get<double>(), latency, 1e-9);
+    sum += latency;
+    prefill_rates.push_back(batch * in / it["prefill_s"].get<double>());
+    if (out > 1) {
+      decode_rates.push_back(batch * (out - 1) / it["decode_s"].get<double>());
+      step_ms.push_back(1e3 * it["decode_s"].get<double>() / (out - 1));
+    }
+  }
+  EXPECT_NEAR(j["avg_latency"].get<double>(), sum / iters, 1e-12);
+  EXPECT_DOUBLE_EQ(j["prefill_tokens_per_s"].get<double>(), median_of(prefill_rates));
+  EXPECT_GT(j["prefill_tokens_per_s"].get<double>(), 0);
+  if (out > 1) {
+    EXPECT_DOUBLE_EQ(j["decode_tokens_per_s"].get<double>(), median_of(decode_rates));
+    EXPECT_DOUBLE_EQ(j["decode_step_ms"].get<double>(), median_of(step_ms));
+    EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0);
+  } else {
+    EXPECT_TRUE(j["decode_tokens_per_s"].is_null());
+  }
+  const std::vector<double> lat = j["latencies"].get<std::vector<double>>();
+  const double lo = *std::min_element(lat.begin(), lat.end()), hi = *std::max_element(lat.begin(), lat.end());
+  double previous = lo;
+  for (const char* q : {"10", "25", "50", "75", "90", "99"}) {
+    const double v = j["percentiles"][q].get<double>();
+    EXPECT_GE(v, previous) << q;
+    EXPECT_LE(v, hi) << q;
+    previous = v;
+  }
+  EXPECT_DOUBLE_EQ(j["percentiles"]["50"].get<double>(), median_of(lat));
+}
+
+TEST(BenchLatency, FiguresAgreeWithTheRequestedShape) {
+  BenchRun r = bench(4, 16, 8, 3);
+  ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
+  check_consistent(r.json, 4, 16, 8, 3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(r.json["iterations"][i]["prefill_steps"], 1) << "64 tokens fit one step";
+  // The text report says the same as the JSON.
+  const std::string& text = r.result.out;
+  EXPECT_NE(text.find("batch 4 x (16 in + 8 out), 3 iterations"), std::string::npos) << text;
+  EXPECT_NE(text.find(fmt::format("Prefill: {:.1f} tokens/s", r.json["prefill_tokens_per_s"].get<double>())),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(fmt::format("Decode: {:.1f} tokens/s, {:.2f} ms per step",
+                                  r.json["decode_tokens_per_s"].get<double>(), r.json["decode_step_ms"].get<double>())),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(fmt::format("Avg latency: {:.4f} seconds", r.json["avg_latency"].get<double>())),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("99% percentile latency:"), std::string::npos) << text;
+}
+
+TEST(BenchLatency, ChunkedPrefillSpansStepsAndTokensStillAddUp) {
+  // 4 x 16 prompt tokens through a 24-token budget: the prefill takes several steps.
+  BenchRun r = bench(4, 16, 6, 2, " --max-num-batched-tokens 24 --max-model-len 64");
+  ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
+  check_consistent(r.json, 4, 16, 6, 2);
+  for (int i = 0; i < 2; ++i) EXPECT_GT(r.json["iterations"][i]["prefill_steps"].get<int>(), 1);
+}
+
+TEST(BenchLatency, OneOutputTokenHasNoDecodePhase) {
+  BenchRun r = bench(2, 8, 1, 2);
+  ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
+  check_consistent(r.json, 2, 8, 1, 2);
+  EXPECT_EQ(r.result.out.find("Decode:"), std::string::npos) << r.result.out;
+}
+
+TEST(BenchLatency, RejectsBadShapes) {
+  auto zero = run_command(pagellm_bin() + " bench latency -m " + shell_quote(kModel) + " --batch-size 0");
+  EXPECT_NE(zero.exit_code, 0);
+  EXPECT_NE(zero.err.find("--batch-size"), std::string::npos) << zero.err;
+  auto too_long = run_command(pagellm_bin() + " bench latency -m " + shell_quote(kModel) +
+                              " --input-len 2040 --output-len 9 --num-iters 1 --num-iters-warmup 0");
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_NE(too_long.err.find("--input-len 2040 + --output-len 9 exceed the maximum context length 2048"),
+            std::string::npos)
+      << too_long.err;
+}
+
+}  // namespace
+}  // namespace pagellm
