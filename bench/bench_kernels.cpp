@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
@@ -63,28 +64,32 @@ void set_counters(benchmark::State& state, int64_t m, int64_t n, int64_t k, doub
       benchmark::Counter(2.0 * double(m) * double(n) * double(k) * it / 1e9, benchmark::Counter::kIsRate);
 }
 
-// args: shape index, M, dtype, precision (0 exact, 1 bf16)
+// args: shape index, M, dtype, precision (0 exact, 1 bf16; +2: AMX off, the AVX-512 FMA kernels)
 void BM_Packed(benchmark::State& state) {
   const Shape s = kShapes[state.range(0)];
   const int64_t m = state.range(1);
   const auto dt = static_cast<DType>(state.range(2));
-  const auto prec = state.range(3) ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
+  const auto prec = state.range(3) % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
+  const bool amx_off = state.range(3) >= 2;
   Weight w = random_weight(dt, s.n, s.k);
   PackedWeight packed(w.view, nullptr, prec);
   std::vector<float> x(static_cast<size_t>(m * s.k), 0.5f), y(static_cast<size_t>(m * s.n));
+  amx::force_disabled(amx_off);
   for (auto _ : state) {
     packed.forward(x.data(), m, y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(3) ? " bf16-dot" : " exact"));
+  amx::force_disabled(false);
+  const bool amx = !amx_off && amx::available() && packed.storage() == DType::kBF16;
+  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(3) % 2 ? " bf16" : " exact") +
+                 (amx ? " amx" : " avx512"));
   set_counters(state, m, s.n, s.k, static_cast<double>(w.view.nbytes()));
 }
 
 void PackedArgs(benchmark::internal::Benchmark* b) {
   for (int64_t shape = 0; shape < 5; ++shape) {
     for (int64_t m : {1, 16, 64, 256, 512}) {
-      b->Args({shape, m, static_cast<int64_t>(DType::kBF16), 0});
-      b->Args({shape, m, static_cast<int64_t>(DType::kBF16), 1});
+      for (int64_t prec = 0; prec < 4; ++prec) b->Args({shape, m, static_cast<int64_t>(DType::kBF16), prec});
     }
     b->Args({shape, 1, static_cast<int64_t>(DType::kQ8_0), 0});
     b->Args({shape, 1, static_cast<int64_t>(DType::kF16), 0});
@@ -98,24 +103,32 @@ BENCHMARK(BM_Packed)->Apply(PackedArgs)->UseRealTime()->Unit(benchmark::kMicrose
 void BM_PackedColdM1(benchmark::State& state) {
   const Shape s = kShapes[state.range(0)];
   const auto dt = static_cast<DType>(state.range(1));
+  const auto prec = state.range(2) % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
+  const bool amx_off = state.range(2) >= 2;
   Weight w = random_weight(dt, s.n, s.k);
   const auto bytes = static_cast<double>(w.view.nbytes());
   const auto copies = static_cast<size_t>(std::ceil(640e6 / bytes));
   std::vector<PackedWeight> packed;
   packed.reserve(copies);
-  for (size_t i = 0; i < copies; ++i) packed.emplace_back(w.view);
+  for (size_t i = 0; i < copies; ++i) packed.emplace_back(w.view, nullptr, prec);
   std::vector<float> x(static_cast<size_t>(s.k), 0.5f), y(static_cast<size_t>(s.n));
   size_t next = 0;
+  amx::force_disabled(amx_off);
   for (auto _ : state) {
     packed[next].forward(x.data(), 1, y.data());
     next = (next + 1) % copies;
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + " cold");
+  amx::force_disabled(false);
+  const bool amx = !amx_off && amx::available() && packed[0].storage() == DType::kBF16;
+  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(2) % 2 ? " bf16" : " exact") +
+                 (amx ? " amx" : " avx512") + " cold");
   set_counters(state, 1, s.n, s.k, bytes);
 }
 BENCHMARK(BM_PackedColdM1)
-    ->ArgsProduct({{0, 2, 3, 4}, {static_cast<int64_t>(DType::kBF16), static_cast<int64_t>(DType::kQ8_0)}})
+    ->ArgsProduct({{0, 2, 3, 4},
+                   {static_cast<int64_t>(DType::kBF16), static_cast<int64_t>(DType::kQ8_0)},
+                   {0, 1, 2, 3}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -30,7 +30,7 @@ std::shared_ptr<server::ServerContext> load_context(const ServeOptions& o, const
   auto ctx = std::make_shared<server::ServerContext>();
   ctx->config = config;
   ctx->model_path = o.model;
-  ModelBundle bundle = load_model_bundle(o.model);
+  ModelBundle bundle = load_model_bundle(o.model, o.engine.to_config().dtype);
   ctx->tokenizer = bundle.tokenizer;
   if (config.chat_template_file)
     ctx->chat_template.emplace(read_text_file(*config.chat_template_file));

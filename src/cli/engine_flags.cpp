@@ -29,6 +29,11 @@ void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
       ->capture_default_str()
       ->check(CLI::IsMember({"fcfs", "priority"}))
       ->group(group);
+  cmd.add_option("--dtype", f.dtype,
+                 "Compute precision of the projections: auto (bfloat16 for BF16 weights on a CPU with AMX, else "
+                 "float32), bfloat16 (activations rounded to bf16) or float32 (most exact)")
+      ->capture_default_str()
+      ->group(group);
 }
 
 EngineConfig EngineFlags::to_config() const {
@@ -42,6 +47,7 @@ EngineConfig EngineFlags::to_config() const {
   c.block_size = block_size;
   if (!kv_cache_memory.empty()) c.kv_cache_memory = parse_byte_size(kv_cache_memory, "--kv-cache-memory");
   c.enable_prefix_caching = enable_prefix_caching;
+  c.dtype = parse_compute_dtype(dtype);
   return c;
 }
 

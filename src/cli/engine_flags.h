@@ -17,6 +17,7 @@ struct EngineFlags {
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   std::string scheduling_policy = "fcfs";
+  std::string dtype = "auto";
 
   // Validates and converts; throws Error(kInvalidArgument) naming the flag.
   EngineConfig to_config() const;

@@ -3,16 +3,18 @@
 #include <cstdint>
 
 #include "engine/scheduler_config.h"
+#include "model/compute_dtype.h"
 
 namespace pagellm {
 
 struct EngineConfig {
-  SchedulerConfig scheduler;          // max_model_len 0: the model's max_position_embeddings
-  int64_t block_size = 16;            // --block-size
-  int64_t kv_cache_memory = 0;        // --kv-cache-memory bytes; 0: default_kv_cache_memory()
-  int64_t num_kv_blocks = 0;          // overrides kv_cache_memory when > 0 (tests)
-  bool enable_prefix_caching = true;  // --enable-prefix-caching / --no-enable-prefix-caching
-  int64_t max_logprobs = 20;          // --max-logprobs: the most logprobs / prompt_logprobs a request may ask
+  SchedulerConfig scheduler;                 // max_model_len 0: the model's max_position_embeddings
+  int64_t block_size = 16;                   // --block-size
+  int64_t kv_cache_memory = 0;               // --kv-cache-memory bytes; 0: default_kv_cache_memory()
+  int64_t num_kv_blocks = 0;                 // overrides kv_cache_memory when > 0 (tests)
+  bool enable_prefix_caching = true;         // --enable-prefix-caching / --no-enable-prefix-caching
+  ComputeDType dtype = ComputeDType::kAuto;  // --dtype: used when the engine loads the model itself
+  int64_t max_logprobs = 20;                 // --max-logprobs: the most logprobs / prompt_logprobs a request may ask
 };
 
 // 40% of the memory available now, at most 4 GiB (vLLM's CPU default), at least 64 MiB.

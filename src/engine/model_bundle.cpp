@@ -2,16 +2,24 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/amx_matmul.h"
 #include "loader/gguf.h"
+#include "util/logging.h"
 
 namespace pagellm {
 
-ModelBundle load_model_bundle(const std::string& path) {
+ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype) {
   ModelBundle bundle;
   std::shared_ptr<LoadedModel> files = load_model(path);
   bundle.tokenizer = files->gguf ? Tokenizer::from_gguf(*files->gguf) : Tokenizer::from_hf(files->hf_dir);
   bundle.files = files;
-  bundle.model = std::make_shared<LlamaModel>(bundle.files);
+  const kernels::MatmulPrecision precision = resolve_matmul_precision(dtype, *bundle.files);
+  log_info("compute dtype: {} ({}{})", precision == kernels::MatmulPrecision::kBF16 ? "bfloat16" : "float32",
+           dtype == ComputeDType::kAuto ? "auto, " : "",
+           precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available() ? "AMX tiles"
+           : kernels::cpu_has_avx512_bf16()                                          ? "AVX-512"
+                                                                                     : "portable kernels");
+  bundle.model = std::make_shared<LlamaModel>(bundle.files, precision);
   return bundle;
 }
 

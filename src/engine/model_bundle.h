@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "model/compute_dtype.h"
 #include "model/llama_model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -19,6 +20,7 @@ struct ModelBundle {
   std::vector<int32_t> eos_token_ids() const;
 };
 
-ModelBundle load_model_bundle(const std::string& path);
+// dtype: the projections' compute precision (see model/compute_dtype.h).
+ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype = ComputeDType::kAuto);
 
 }  // namespace pagellm

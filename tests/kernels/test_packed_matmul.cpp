@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_matmul.h"
 #include "tensor/convert.h"
@@ -84,7 +85,17 @@ void check_against_reference(DType dt, MatmulPrecision prec, Shape s, std::mt199
     }
 }
 
-TEST(PackedMatmul, MatchesReferenceOnRaggedShapes) {
+// Runs the body once on the CPU's best path (AMX tiles for kBF16 where present) and once with AMX
+// turned off (the AVX-512 vdpbf16ps kernels), so both stay tested on an AMX machine.
+class BothBf16Paths : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { amx::force_disabled(GetParam()); }
+  void TearDown() override { amx::force_disabled(false); }
+};
+INSTANTIATE_TEST_SUITE_P(Amx, BothBf16Paths, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? std::string("AmxOff") : std::string("Best"); });
+
+TEST_P(BothBf16Paths, MatchesReferenceOnRaggedShapes) {
   std::mt19937 rng(7);
   for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16})
     for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
@@ -95,7 +106,8 @@ TEST(PackedMatmul, MatchesReferenceOnRaggedShapes) {
                       {9, 47, 255},
                       {1, 300, 301},
                       {3, 65, 600},
-                      {70, 18, 514}})
+                      {70, 18, 514},
+                      {300, 40, 4200}})  // big enough that the AMX path blocks K and rows
         check_against_reference(dt, prec, s, rng);
 }
 
@@ -106,7 +118,7 @@ TEST(PackedMatmul, Q8_0MatchesReference) {
       check_against_reference(DType::kQ8_0, prec, s, rng);
 }
 
-TEST(PackedMatmul, FusedPartsEqualSeparateWeights) {
+TEST_P(BothBf16Paths, FusedPartsEqualSeparateWeights) {
   std::mt19937 rng(9);
   const int64_t k = 200, m = 13;
   for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
@@ -129,7 +141,7 @@ TEST(PackedMatmul, FusedPartsEqualSeparateWeights) {
 
 // A row's output is bit-identical alone (M = 1) and inside batches of 37 and 512, whatever
 // the other rows hold.
-TEST(PackedMatmul, RowResultIsBitIdenticalForAnyBatch) {
+TEST_P(BothBf16Paths, RowResultIsBitIdenticalForAnyBatch) {
   std::mt19937 rng(10);
   for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16})
     for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0}) {
@@ -150,12 +162,28 @@ TEST(PackedMatmul, RowResultIsBitIdenticalForAnyBatch) {
         ASSERT_EQ(y1[j], y512[row_in_512 * n + j]) << dtype_name(dt) << " col " << j;
         ASSERT_EQ(y1[j], y37[row_in_37 * n + j]) << dtype_name(dt) << " col " << j;
       }
-      for (int64_t r = 0; r < 8; ++r) {  // every small-batch kernel shape against the big batch
+      for (int64_t r = 0; r < 33; ++r) {  // every small-batch kernel shape against the big batch
         std::vector<float> yr(size_t(r + 1) * size_t(n));
         packed.forward(x512.data(), r + 1, yr.data());
         for (int64_t i = 0; i < (r + 1) * n; ++i) ASSERT_EQ(yr[i], y512[i]) << "m=" << r + 1;
       }
     }
+}
+
+// With K and the rows blocked (AMX: activations over the L2 budget), a row still gets the bits it
+// gets alone.
+TEST_P(BothBf16Paths, BlockedBatchRowsEqualSingleRows) {
+  std::mt19937 rng(12);
+  const int64_t n = 37, k = 4200, m = 300;
+  Weight w = make_weight(DType::kBF16, n, k, rng);
+  PackedWeight packed(w.view, nullptr, MatmulPrecision::kBF16);
+  std::vector<float> x = random_vec(size_t(m * k), rng);
+  std::vector<float> all(static_cast<size_t>(m * n)), one(static_cast<size_t>(n));
+  packed.forward(x.data(), m, all.data());
+  for (int64_t row : {0, 17, 255, 256, 299}) {
+    packed.forward(x.data() + row * k, 1, one.data());
+    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one[j], all[row * n + j]) << "row " << row << " col " << j;
+  }
 }
 
 // The portable (no AVX-512) path: same tolerances, same batch invariance.

@@ -17,8 +17,10 @@ namespace {
 
 using test::shared_dir;
 
-std::shared_ptr<LlamaModel> load(const std::string& rel) {
-  return std::make_shared<LlamaModel>(std::shared_ptr<const LoadedModel>(load_model(shared_dir() + "/" + rel)));
+std::shared_ptr<LlamaModel> load(const std::string& rel,
+                                 kernels::MatmulPrecision precision = kernels::MatmulPrecision::kExact) {
+  return std::make_shared<LlamaModel>(std::shared_ptr<const LoadedModel>(load_model(shared_dir() + "/" + rel)),
+                                      precision);
 }
 
 std::vector<int32_t> ids_of(const Json& j) { return j.get<std::vector<int32_t>>(); }
@@ -38,13 +40,14 @@ struct ModelCase {
   std::string model;     // path under shared/
   std::string expected;  // logits json under shared/
   double atol, rtol;
+  kernels::MatmulPrecision precision = kernels::MatmulPrecision::kExact;
 };
 
 class ExpectedLogits : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(ExpectedLogits, LastAndAllPositionLogitsAndGreedyIds) {
   const ModelCase& mc = GetParam();
-  auto model = load(mc.model);
+  auto model = load(mc.model, mc.precision);
   const int64_t V = model->config().vocab_size;
   Json expected = read_json_file(shared_dir() + "/" + mc.expected);
   for (const Json& c : expected["cases"]) {
@@ -86,12 +89,19 @@ std::vector<ModelCase> all_model_cases() {
       cases.push_back({dir + "/" + v + "-" + dt + ".gguf", dir + "/expected/logits.json", 1e-3, 1e-3});
     // We dequantize Q8_0 exactly and compute in float32, so the tight tolerance holds.
     cases.push_back({dir + "/" + v + "-q8_0.gguf", dir + "/expected/logits_q8_0.json", 1e-3, 1e-3});
+    // bfloat16 compute (--dtype bfloat16; AMX tiles where present): models/README.md's tolerance
+    // for bf16 activations.
+    cases.push_back(
+        {dir + "/" + v + "-bf16.gguf", dir + "/expected/logits.json", 5e-2, 1e-2, kernels::MatmulPrecision::kBF16});
   }
+  cases.push_back({"models/stories260K/stories260K.gguf", "models/stories260K/expected/logits.json", 0.15, 0,
+                   kernels::MatmulPrecision::kBF16});
   return cases;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ExpectedLogits, ::testing::ValuesIn(all_model_cases()), [](const auto& info) {
-  std::string s = info.param.model.substr(info.param.model.find('/') + 1);
+  std::string s = info.param.model.substr(info.param.model.find('/') + 1) +
+                  (info.param.precision == kernels::MatmulPrecision::kBF16 ? "_bf16_compute" : "");
   std::replace_if(
       s.begin(), s.end(), [](char ch) { return !std::isalnum(ch); }, '_');
   return s;
@@ -120,9 +130,13 @@ INSTANTIATE_TEST_SUITE_P(Stories, StoriesGreedy,
 // One pass, one token at a time, uneven chunks, and a shuffled block table with unused holes:
 // every row's logits are bit-identical, because no kernel's result depends on its batch.
 TEST(PagedForward, ChunkingAndBlockPlacementDoNotChangeLogits) {
-  for (std::string path : {"models/tiny-random/llama-gqa/hf", "models/tiny-random/qwen3-qknorm/hf",
-                           "models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf"}) {
-    auto model = load(path);
+  using kernels::MatmulPrecision;
+  for (auto [path, precision] :
+       {std::pair<std::string, MatmulPrecision>{"models/tiny-random/llama-gqa/hf", MatmulPrecision::kExact},
+        {"models/tiny-random/qwen3-qknorm/hf", MatmulPrecision::kExact},
+        {"models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf", MatmulPrecision::kExact},
+        {"models/tiny-random/llama-gqa/llama-gqa-bf16.gguf", MatmulPrecision::kBF16}}) {
+    auto model = load(path, precision);
     Json expected = read_json_file(shared_dir() + "/" + path.substr(0, path.rfind('/')) + "/expected/logits.json");
     std::vector<int32_t> ids;
     for (const Json& c : expected["cases"])

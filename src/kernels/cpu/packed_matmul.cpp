@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/cpu/amx_matmul.h"
+#include "kernels/cpu/panel_out.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/convert.h"
 #include "util/error.h"
@@ -31,7 +33,8 @@ enum Fmt { kFmtF32, kFmtBF16, kFmtF16, kFmtQ8, kFmtBF16Dot, kNumFmts };
 int64_t panel_bytes_for(DType storage, int64_t k) {
   const int64_t pairs = (k + 1) / 2;
   switch (storage) {
-    case DType::kBF16:
+    case DType::kBF16:  // whole AMX tiles (16 pairs), zero-padded
+      return (k + amx::kTileK - 1) / amx::kTileK * amx::kTileBytes;
     case DType::kF16:
       return pairs * 64;
     case DType::kF32:
@@ -120,13 +123,6 @@ void pack_row(DType src_type, const uint8_t* src, int64_t k, DType storage, uint
 
 // ---- what one call's kernels share ----
 
-struct PanelOut {
-  float* c = nullptr;  // this panel's column 0 in output row 0
-  int64_t ldc = 0;
-  int valid = 0;  // columns of the panel that exist in the output
-  const float* bias = nullptr;
-};
-
 struct Call {
   const uint8_t* w = nullptr;
   int64_t panel_bytes = 0;
@@ -169,6 +165,8 @@ constexpr int64_t kPairBytes = F == kFmtF32  ? 128
                                : F == kFmtQ8 ? kQ8BlockBytes / 16
                                              : 64;
 constexpr int64_t kPrefetchAhead = 2048;
+// Activations below this many elements are rounded to bf16 on the calling thread.
+constexpr int64_t kParallelRoundingElems = 1 << 16;
 
 // MR rows x NR panels over k-pairs [kp0, kp1). first: start from zero (else reload partial sums
 // from the output); last: add the bias. Each lane's sum runs k in order.
@@ -363,6 +361,10 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
     fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {} parts", ys.size(), parts_.size());
   if (m <= 0 || num_panels_ == 0) return;
   const bool avx = cpu_has_avx512_bf16();
+  if (avx && bf16_compute_ && amx::available()) {
+    forward_amx(x, m, ys);
+    return;
+  }
   const int64_t kpairs = (k_ + 1) / 2;
 
   // Up to kStreamRows rows (activations <= 1.25 MB for K = 4864: they stay in L2) each panel is
@@ -398,12 +400,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   pool.run(threads, [&](int t) {
     const int nt = threads;
     const int64_t p_begin = num_panels_ * t / nt, p_end = num_panels_ * (t + 1) / nt;
-    auto out_of = [&](int64_t panel) {
-      const Part& part = parts_[static_cast<size_t>(panel_part_[static_cast<size_t>(panel)])];
-      const int64_t col = (panel - part.first_panel) * P;
-      return PanelOut{ys[static_cast<size_t>(panel_part_[static_cast<size_t>(panel)])] + col, part.n,
-                      static_cast<int>(std::min<int64_t>(P, part.n - col)), bias_.data() + panel * P};
-    };
+    auto out_of = [&](int64_t panel) { return panel_out(panel, ys); };
 
     if (!avx) {
       for (int64_t p = p_begin; p < p_end; ++p)
@@ -436,6 +433,53 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
         }
       }
     }
+  });
+}
+
+PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys) const {
+  const auto part_index = static_cast<size_t>(panel_part_[static_cast<size_t>(panel)]);
+  const Part& part = parts_[part_index];
+  const int64_t col = (panel - part.first_panel) * P;
+  return PanelOut{ys[part_index] + col, part.n, static_cast<int>(std::min<int64_t>(P, part.n - col)),
+                  bias_.data() + panel * P};
+}
+
+// kBF16 on AMX tiles (see amx_matmul.h): activations rounded to bf16 once, in tile order.
+void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const> ys) const {
+  const int64_t k_tiles = (k_ + amx::kTileK - 1) / amx::kTileK;
+  const int64_t row_blocks = (m + amx::kTileRows - 1) / amx::kTileRows;
+  const size_t elems = static_cast<size_t>(row_blocks * k_tiles * amx::kTileRows * amx::kTileK);
+  thread_local std::vector<uint16_t> scratch;  // grows to the largest batch, then stays
+  if (scratch.size() < elems) scratch.resize(elems);
+  const amx::Activations a{scratch.data(), k_tiles, row_blocks, m};
+  if (m % amx::kTileRows) {  // padding rows: zeros, so the dropped rows compute on clean data
+    for (int64_t kt = 0; kt < k_tiles; ++kt) {
+      uint16_t* tile = scratch.data() + (a.tile(row_blocks - 1, kt) - a.data);
+      std::fill(tile + (m % amx::kTileRows) * amx::kTileK, tile + amx::kTileRows * amx::kTileK, uint16_t{0});
+    }
+  }
+
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = flops < 2e6 ? 1 : pool.num_threads();
+  uint16_t* tiles = scratch.data();  // the caller's scratch, filled by all threads
+  if (m * k_ < kParallelRoundingElems) {  // decode-sized: waking the pool would cost more
+    amx::round_rows_to_tiles(x, k_, 0, m, a, tiles);
+  } else {
+    pool.run(threads,
+             [&](int t) { amx::round_rows_to_tiles(x, k_, m * t / threads, m * (t + 1) / threads, a, tiles); });
+  }
+  pool.run(threads, [&](int t) {
+    const int64_t p_begin = num_panels_ * t / threads, p_end = num_panels_ * (t + 1) / threads;
+    thread_local std::vector<const uint8_t*> panels;
+    thread_local std::vector<PanelOut> outs;
+    panels.clear();
+    outs.clear();
+    for (int64_t p = p_begin; p < p_end; ++p) {
+      panels.push_back(data_.data() + p * panel_bytes_);
+      outs.push_back(panel_out(p, ys));
+    }
+    amx::matmul_panels(a, k_tiles, panels.data(), outs.data(), p_end - p_begin);
   });
 }
 

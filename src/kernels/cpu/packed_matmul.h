@@ -20,6 +20,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/cpu/panel_out.h"
 #include "tensor/aligned_buffer.h"
 #include "tensor/tensor_view.h"
 
@@ -57,6 +58,9 @@ class PackedWeight {
   void forward(const float* x, int64_t m, float* y) const { forward(x, m, std::span<float* const>(&y, 1)); }
 
  private:
+  PanelOut panel_out(int64_t panel, std::span<float* const> ys) const;
+  void forward_amx(const float* x, int64_t m, std::span<float* const> ys) const;
+
   struct Part {
     int64_t n = 0;
     int64_t first_panel = 0;

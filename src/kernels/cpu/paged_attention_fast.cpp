@@ -19,70 +19,119 @@
 namespace pagellm::kernels {
 namespace {
 
-constexpr int64_t kTile = 16;  // key positions per softmax step
+constexpr int64_t kTile = 16;        // key positions per softmax step
+constexpr int64_t kQueryBlock = 8;   // query tokens of one sequence sharing each key tile
+constexpr int kChains = 8;           // score FMA chains in flight
+constexpr int64_t kMaxVectors = 16;  // head_dim up to 256
 
-// The query heads q[0..group) (contiguous, head_dim each) of one token at `pos` against keys
-// 0..pos of one KV head. scratch: group * (head_dim rounded to 16 + 18) floats.
-PAGELLM_AVX512 void attend(const AttentionShape& sh, int64_t group, const float* q, int64_t pos, const int32_t* table,
-                           const KVLayerView& kv, int64_t kv_head, float* out, float* scratch) {
-  const int64_t hd = sh.head_dim, nv = (hd + 15) / 16, B = kv.block_size;
+// The tile's keys transposed, kt[d * 16 + j] = key j's element d (lanes past nb repeat key 0 and are
+// masked later), so a head's 16 scores are one FMA chain over d with keys in lanes.
+PAGELLM_AVX512 void transpose_key_tile(const float* const* krow, int nb, int64_t hd, float* kt) {
+  alignas(64) int32_t idx[kTile] = {};
+  bool fits = true;
+  for (int j = 0; j < nb; ++j) {
+    const int64_t off = krow[j] - krow[0];
+    fits = fits && off >= INT32_MIN / 4 && off <= INT32_MAX / 4;
+    idx[j] = static_cast<int32_t>(off);
+  }
+  if (fits) {
+    const __m512i vi = _mm512_load_si512(idx);
+    for (int64_t d = 0; d < hd; ++d) _mm512_store_ps(kt + d * 16, _mm512_i32gather_ps(vi, krow[0] + d, 4));
+    return;
+  }
+  for (int64_t d = 0; d < hd; ++d)  // a cache too large for 32-bit gather offsets
+    for (int j = 0; j < kTile; ++j) kt[d * 16 + j] = krow[j < nb ? j : 0][d];
+}
+
+// Query tokens at positions pos0 .. pos0 + nq - 1 of one sequence, the query heads q[0..group) of
+// one KV head each (token i's heads at q + i * q_stride), against their causal keys. Per (token,
+// head) the keys run in tiles [16c, 16c + 16) in order: scores as one FMA chain over head_dim,
+// online softmax, then p_j v_j added key by key; that never depends on which tokens share the
+// block, so a token computed alone (decode) gets the same bits as inside a prefill chunk.
+// scratch: nq * group * (head_dim rounded to 16 + 18) + 32 + head_dim * 16 floats.
+PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const float* q, int64_t q_stride, int64_t nq,
+                                 int64_t pos0, const int32_t* table, const KVLayerView& kv, int64_t kv_head, float* out,
+                                 float* scratch) {
+  const int64_t hd = sh.head_dim, nv = (hd + 15) / 16, B = kv.block_size, states = nq * group;
   const auto tail = static_cast<__mmask16>(hd % 16 ? (1u << (hd % 16)) - 1 : 0xffffu);
-  float* acc = scratch;                  // [group][nv * 16]
-  float* probs = acc + group * nv * 16;  // [group][16]
-  float* mrun = probs + group * 16;      // [group]
-  float* lrun = mrun + group;            // [group]
-  std::fill(acc, acc + group * nv * 16, 0.0f);
-  std::fill(mrun, mrun + group, -INFINITY);
-  std::fill(lrun, lrun + group, 0.0f);
+  float* acc = scratch;                  // [token][head][nv * 16]
+  float* mrun = acc + states * nv * 16;  // [token][head]
+  float* lrun = mrun + states;           // [token][head]
+  float* probs = lrun + states;          // [16]
+  float* scores = probs + 16;            // [token][head][16]
+  float* kt = scores + states * 16;      // [hd][16], 64-byte aligned below
+  kt = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(kt) + 63) & ~uintptr_t{63});
+  std::fill(acc, acc + states * nv * 16, 0.0f);
+  std::fill(mrun, mrun + states, -INFINITY);
+  std::fill(lrun, lrun + states, 0.0f);
+  const __m512 scale = _mm512_set1_ps(sh.scale);
 
+  const int64_t last = pos0 + nq - 1;
   const float* krow[kTile];
   const float* vrow[kTile];
-  for (int64_t t0 = 0; t0 <= pos; t0 += kTile) {
-    const int nb = static_cast<int>(std::min<int64_t>(kTile, pos + 1 - t0));
-    for (int j = 0; j < nb; ++j) {
+  for (int64_t t0 = 0; t0 <= last; t0 += kTile) {
+    const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
+    for (int j = 0; j < tile_nb; ++j) {
       const int64_t p = t0 + j;
       const int64_t block = table[p / B];
       krow[j] = kv.key(block, p % B) + kv_head * hd;
       vrow[j] = kv.value(block, p % B) + kv_head * hd;
     }
-    // Scores: one dot product per (head, key), lanes over head_dim, a fixed reduction tree.
-    for (int j = 0; j < nb; ++j)
-      for (int64_t i = 0; i < group; ++i) {
-        const float* qi = q + i * hd;
-        __m512 d = _mm512_setzero_ps();
+    transpose_key_tile(krow, tile_nb, hd, kt);
+    // The (token, head) states that see this tile: tokens at pos >= t0, i.e. from i_first on.
+    const int64_t i_first = std::max<int64_t>(0, t0 - pos0);
+    const int64_t st_first = i_first * group;
+    // Scores, kChains states at a time so the FMA chains (one per state, over d in order) overlap.
+    for (int64_t c0 = st_first; c0 < states; c0 += kChains) {
+      const float* qp[kChains];
+      for (int c = 0; c < kChains; ++c) {
+        const int64_t st = std::min(c0 + c, states - 1);  // past the end: recompute the last, unused
+        qp[c] = q + (st / group) * q_stride + (st % group) * hd;
+      }
+      __m512 sc[kChains];
+      for (int c = 0; c < kChains; ++c) sc[c] = _mm512_setzero_ps();
+      for (int64_t d = 0; d < hd; ++d) {
+        const __m512 kd = _mm512_load_ps(kt + d * 16);
+        for (int c = 0; c < kChains; ++c) sc[c] = _mm512_fmadd_ps(_mm512_set1_ps(qp[c][d]), kd, sc[c]);
+      }
+      for (int c = 0; c < kChains && c0 + c < states; ++c) _mm512_storeu_ps(scores + (c0 + c) * 16, sc[c]);
+    }
+    for (int64_t st = st_first; st < states; ++st) {
+      const int nb = static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0));
+      const auto valid = static_cast<__mmask16>(nb == 16 ? 0xffffu : (1u << nb) - 1);
+      const __m512 sc =
+          _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), valid, _mm512_mul_ps(_mm512_loadu_ps(scores + st * 16), scale));
+      // Online softmax over the tile.
+      const float m_new = std::max(mrun[st], _mm512_reduce_max_ps(sc));
+      const float corr = std::exp(mrun[st] - m_new);  // 0 on the first tile
+      const __m512 p = _mm512_maskz_mov_ps(valid, simd::exp_ps(_mm512_sub_ps(sc, _mm512_set1_ps(m_new))));
+      lrun[st] = lrun[st] * corr + _mm512_reduce_add_ps(p);
+      mrun[st] = m_new;
+      _mm512_storeu_ps(probs, p);
+      // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j).
+      float* a_st = acc + st * nv * 16;
+      __m512 a[kMaxVectors];
+      for (int64_t vv = 0; vv < nv; ++vv) a[vv] = _mm512_mul_ps(_mm512_loadu_ps(a_st + vv * 16), _mm512_set1_ps(corr));
+      for (int j = 0; j < nb; ++j) {
+        const __m512 pj = _mm512_set1_ps(probs[j]);
         for (int64_t vv = 0; vv < nv; ++vv) {
           const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
-          d = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qi + vv * 16), _mm512_maskz_loadu_ps(m, krow[j] + vv * 16), d);
+          a[vv] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m, vrow[j] + vv * 16), a[vv]);
         }
-        probs[i * 16 + j] = _mm512_reduce_add_ps(d) * sh.scale;
       }
-    // Online softmax over the tile, per head.
-    const auto valid = static_cast<__mmask16>(nb == 16 ? 0xffffu : (1u << nb) - 1);
-    for (int64_t i = 0; i < group; ++i) {
-      const __m512 s = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), valid, probs + i * 16);
-      const float m_new = std::max(mrun[i], _mm512_reduce_max_ps(s));
-      const float corr = std::exp(mrun[i] - m_new);  // 0 on the first tile
-      const __m512 p = _mm512_maskz_mov_ps(valid, simd::exp_ps(_mm512_sub_ps(s, _mm512_set1_ps(m_new))));
-      lrun[i] = lrun[i] * corr + _mm512_reduce_add_ps(p);
-      mrun[i] = m_new;
-      _mm512_storeu_ps(probs + i * 16, p);
-      // acc = acc * corr + sum_j p_j v_j, keys in order.
+      for (int64_t vv = 0; vv < nv; ++vv) _mm512_storeu_ps(a_st + vv * 16, a[vv]);
+    }
+  }
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t h = 0; h < group; ++h) {
+      const int64_t st = i * group + h;
+      const __m512 inv = _mm512_set1_ps(lrun[st]);
       for (int64_t vv = 0; vv < nv; ++vv) {
         const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
-        __m512 a = _mm512_mul_ps(_mm512_loadu_ps(acc + (i * nv + vv) * 16), _mm512_set1_ps(corr));
-        for (int j = 0; j < nb; ++j)
-          a = _mm512_fmadd_ps(_mm512_set1_ps(probs[i * 16 + j]), _mm512_maskz_loadu_ps(m, vrow[j] + vv * 16), a);
-        _mm512_storeu_ps(acc + (i * nv + vv) * 16, a);
+        _mm512_mask_storeu_ps(out + i * q_stride + h * hd + vv * 16, m,
+                              _mm512_div_ps(_mm512_loadu_ps(acc + (st * nv + vv) * 16), inv));
       }
     }
-  }
-  for (int64_t i = 0; i < group; ++i) {
-    const __m512 inv = _mm512_set1_ps(lrun[i]);
-    for (int64_t vv = 0; vv < nv; ++vv) {
-      const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
-      _mm512_mask_storeu_ps(out + i * hd + vv * 16, m, _mm512_div_ps(_mm512_loadu_ps(acc + (i * nv + vv) * 16), inv));
-    }
-  }
 }
 
 }  // namespace
@@ -90,24 +139,27 @@ PAGELLM_AVX512 void attend(const AttentionShape& sh, int64_t group, const float*
 void paged_attention_batch(const AttentionShape& shape, const float* q, const AttentionSequence* seqs, int64_t num_seqs,
                            const KVLayerView& kv, float* out) {
   const int64_t H = shape.num_heads, KVH = shape.num_kv_heads, hd = shape.head_dim, group = H / KVH;
-  if (!cpu_has_avx512_bf16()) {
+  if (!cpu_has_avx512_bf16() || hd > kMaxVectors * 16) {  // no AVX-512, or heads wider than 256
     for (int64_t s = 0; s < num_seqs; ++s)
       paged_attention(shape, q + seqs[s].query_start * H * hd, seqs[s].num_queries, seqs[s].context_len,
                       seqs[s].block_table, kv, out + seqs[s].query_start * H * hd);
     return;
   }
+  // Work items: (sequence, block of up to kQueryBlock query tokens, KV head).
   thread_local std::vector<int64_t> first_item;  // per sequence, then the total
   first_item.assign(static_cast<size_t>(num_seqs + 1), 0);
   double cost = 0;
   for (int64_t s = 0; s < num_seqs; ++s) {
-    first_item[static_cast<size_t>(s + 1)] = first_item[static_cast<size_t>(s)] + seqs[s].num_queries * KVH;
+    const int64_t blocks = (seqs[s].num_queries + kQueryBlock - 1) / kQueryBlock;
+    first_item[static_cast<size_t>(s + 1)] = first_item[static_cast<size_t>(s)] + blocks * KVH;
     cost += static_cast<double>(seqs[s].num_queries) * static_cast<double>(seqs[s].context_len) * double(H * hd);
   }
   const int64_t total = first_item.back();
   const int64_t* offsets = first_item.data();
   ThreadPool& pool = ThreadPool::instance();
   const int threads = cost < 2e5 ? 1 : pool.num_threads();
-  const size_t scratch_floats = static_cast<size_t>(group * ((hd + 15) / 16 * 16 + 18));
+  const size_t scratch_floats =
+      static_cast<size_t>(kQueryBlock * group * ((hd + 15) / 16 * 16 + 18) + 32 + hd * 16 + 16);
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
   pool.run(threads, [&](int) {
@@ -117,11 +169,12 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       const int64_t s = std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
       const AttentionSequence& seq = seqs[s];
       const int64_t local = item - offsets[s];
-      const int64_t t = local / KVH, g = local % KVH;
-      const int64_t row = seq.query_start + t;
-      const int64_t pos = seq.context_len - seq.num_queries + t;
-      attend(shape, group, q + (row * H + g * group) * hd, pos, seq.block_table, kv, g,
-             out + (row * H + g * group) * hd, scratch.data());
+      const int64_t t0 = local / KVH * kQueryBlock, g = local % KVH;
+      const int64_t nq = std::min(kQueryBlock, seq.num_queries - t0);
+      const int64_t row = seq.query_start + t0;
+      const int64_t pos0 = seq.context_len - seq.num_queries + t0;
+      attend_block(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
+                   out + (row * H + g * group) * hd, scratch.data());
     }
   });
 }

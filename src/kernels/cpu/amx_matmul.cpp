@@ -1,0 +1,212 @@
+#include "kernels/cpu/amx_matmul.h"
+
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+// GCC 12 flags the intentionally undefined source operand inside _mm512_cvtepu16_epi32 & co.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define PAGELLM_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16")))
+#define PAGELLM_AMX_INLINE PAGELLM_AMX inline __attribute__((always_inline))
+
+namespace pagellm::kernels::amx {
+namespace {
+
+constexpr long kArchReqXcompPerm = 0x1023;  // arch_prctl: ask for an extended state component
+constexpr long kXfeatureXtiledata = 18;     // the AMX tile data (8 KiB per thread)
+
+bool g_force_disabled = false;
+
+// AMX-TILE (CPUID.(7,0):EDX[24]) and AMX-BF16 (EDX[22]); then the kernel's permission, without
+// which the first tile instruction faults.
+bool detect() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(0));
+  const bool cpu = (edx >> 24 & 1u) && (edx >> 22 & 1u) && __builtin_cpu_supports("avx512bf16");
+  return cpu && syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+// Tiles 0-3: C (row block r, panel p) = 2 * r + p; 4-5: A row blocks; 6-7: B panels. All 16 rows
+// of 64 bytes. The configuration is per thread and never changes.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// rows: of the activation and output tiles (A, C); the weight tiles always hold 16 k-pairs. A batch
+// of one row block runs its tiles at its own height (a decode step multiplies 1-16 rows, not 16);
+// a tile row's arithmetic does not depend on the height.
+PAGELLM_AMX void configure_thread(int rows) {
+  thread_local int configured_rows = 0;
+  if (configured_rows == rows) return;
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = static_cast<uint8_t>(t >= 5 ? 16 : rows);  // 5: A of a second row block, or a third B
+  }
+  _tile_loadconfig(&cfg);
+  configured_rows = rows;
+}
+
+// The part of a C tile that exists: `rows` of the row block, out.valid columns.
+struct CTile {
+  const PanelOut* out;
+  int64_t row0;
+  int rows;
+  bool full() const { return rows == kTileRows && out->valid == 16; }
+  float* at() const { return out->c + row0 * out->ldc; }
+  __mmask16 mask() const { return static_cast<__mmask16>((1u << out->valid) - 1u); }
+};
+
+// Copies the existing part of a C tile into a full 16x16 buffer (zeros elsewhere).
+PAGELLM_AMX_INLINE void gather_c(const CTile& c, float* buf) {
+  for (int r = 0; r < 16; ++r)
+    _mm512_store_ps(buf + r * 16,
+                    r < c.rows ? _mm512_maskz_loadu_ps(c.mask(), c.at() + r * c.out->ldc) : _mm512_setzero_ps());
+}
+
+// Writes the existing part of a stored C tile to the output, adding the bias on the last K block.
+PAGELLM_AMX_INLINE void scatter_c(const CTile& c, bool last, const float* buf) {
+  const __m512 bias = last ? _mm512_loadu_ps(c.out->bias) : _mm512_setzero_ps();
+  for (int r = 0; r < c.rows; ++r) {
+    const __m512 v = _mm512_load_ps(buf + r * 16);
+    _mm512_mask_storeu_ps(c.at() + r * c.out->ldc, c.mask(), last ? _mm512_add_ps(v, bias) : v);
+  }
+}
+
+// The tile intrinsics take the tile number as a literal (it is pasted into the instruction).
+#define PAGELLM_LOAD_C(TILE, c)                      \
+  do {                                               \
+    if (first) {                                     \
+      _tile_zero(TILE);                              \
+    } else if ((c).full()) {                         \
+      _tile_loadd(TILE, (c).at(), (c).out->ldc * 4); \
+    } else {                                         \
+      gather_c(c, buf);                              \
+      _tile_loadd(TILE, buf, 64);                    \
+    }                                                \
+  } while (0)
+
+#define PAGELLM_STORE_C(TILE, c)                      \
+  do {                                                \
+    if ((c).full() && !last) {                        \
+      _tile_stored(TILE, (c).at(), (c).out->ldc * 4); \
+    } else {                                          \
+      _tile_stored(TILE, buf, 64);                    \
+      scatter_c(c, last, buf);                        \
+    }                                                 \
+  } while (0)
+
+// RB row blocks (16 rows each) x PB panels over k-tiles [kt0, kt1). Tiles: C (row block r,
+// panel p) = 2r + p; A row blocks 4, 5; B panels 6, 7. With one row block, a third panel uses
+// C 2 and B 5, for more weight loads in flight while streaming.
+template <int RB, int PB>
+PAGELLM_AMX void tile_block(const Activations& a, int64_t row0, const uint8_t* const* panels, const PanelOut* outs,
+                            int64_t kt0, int64_t kt1, bool first, bool last) {
+  static_assert(RB == 1 || PB <= 2);
+  alignas(64) float buf[16 * 16];
+  const auto rows_of = [&](int64_t r) { return static_cast<int>(std::clamp<int64_t>(a.rows - r, 0, kTileRows)); };
+  const CTile c00{&outs[0], row0, rows_of(row0)};
+  const CTile c01{&outs[PB > 1 ? 1 : 0], row0, rows_of(row0)};
+  const CTile c02{&outs[PB - 1], row0, rows_of(row0)};
+  const CTile c10{&outs[0], row0 + kTileRows, rows_of(row0 + kTileRows)};
+  const CTile c11{&outs[PB - 1], row0 + kTileRows, rows_of(row0 + kTileRows)};
+  PAGELLM_LOAD_C(0, c00);
+  if constexpr (PB >= 2) PAGELLM_LOAD_C(1, c01);
+  if constexpr (PB == 3) PAGELLM_LOAD_C(2, c02);
+  if constexpr (RB == 2) PAGELLM_LOAD_C(2, c10);
+  if constexpr (RB == 2 && PB == 2) PAGELLM_LOAD_C(3, c11);
+
+  const int64_t block = row0 / kTileRows;
+  for (int64_t kt = kt0; kt < kt1; ++kt) {
+    _tile_loadd(6, panels[0] + kt * kTileBytes, 64);
+    if constexpr (PB >= 2) _tile_loadd(7, panels[1] + kt * kTileBytes, 64);
+    if constexpr (PB == 3) _tile_loadd(5, panels[2] + kt * kTileBytes, 64);
+    _tile_loadd(4, a.tile(block, kt), 64);
+    if constexpr (RB == 2) _tile_loadd(5, a.tile(block + 1, kt), 64);
+    _tile_dpbf16ps(0, 4, 6);
+    if constexpr (PB >= 2) _tile_dpbf16ps(1, 4, 7);
+    if constexpr (PB == 3) _tile_dpbf16ps(2, 4, 5);
+    if constexpr (RB == 2) _tile_dpbf16ps(2, 5, 6);
+    if constexpr (RB == 2 && PB == 2) _tile_dpbf16ps(3, 5, 7);
+  }
+
+  PAGELLM_STORE_C(0, c00);
+  if constexpr (PB >= 2) PAGELLM_STORE_C(1, c01);
+  if constexpr (PB == 3) PAGELLM_STORE_C(2, c02);
+  if constexpr (RB == 2) PAGELLM_STORE_C(2, c10);
+  if constexpr (RB == 2 && PB == 2) PAGELLM_STORE_C(3, c11);
+}
+
+using BlockFn = void (*)(const Activations&, int64_t, const uint8_t* const*, const PanelOut*, int64_t, int64_t, bool,
+                         bool);
+// [row blocks - 1][panels - 1]
+constexpr BlockFn kBlocks[2][3] = {{&tile_block<1, 1>, &tile_block<1, 2>, &tile_block<1, 3>},
+                                   {&tile_block<2, 1>, &tile_block<2, 2>, nullptr}};
+
+// Cache blocking: the activations of a row chunk x K block (all terms) stay in L2 while the
+// thread's panels stream past them, so each weight tile is read from memory once per chunk: the
+// whole batch and the whole K when they fit, which covers prefill chunks of the small models.
+constexpr int64_t kActivationBlockBytes = 1280 << 10;
+constexpr int64_t kRowChunkWhenBlocked = 256;
+
+}  // namespace
+
+bool available() {
+  if (g_force_disabled) return false;
+  static const bool has = detect();
+  return has;
+}
+
+void force_disabled(bool disabled) { g_force_disabled = disabled; }
+
+PAGELLM_AMX void round_rows_to_tiles(const float* x, int64_t k, int64_t r0, int64_t r1, const Activations& a,
+                                     uint16_t* out) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * k;
+    uint16_t* dst = out + (a.tile(r / kTileRows, 0) - a.data) + (r % kTileRows) * kTileK;
+    for (int64_t i = 0; i < a.k_tiles * kTileK; i += 16) {
+      const auto mask = static_cast<__mmask16>(i + 16 <= k ? 0xffff : i < k ? (1u << (k - i)) - 1u : 0);
+      const __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, xr + i));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (i / kTileK) * kTileRows * kTileK + i % kTileK), h);
+    }
+  }
+}
+
+PAGELLM_AMX void matmul_panels(const Activations& a, int64_t k_tiles, const uint8_t* const* panels,
+                               const PanelOut* outs, int64_t num_panels) {
+  configure_thread(a.row_blocks == 1 ? static_cast<int>(a.rows) : static_cast<int>(kTileRows));
+  const int64_t rows_padded = a.row_blocks * kTileRows;
+  const int64_t tile_row_bytes = kTileK * 2;  // one activation row of one k-tile
+  int64_t row_chunk = rows_padded, k_block = k_tiles;
+  if (rows_padded * k_tiles * tile_row_bytes > kActivationBlockBytes) {
+    row_chunk = std::min(rows_padded, kRowChunkWhenBlocked);
+    k_block = std::clamp<int64_t>(kActivationBlockBytes / (row_chunk * tile_row_bytes), 1, k_tiles);
+  }
+  // One row block (decode): each weight tile is used once; three panels per pass keep more loads
+  // in flight. Otherwise 2 x 2 tiles: each loaded tile feeds two products.
+  const int max_panels = a.row_blocks == 1 ? 3 : 2;
+  for (int64_t kt0 = 0; kt0 < k_tiles; kt0 += k_block) {
+    const int64_t kt1 = std::min(k_tiles, kt0 + k_block);
+    for (int64_t m0 = 0; m0 < rows_padded; m0 += row_chunk) {
+      const int64_t m1 = std::min(rows_padded, m0 + row_chunk);
+      for (int64_t p = 0; p < num_panels;) {
+        const int pb = static_cast<int>(std::min<int64_t>(max_panels, num_panels - p));
+        for (int64_t r = m0; r < m1; r += 2 * kTileRows) {
+          const int rb = m1 - r >= 2 * kTileRows ? 2 : 1;
+          kBlocks[rb - 1][pb - 1](a, r, panels + p, outs + p, kt0, kt1, kt0 == 0, kt1 == k_tiles);
+        }
+        p += pb;
+      }
+    }
+  }
+}
+
+}  // namespace pagellm::kernels::amx

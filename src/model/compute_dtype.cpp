@@ -1,0 +1,46 @@
+#include "model/compute_dtype.h"
+
+#include "kernels/cpu/amx_matmul.h"
+#include "util/error.h"
+
+namespace pagellm {
+
+ComputeDType parse_compute_dtype(std::string_view name) {
+  if (name == "auto") return ComputeDType::kAuto;
+  if (name == "float32" || name == "float") return ComputeDType::kFloat32;
+  if (name == "bfloat16") return ComputeDType::kBFloat16;
+  if (name == "float16" || name == "half")
+    fail(ErrorCode::kInvalidArgument, "--dtype {}: float16 compute is not supported on CPU (use bfloat16 or float32)",
+         name);
+  fail(ErrorCode::kInvalidArgument, "--dtype must be auto, float32 or bfloat16, not '{}'", name);
+}
+
+const char* compute_dtype_name(ComputeDType dtype) {
+  switch (dtype) {
+    case ComputeDType::kAuto:
+      return "auto";
+    case ComputeDType::kFloat32:
+      return "float32";
+    case ComputeDType::kBFloat16:
+      return "bfloat16";
+  }
+  return "?";
+}
+
+kernels::MatmulPrecision resolve_matmul_precision(ComputeDType dtype, const LoadedModel& model) {
+  switch (dtype) {
+    case ComputeDType::kFloat32:
+      return kernels::MatmulPrecision::kExact;
+    case ComputeDType::kBFloat16:
+      return kernels::MatmulPrecision::kBF16;
+    case ComputeDType::kAuto:
+      break;
+  }
+  // The first layer's query projection stands for the model's linear weights.
+  const TensorView* q = model.weights.find("model.layers.0.self_attn.q_proj.weight");
+  const bool bf16_weights = q && q->dtype == DType::kBF16;
+  return bf16_weights && kernels::cpu_has_avx512_bf16() && kernels::amx::available() ? kernels::MatmulPrecision::kBF16
+                                                                                     : kernels::MatmulPrecision::kExact;
+}
+
+}  // namespace pagellm

@@ -1,0 +1,24 @@
+#pragma once
+// The precision the projections compute in (`--dtype`, as vLLM names it). The weights stay as
+// stored; this decides how float32 activations meet them.
+//   auto:     bfloat16 for BF16 weights on a CPU with AMX (what vLLM's `auto` and llama.cpp do
+//             for BF16 models, and several times the batched throughput), float32 otherwise;
+//   bfloat16: activations rounded to bf16 at each projection (AMX tiles, else vdpbf16ps);
+//   float32:  float32 activations and accumulation at the weights' own precision (the most exact).
+#include <string_view>
+
+#include "kernels/cpu/packed_matmul.h"
+#include "model/model_loader.h"
+
+namespace pagellm {
+
+enum class ComputeDType { kAuto, kFloat32, kBFloat16 };
+
+// "auto", "float32" (or "float"), "bfloat16"; anything else throws kInvalidArgument naming --dtype.
+ComputeDType parse_compute_dtype(std::string_view name);
+const char* compute_dtype_name(ComputeDType dtype);
+
+// The matmul precision `dtype` means for this model on this CPU.
+kernels::MatmulPrecision resolve_matmul_precision(ComputeDType dtype, const LoadedModel& model);
+
+}  // namespace pagellm

@@ -1,0 +1,48 @@
+// --dtype: the names vLLM accepts that we support, clear errors for the rest, and what `auto`
+// resolves to for a model's weights on this CPU.
+#include <gtest/gtest.h>
+
+#include "kernels/cpu/amx_matmul.h"
+#include "model/compute_dtype.h"
+#include "test_paths.h"
+#include "util/error.h"
+
+namespace pagellm {
+namespace {
+
+using kernels::MatmulPrecision;
+
+TEST(ComputeDType, ParsesNamesAndRejectsOthersNamingTheFlag) {
+  EXPECT_EQ(parse_compute_dtype("auto"), ComputeDType::kAuto);
+  EXPECT_EQ(parse_compute_dtype("float32"), ComputeDType::kFloat32);
+  EXPECT_EQ(parse_compute_dtype("float"), ComputeDType::kFloat32);
+  EXPECT_EQ(parse_compute_dtype("bfloat16"), ComputeDType::kBFloat16);
+  for (const char* bad : {"float16", "half", "fp8", ""}) {
+    try {
+      parse_compute_dtype(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("--dtype"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ComputeDType, AutoIsBfloat16OnlyForBf16WeightsWithAmx) {
+  const std::string dir = test::shared_dir() + "/models/tiny-random/llama-gqa/";
+  auto f32 = load_model(dir + "llama-gqa-f32.gguf");
+  auto bf16 = load_model(dir + "llama-gqa-bf16.gguf");
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *f32), MatmulPrecision::kExact);
+  const bool amx = kernels::cpu_has_avx512_bf16() && kernels::amx::available();
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *bf16),
+            amx ? MatmulPrecision::kBF16 : MatmulPrecision::kExact);
+  kernels::amx::force_disabled(true);
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *bf16), MatmulPrecision::kExact);
+  kernels::amx::force_disabled(false);
+  // An explicit choice is kept whatever the weights and the CPU.
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kFloat32, *bf16), MatmulPrecision::kExact);
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kBFloat16, *f32), MatmulPrecision::kBF16);
+}
+
+}  // namespace
+}  // namespace pagellm
