@@ -111,8 +111,15 @@ class ServerProcess {
   bool running() const { return pid_ > 0; }
   // SIGTERM and wait; returns the exit code (-1 if killed by a signal or not running).
   int stop(int sig = SIGTERM) {
+    signal(sig);
+    return wait();
+  }
+  void signal(int sig) const {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+  // Waits for the process to exit; returns its exit code (-1 if killed by a signal or not running).
+  int wait() {
     if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
     int status = 0;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;

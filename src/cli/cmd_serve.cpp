@@ -105,11 +105,15 @@ int run_serve(ServeOptions& o) {
   log_info("received signal {}: draining (grace {} s)", signal_number, config.shutdown_grace_seconds);
   api.begin_shutdown();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_grace_seconds);
-  while (ctx->engine->num_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+  // Done means written: the engine's last output may still be on its way to the client.
+  while ((ctx->engine->num_in_flight() > 0 || ctx->open_responses > 0) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ctx->engine->shutdown();  // aborts whatever is left
   api.stop();
-  log_info("stopped");
+  // Where the engine's time went over the server's life (docs/perf/server.md reads this).
+  const EngineStats s = ctx->engine->stats();
+  log_info("stopped; engine: {} steps, {:.3f} s in steps ({:.3f} s forward, {:.3f} s scheduling), {} tokens generated",
+           s.num_steps, s.step_seconds, s.forward_seconds, s.schedule_seconds, s.generation_tokens);
   return 0;
 }
 

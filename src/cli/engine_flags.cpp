@@ -10,7 +10,10 @@ void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
   cmd.add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "Token budget of one engine step")
       ->capture_default_str()
       ->group(group);
-  cmd.add_option("--max-num-seqs", f.max_num_seqs, "Requests running at once")->capture_default_str()->group(group);
+  cmd.add_option("--max-num-seqs", f.max_num_seqs,
+                 "Sequences running at once (each of a request's n / best_of / beam width counts)")
+      ->capture_default_str()
+      ->group(group);
   cmd.add_option("--max-model-len", f.max_model_len,
                  "Longest prompt + output in tokens (default: the model's max_position_embeddings)")
       ->group(group);

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "util/byte_size.h"
 #include "util/error.h"
 #include "util/logging.h"
+#include "util/utf8.h"
 
 namespace pagellm {
 
@@ -48,8 +50,11 @@ EngineCore::EngineCore(ModelBundle bundle, EngineConfig config)
 
 void EngineCore::validate_request(const Request& request, const ModelConfig& model, const EngineConfig& config) {
   request.params.validate(model.vocab_size, config.max_logprobs);
-  if (request.params.use_beam_search)
-    fail(ErrorCode::kUnsupported, "use_beam_search: beam search runs through LLM::beam_search, not as a request");
+  // The sequences of one request run (or are reserved) together, so they must fit at once.
+  if (request.params.num_sequences() > config.scheduler.max_num_seqs)
+    fail(ErrorCode::kInvalidArgument, "{} {}{} is more than --max-num-seqs {}: a request's sequences run at once",
+         request.params.best_of ? "best_of" : "n", request.params.num_sequences(),
+         request.params.use_beam_search ? " (the beam width)" : "", config.scheduler.max_num_seqs);
   if (request.num_prompt_tokens == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
   if (request.num_prompt_tokens > config.scheduler.max_model_len)
     fail(ErrorCode::kInvalidArgument, "the prompt has {} tokens; this model's maximum context length is {} tokens",
@@ -61,6 +66,11 @@ void EngineCore::validate_request(const Request& request, const ModelConfig& mod
 }
 
 void EngineCore::add_request(std::shared_ptr<Request> request) {
+  if (request->params.use_beam_search) {
+    const BeamSearchParams beam = beam_search_params(request->params);
+    validate_request(*request, bundle_.config(), config_);
+    return add_beam_search(std::move(request), beam);
+  }
   // bad_words as text: each word's tokens, alone and after a space (as vLLM does).
   for (const std::string& word : request->params.bad_words)
     for (const std::string& variant : {word, " " + word}) {
@@ -78,7 +88,57 @@ void EngineCore::add_request(std::shared_ptr<Request> request) {
   requests_.emplace(request->id, std::move(request));
 }
 
+void EngineCore::add_beam_search(std::shared_ptr<Request> request, const BeamSearchParams& params) {
+  if (params.beam_width < 1)
+    fail(ErrorCode::kInvalidArgument, "beam_width must be at least 1, got {}", params.beam_width);
+  if (params.beam_width > config_.scheduler.max_num_seqs)
+    fail(ErrorCode::kInvalidArgument, "the beam width {} is more than --max-num-seqs {}", params.beam_width,
+         config_.scheduler.max_num_seqs);
+  if (params.max_tokens < 1)
+    fail(ErrorCode::kInvalidArgument, "max_tokens must be at least 1, got {}", params.max_tokens);
+  if (!(params.temperature >= 0) || !std::isfinite(params.temperature))
+    fail(ErrorCode::kInvalidArgument, "temperature must be non-negative, got {}", params.temperature);
+  if (params.logprobs && (*params.logprobs < 0 || *params.logprobs > config_.max_logprobs))
+    fail(ErrorCode::kInvalidArgument, "logprobs must be between 0 and {} (max_logprobs), got {}", config_.max_logprobs,
+         *params.logprobs);
+  if (params.eos_token_id && (*params.eos_token_id < 0 || *params.eos_token_id >= bundle_.config().vocab_size))
+    fail(ErrorCode::kInvalidArgument, "eos_token_id {} is out of range", *params.eos_token_id);
+  // The beams are plain sequences to the scheduler: it reserves beam_width of them (best_of),
+  // and they sample nothing themselves.
+  SamplingParams beam;
+  beam.use_beam_search = true;
+  beam.best_of = params.beam_width;
+  beam.max_tokens = params.max_tokens;
+  beam.seed = 0;
+  beam.detokenize = false;
+  beam.prompt_logprobs = params.prompt_logprobs;
+  auto root =
+      std::make_shared<Request>(request->id, std::vector<int32_t>(request->prompt().begin(), request->prompt().end()),
+                                beam, request->arrival_time, request->priority);
+  root->cache_extra_key = request->cache_extra_key;
+  validate_request(*root, bundle_.config(), config_);
+  if (requests_.contains(root->id) || groups_.contains(root->id) || beam_groups_.contains(root->id))
+    fail(ErrorCode::kInvalidArgument, "request id '{}' is already in use", root->id);
+  const auto eos = params.eos_token_id.value_or(static_cast<int32_t>(bundle_.tokenizer->eos_token_id()));
+  scheduler_.add_request(root);
+  beam_groups_[root->id] = std::make_unique<BeamGroup>(root, params, eos, config_.scheduler.max_model_len);
+}
+
 void EngineCore::abort_request(const std::string& id) {
+  if (auto beams = beam_groups_.find(id); beams != beam_groups_.end()) {
+    const BeamGroup& g = *beams->second;
+    for (const BeamGroup::Beam& b : g.live()) scheduler_.finish_request(b.seq->id, RequestStatus::kFinishedAborted);
+    RequestOutput out;
+    out.request_id = id;
+    out.num_prompt_tokens = g.root().num_prompt_tokens;
+    out.num_cached_tokens = std::max<int64_t>(0, g.root().num_cached_tokens);
+    out.finished = true;
+    out.finish_reason = "abort";
+    stats_.request_success["abort"] += g.params().num_returned;
+    pending_.push_back(std::move(out));
+    beam_groups_.erase(beams);
+    return;
+  }
   auto group = groups_.find(id);
   if (group == groups_.end()) return;
   std::optional<RequestOutput> out;
@@ -86,10 +146,13 @@ void EngineCore::abort_request(const std::string& id) {
     auto it = requests_.find(seq);
     if (it == requests_.end()) continue;  // already finished
     scheduler_.finish_request(seq, RequestStatus::kFinishedAborted);
-    RequestOutput o = output_processor_.abort(*it->second, stats_);
+    RequestOutput o = output_processor_.abort(*it->second);
     if (!out) out = std::move(o);
     requests_.erase(it);
   }
+  // vllm:request_success counts sequences (vLLM runs each of a request's n as its own request),
+  // so every unfinished one counts, forked yet or not.
+  stats_.request_success["abort"] += group->second.unfinished;
   groups_.erase(group);
   if (out) pending_.push_back(std::move(*out));
 }
@@ -106,7 +169,7 @@ std::vector<Request*> EngineCore::fork_sequences(Request& parent) {
     child->index = i;
     child->forked = true;
     child->prompt_logprobs.clear();  // the parent reports them
-    child->rng.seed(parent.params.seed ? derive_seed(*parent.params.seed, i) : std::random_device{}());
+    child->rng.seed(parent.params.seed ? derive_seed(*parent.params.seed, i) : unseeded_request_seed());
     child->num_computed_tokens = parent.num_computed_tokens;
     child->num_cached_tokens = parent.num_cached_tokens;
     kv_manager_.fork(parent.id, child->id);
@@ -166,6 +229,7 @@ std::vector<RequestOutput> EngineCore::step() {
   scheduler_.update_after_step(scheduled);
   ++stats_.num_steps;
   const int64_t vocab = bundle_.config().vocab_size;
+  std::vector<BeamGroup*> reported;  // beam groups with a beam that reported this step
   for (size_t i = 0; i < scheduled.scheduled.size(); ++i) {
     const ScheduledRequest& s = scheduled.scheduled[i];
     const LogitsRows& rows = run.rows[i];
@@ -176,6 +240,12 @@ std::vector<RequestOutput> EngineCore::step() {
     if (rows.num_prompt_rows > 0) record_prompt_logprobs(request, rows, run.logits);
     if (rows.sample_row < 0) continue;
     std::span<const float> raw(run.logits.data() + rows.sample_row * vocab, static_cast<size_t>(vocab));
+    if (request.params.use_beam_search) {
+      BeamGroup* group = beam_groups_.at(request.group_id).get();
+      group->set_logits(request, raw);
+      if (std::find(reported.begin(), reported.end(), group) == reported.end()) reported.push_back(group);
+      continue;
+    }
     std::vector<Request*> seqs{&request};
     if (!request.forked && request.params.num_sequences() > 1 && !request.params.use_beam_search)
       seqs = fork_sequences(request);
@@ -191,8 +261,96 @@ std::vector<RequestOutput> EngineCore::step() {
       if (out.finished) groups_.erase(group);
     }
   }
+  for (BeamGroup* group : reported)
+    if (group->ready()) advance_beams(*group, outputs);
   stats_.step_seconds += std::chrono::duration<double>(Clock::now() - start).count();
   return outputs;
+}
+
+void EngineCore::advance_beams(BeamGroup& group, std::vector<RequestOutput>& outputs) {
+  const auto now = BeamGroup::Clock::now();
+  const double since =
+      std::chrono::duration<double>(now - (group.rounds() == 0 ? group.arrival() : group.last_round())).count();
+  (group.rounds() == 0 ? stats_.time_to_first_token : stats_.inter_token_latency).observe(since);
+  stats_.generation_tokens += static_cast<int64_t>(group.live().size());  // one token decided per beam
+  std::vector<std::shared_ptr<Request>> parents;
+  for (const BeamGroup::Beam& b : group.live()) parents.push_back(b.seq);
+  const std::vector<BeamGroup::Child> children = group.expand();
+  if (!group.done()) {
+    // Children share their parent's blocks (the shared last block is copied on its first write);
+    // a parent parked without blocks leaves its children to recompute.
+    for (const BeamGroup::Child& c : children) {
+      if (kv_manager_.has_blocks(c.parent->id)) {
+        kv_manager_.fork(c.parent->id, c.child->id);
+        c.child->num_computed_tokens = c.parent->num_computed_tokens;
+      }
+      scheduler_.add_forked(c.child, *c.parent);
+    }
+  }
+  for (const auto& p : parents) scheduler_.finish_request(p->id, RequestStatus::kFinishedStopped);
+  if (group.done()) finish_beams(group, outputs);
+}
+
+void EngineCore::finish_beams(BeamGroup& group, std::vector<RequestOutput>& outputs) {
+  for (const BeamGroup::Beam& b : group.live()) scheduler_.finish_request(b.seq->id, RequestStatus::kFinishedLength);
+  const BeamSearchParams& p = group.params();
+  const Request& root = group.root();
+  std::vector<BeamSequence> best = group.results();
+  for (size_t i = 0; i < best.size(); ++i) {
+    BeamSequence& s = best[i];
+    const bool ended_by_eos = s.finish_reason == "stop";
+    // The text never shows the EOS (vLLM); it is decoded with the prompt as context, as an
+    // ordinary completion's text is.
+    IncrementalDetokenizer detok(*bundle_.tokenizer, root.prompt(), p.skip_special_tokens,
+                                 p.spaces_between_special_tokens);
+    std::string text;
+    std::vector<int64_t> offsets;  // where each token's text starts (characters)
+    int64_t chars = 0;
+    for (size_t t = 0; t < s.token_ids.size(); ++t) {
+      offsets.push_back(chars);
+      if (ended_by_eos && t + 1 == s.token_ids.size()) break;
+      const std::string piece = detok.add(s.token_ids[t]);
+      text += piece;
+      chars += static_cast<int64_t>(utf8_length(piece));
+    }
+    text += detok.finish();
+    if (ended_by_eos && !p.include_stop_str_in_output) {
+      s.token_ids.pop_back();
+      if (!s.logprobs.empty()) s.logprobs.pop_back();
+    }
+    RequestOutput out;
+    out.request_id = root.group_id;
+    out.index = static_cast<int64_t>(i);
+    out.new_token_ids = std::move(s.token_ids);
+    out.new_text = std::move(text);
+    out.finish_reason = s.finish_reason;
+    if (ended_by_eos) {
+      out.stop_token_id = group.eos_token_id();
+      out.stop_reason = static_cast<int64_t>(group.eos_token_id());  // as vLLM's beam search reports it
+    }
+    out.num_prompt_tokens = root.num_prompt_tokens;
+    out.num_output_tokens = static_cast<int64_t>(out.new_token_ids.size());
+    out.num_cached_tokens = std::max<int64_t>(0, root.num_cached_tokens);
+    out.cumulative_logprob = s.cumulative_logprob;
+    if (p.logprobs) {
+      for (PositionLogprobs& lp : s.logprobs) output_processor_.decode_logprobs(lp);
+      out.new_logprobs = std::move(s.logprobs);
+      offsets.resize(out.new_token_ids.size());
+      out.new_text_offsets = std::move(offsets);
+    }
+    if (i == 0 && root.params.prompt_logprobs) {
+      std::vector<std::optional<PositionLogprobs>> prompt = root.prompt_logprobs;
+      for (auto& lp : prompt)
+        if (lp) output_processor_.decode_logprobs(*lp);
+      out.prompt_logprobs = std::move(prompt);
+    }
+    out.finished = i + 1 == best.size();
+    ++stats_.request_success[out.finish_reason];
+    outputs.push_back(std::move(out));
+  }
+  stats_.e2e_request_latency.observe(std::chrono::duration<double>(BeamGroup::Clock::now() - group.arrival()).count());
+  const std::string id = root.group_id;  // `root` and `group` die with the map entry
+  beam_groups_.erase(id);
 }
 
 EngineStats EngineCore::stats() const {

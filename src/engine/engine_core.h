@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/beam_group.h"
 #include "engine/beam_search.h"
 #include "engine/engine_config.h"
 #include "engine/engine_stats.h"
@@ -24,15 +25,18 @@ class EngineCore {
   EngineCore(ModelBundle bundle, EngineConfig config);
 
   // Validates (sampling params, prompt length) and queues; throws Error(kInvalidArgument).
+  // A request with use_beam_search runs as add_beam_search(request, beam_search_params(params)).
   void add_request(std::shared_ptr<Request> request);
+  // Beam search over `request`'s prompt (its id and priority; its SamplingParams are not used).
+  // Its num_returned best beams come as one output each (index = rank), all in the step that
+  // ends the search, the last with `finished`; see beam_search.h.
+  void add_beam_search(std::shared_ptr<Request> request, const BeamSearchParams& params);
   // The checks add_request makes, for callers that must report errors on their own thread.
   static void validate_request(const Request& request, const ModelConfig& model, const EngineConfig& config);
   // Frees the request's blocks (all its sequences') now; its final output (finish_reason
   // "abort") comes from the next step().
   void abort_request(const std::string& id);
   std::vector<RequestOutput> step();
-  // Beam search over one prompt (see beam_search.h), with forked KV blocks; only while idle.
-  BeamSearchResult beam_search(const std::vector<int32_t>& prompt_ids, const BeamSearchParams& params);
   bool has_unfinished() const { return scheduler_.has_unfinished() || !pending_.empty(); }
 
   EngineStats stats() const;
@@ -52,6 +56,10 @@ class EngineCore {
   // Samples `request`'s next token from its raw logits row and processes it.
   RequestOutput sample(Request& request, std::span<const float> raw_logits);
   void record_prompt_logprobs(Request& request, const LogitsRows& rows, const std::vector<float>& logits);
+  // Once every live beam of `group` reported: expand it, fork the kept beams' blocks from their
+  // parents, free the parents; when the search is over, output its results.
+  void advance_beams(BeamGroup& group, std::vector<RequestOutput>& outputs);
+  void finish_beams(BeamGroup& group, std::vector<RequestOutput>& outputs);
 
   ModelBundle bundle_;
   EngineConfig config_;
@@ -62,8 +70,9 @@ class EngineCore {
   OutputProcessor output_processor_;
   std::vector<int32_t> eos_ids_;
   std::unordered_map<std::string, std::shared_ptr<Request>> requests_;
-  std::unordered_map<std::string, Group> groups_;  // by caller request id
-  std::vector<RequestOutput> pending_;             // abort outputs waiting for the next step
+  std::unordered_map<std::string, Group> groups_;                            // by caller request id
+  std::unordered_map<std::string, std::unique_ptr<BeamGroup>> beam_groups_;  // by caller request id
+  std::vector<RequestOutput> pending_;                                       // abort outputs waiting for the next step
   EngineStats stats_;
 };
 

@@ -21,13 +21,15 @@ struct EngineStats {
   int64_t prompt_tokens = 0;         // vllm:prompt_tokens (computed prompt tokens, cache hits excluded)
   int64_t generation_tokens = 0;     // vllm:generation_tokens
   int64_t num_steps = 0;
-  double schedule_seconds = 0;                     // wall time in Scheduler::schedule (the scheduler's own overhead)
-  double forward_seconds = 0;                      // wall time in the model runner
-  double step_seconds = 0;                         // wall time of whole steps
-  std::map<std::string, int64_t> request_success;  // vllm:request_success{finished_reason}
-  Histogram time_to_first_token;                   // vllm:time_to_first_token_seconds
-  Histogram inter_token_latency;                   // vllm:inter_token_latency_seconds
-  Histogram e2e_request_latency;                   // vllm:e2e_request_latency_seconds
+  double schedule_seconds = 0;  // wall time in Scheduler::schedule (the scheduler's own overhead)
+  double forward_seconds = 0;   // wall time in the model runner
+  double step_seconds = 0;      // wall time of whole steps
+  // vllm:request_success{finished_reason}: one per finished sequence, as vLLM counts (it runs
+  // each of a request's n sequences as a request of its own); a beam search counts its n beams.
+  std::map<std::string, int64_t> request_success;
+  Histogram time_to_first_token;  // vllm:time_to_first_token_seconds
+  Histogram inter_token_latency;  // vllm:inter_token_latency_seconds
+  Histogram e2e_request_latency;  // vllm:e2e_request_latency_seconds
 };
 
 }  // namespace pagellm

@@ -30,7 +30,8 @@ std::vector<GenerateResult> LLM::generate(const std::vector<PromptInput>& prompt
       fail(ErrorCode::kInvalidArgument, "prompt {}: request_id '{}' is used twice", i, r.request_id);
     index_of[r.request_id] = i;
     const SamplingParams& sp = params[params.size() == 1 ? 0 : i];
-    r.outputs.resize(static_cast<size_t>(std::max<int64_t>(1, sp.num_sequences())));
+    // A beam search returns its n best beams; otherwise every generated sequence comes back.
+    r.outputs.resize(static_cast<size_t>(std::max<int64_t>(1, sp.use_beam_search ? sp.n : sp.num_sequences())));
     for (size_t k = 0; k < r.outputs.size(); ++k) {
       r.outputs[k].index = static_cast<int64_t>(k);
       if (sp.logprobs) r.outputs[k].logprobs.emplace();
@@ -93,13 +94,47 @@ std::vector<GenerateResult> LLM::generate(const std::vector<PromptInput>& prompt
 
 std::vector<BeamSearchResult> LLM::beam_search(const std::vector<PromptInput>& prompts,
                                                const BeamSearchParams& params) {
-  std::vector<BeamSearchResult> results;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    const PromptInput& p = prompts[i];
-    try {
-      results.push_back(engine_.beam_search(p.text ? tokenizer().encode(*p.text, true) : p.token_ids, params));
-    } catch (const Error& e) {
-      fail(e.code(), "prompt {}: {}", i, e.what());
+  BeamSearchParams bp = params;
+  bp.include_stop_str_in_output = true;  // vLLM's LLM.beam_search keeps the EOS in the tokens
+  std::vector<BeamSearchResult> results(prompts.size());
+  std::vector<int64_t> prompt_lens;
+  std::unordered_map<std::string, size_t> index_of;
+  std::vector<std::string> added;
+  try {
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const PromptInput& p = prompts[i];
+      const std::string id = p.request_id.value_or(std::to_string(i));
+      if (index_of.contains(id)) fail(ErrorCode::kInvalidArgument, "request_id '{}' is used twice", id);
+      std::vector<int32_t> ids = p.text ? tokenizer().encode(*p.text, true) : p.token_ids;
+      prompt_lens.push_back(static_cast<int64_t>(ids.size()));
+      try {
+        engine_.add_beam_search(std::make_shared<Request>(id, std::move(ids), SamplingParams{}), bp);
+      } catch (const Error& e) {
+        fail(e.code(), "prompt {}: {}", i, e.what());
+      }
+      index_of[id] = i;
+      added.push_back(id);
+    }
+  } catch (const Error&) {
+    for (const std::string& id : added) engine_.abort_request(id);
+    while (engine_.has_unfinished()) engine_.step();  // drain the abort outputs
+    throw;
+  }
+  // All prompts search at once, batched like any other requests.
+  while (engine_.has_unfinished()) {
+    for (RequestOutput& out : engine_.step()) {
+      const size_t i = index_of.at(out.request_id);
+      std::vector<BeamSequence>& seqs = results[i].sequences;
+      if (seqs.size() <= static_cast<size_t>(out.index)) seqs.resize(static_cast<size_t>(out.index) + 1);
+      BeamSequence& s = seqs[static_cast<size_t>(out.index)];
+      s.token_ids = std::move(out.new_token_ids);
+      s.text = std::move(out.new_text);
+      s.cumulative_logprob = out.cumulative_logprob.value_or(0);
+      s.finish_reason = out.finish_reason;
+      s.logprobs = std::move(out.new_logprobs);
+      const int64_t length =
+          prompt_lens[i] + static_cast<int64_t>(s.token_ids.size()) - (s.finish_reason == "stop" ? 1 : 0);
+      s.score = beam_score(s.cumulative_logprob, length, bp.length_penalty);
     }
   }
   return results;

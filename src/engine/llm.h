@@ -57,9 +57,10 @@ class LLM {
                                        const std::vector<SamplingParams>& params,
                                        const std::function<void(const GenerateProgress&)>& on_progress = {});
 
-  // Beam search over each prompt (one at a time), as vLLM's LLM.beam_search: keeps the
-  // beam_width best partial sequences by cumulative logprob, forking and freeing their KV
-  // blocks through the engine's KV cache manager. Runs only while no request is in flight.
+  // Beam search over each prompt, as vLLM's LLM.beam_search (see beam_search.h): all prompts
+  // search at once inside the engine, their beams forking and freeing KV blocks. Each result
+  // has the num_returned (default beam_width) best beams, best first; a beam ended by EOS keeps
+  // it in token_ids (not in text). Throws Error naming the prompt's index for invalid input.
   std::vector<BeamSearchResult> beam_search(const std::vector<PromptInput>& prompts, const BeamSearchParams& params);
 
   EngineCore& engine() { return engine_; }

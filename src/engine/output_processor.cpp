@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/utf8.h"
+
 namespace pagellm {
 namespace {
 
@@ -34,7 +36,8 @@ void OutputProcessor::add_request(const Request& request) {
   Tracked t;
   if (request.params.detokenize)
     t.detokenizer =
-        std::make_unique<IncrementalDetokenizer>(*tokenizer_, request.prompt(), request.params.skip_special_tokens);
+        std::make_unique<IncrementalDetokenizer>(*tokenizer_, request.prompt(), request.params.skip_special_tokens,
+                                                 request.params.spaces_between_special_tokens);
   for (const std::string& s : request.params.stop) t.max_stop_len = std::max(t.max_stop_len, s.size());
   t.arrival = t.last_token = now;
   tracked_[request.id] = std::move(t);
@@ -62,7 +65,7 @@ std::optional<std::pair<size_t, size_t>> OutputProcessor::find_stop(const std::s
 }
 
 void OutputProcessor::decode_logprobs(PositionLogprobs& lp) const {
-  for (auto& [id, entry] : lp) entry.decoded_token = tokenizer_->decode(std::span(&id, 1), false);
+  for (auto& [id, entry] : lp) entry.decoded_token = tokenizer_->decode_token(id);
 }
 
 RequestOutput OutputProcessor::process_token(Request& request, int32_t token, std::optional<PositionLogprobs> logprobs,
@@ -83,6 +86,7 @@ RequestOutput OutputProcessor::process_token(Request& request, int32_t token, st
   if (logprobs) {
     if (params.detokenize) decode_logprobs(*logprobs);
     out.new_logprobs.push_back(std::move(*logprobs));
+    out.new_text_offsets.push_back(tracked.chars);  // the token's text starts where the text stands
   }
   if (!request.prompt_logprobs.empty() && !request.prompt_logprobs_sent) {
     if (params.detokenize)
@@ -102,7 +106,11 @@ RequestOutput OutputProcessor::process_token(Request& request, int32_t token, st
   if (tracked.detokenizer) {
     // The token that stops generation is in the ids but not in the text (unless asked for).
     const size_t old_size = tracked.text.size();
-    if (!eos && (!stop_id || params.include_stop_str_in_output)) tracked.text += tracked.detokenizer->add(token);
+    if (!eos && (!stop_id || params.include_stop_str_in_output)) {
+      const std::string piece = tracked.detokenizer->add(token);
+      tracked.text += piece;
+      tracked.chars += static_cast<int64_t>(utf8_length(piece));
+    }
     if (may_stop && !eos && !stop_id && !params.stop.empty()) {
       const size_t from = old_size - std::min(old_size, tracked.max_stop_len - 1);
       if (auto match = find_stop(tracked.text, from, params.stop)) {
@@ -134,11 +142,10 @@ RequestOutput OutputProcessor::process_token(Request& request, int32_t token, st
   return out;
 }
 
-RequestOutput OutputProcessor::abort(const Request& request, EngineStats& stats) {
+RequestOutput OutputProcessor::abort(const Request& request) {
   RequestOutput out = make_output(request);
   out.finished = true;
   out.finish_reason = "abort";
-  ++stats.request_success["abort"];
   tracked_.erase(request.id);
   return out;
 }

@@ -35,8 +35,11 @@ class OutputProcessor {
   // output delta; a non-empty finish_reason says the sequence is done and may be freed.
   RequestOutput process_token(Request& request, int32_t token, std::optional<PositionLogprobs> logprobs,
                               EngineStats& stats);
-  RequestOutput abort(const Request& request, EngineStats& stats);
+  // The final output of an aborted sequence; the caller counts it in the stats.
+  RequestOutput abort(const Request& request);
   void forget(const std::string& id) { tracked_.erase(id); }
+  // Fills each entry's decoded_token: the token decoded alone, special tokens kept (vLLM).
+  void decode_logprobs(PositionLogprobs& lp) const;
 
   // The longest tail of `text` that is a proper prefix of one of `stops` (bytes).
   static size_t stop_holdback(const std::string& text, const std::vector<std::string>& stops);
@@ -48,13 +51,13 @@ class OutputProcessor {
   struct Tracked {
     std::unique_ptr<IncrementalDetokenizer> detokenizer;
     std::string text;    // output text so far (stop tokens' text excluded)
+    int64_t chars = 0;   // code points in `text` (logprobs' text offsets)
     size_t emitted = 0;  // bytes of `text` already sent
     size_t max_stop_len = 0;
     Clock::time_point arrival;
     Clock::time_point last_token;
   };
   void finish(Request& request, Tracked& tracked, RequestOutput& out, EngineStats& stats);
-  void decode_logprobs(PositionLogprobs& lp) const;
 
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::vector<int32_t> eos_token_ids_;

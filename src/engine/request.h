@@ -17,6 +17,9 @@ enum class RequestStatus { kWaiting, kRunning, kPreempted, kFinishedStopped, kFi
 
 bool is_finished(RequestStatus status);
 
+// A fresh seed for a request (or sequence) that was given none; distinct on every call.
+uint64_t unseeded_request_seed();
+
 struct Request {
   Request(std::string id, std::vector<int32_t> prompt_token_ids, SamplingParams params, double arrival_time = 0,
           int64_t priority = 0);

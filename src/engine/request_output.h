@@ -29,6 +29,9 @@ struct RequestOutput {
   int64_t index = 0;  // sequence index (n > 1, best_of)
   StopReason stop_reason;
   std::vector<PositionLogprobs> new_logprobs;  // one per new token, when logprobs was set
+  // With logprobs: per new token, where its text starts in the sequence's output text
+  // (characters, i.e. code points; text cut by a stop string may end before later offsets).
+  std::vector<int64_t> new_text_offsets;
   // In the sequence's first output when prompt_logprobs was set; entry 0 is empty.
   std::optional<std::vector<std::optional<PositionLogprobs>>> prompt_logprobs;
   std::optional<double> cumulative_logprob;  // when logprobs was set (or best_of > n)

@@ -7,6 +7,7 @@ void merge_into(RequestOutput& last, RequestOutput& next) {
   last.new_token_ids.insert(last.new_token_ids.end(), next.new_token_ids.begin(), next.new_token_ids.end());
   last.new_text += next.new_text;
   last.new_logprobs.insert(last.new_logprobs.end(), next.new_logprobs.begin(), next.new_logprobs.end());
+  last.new_text_offsets.insert(last.new_text_offsets.end(), next.new_text_offsets.begin(), next.new_text_offsets.end());
   last.stop_reason = next.stop_reason;
   last.cumulative_logprob = next.cumulative_logprob;
   last.finished = next.finished;

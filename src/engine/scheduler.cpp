@@ -40,20 +40,38 @@ Scheduler::RequestPtr Scheduler::pick_victim() {
 }
 
 void Scheduler::preempt(const RequestPtr& request, SchedulerOutput& out) {
+  const bool idle = waits_for_group(*request);
   kv_.free(request->id);
   request->status = RequestStatus::kPreempted;
   request->num_computed_tokens = 0;
   ++request->num_preemptions;
   ++num_preemptions_;
   running_.erase(std::find(running_.begin(), running_.end(), request));
-  waiting_.push_front(request);
+  // An idle beam needs nothing more until its group expands (its children then recompute what
+  // they need, mostly from the prefix cache), so it is parked rather than queued for recompute.
+  if (!idle) waiting_.push_front(request);
   out.preempted.push_back(request->id);
+}
+
+int64_t Scheduler::reserved_seqs(const Request& request) {
+  // An n > 1 (or beam) request runs as one sequence until it forks: reserve them all up front.
+  return request.forked ? 1 : request.params.num_sequences();
+}
+
+int64_t Scheduler::num_running_seqs() const {
+  int64_t seqs = 0;
+  for (const RequestPtr& r : running_) seqs += reserved_seqs(*r);
+  return seqs;
 }
 
 void Scheduler::schedule_running(int64_t& budget, SchedulerOutput& out) {
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     RequestPtr request = running_[i];
     const int64_t num_new = std::min(request->num_tokens() - request->num_computed_tokens, budget);
+    if (num_new == 0) {  // a beam waiting for its siblings
+      ++i;
+      continue;
+    }
     bool preempted_self = false;
     while (!kv_.allocate_slots(request->id, request->token_ids, request->num_computed_tokens, num_new, {},
                                request->cache_extra_key)) {
@@ -82,9 +100,11 @@ void Scheduler::schedule_running(int64_t& budget, SchedulerOutput& out) {
 }
 
 void Scheduler::schedule_waiting(int64_t& budget, SchedulerOutput& out) {
-  while (!waiting_.empty() && budget > 0 && num_running() < config_.max_num_seqs) {
+  int64_t seqs = num_running_seqs();
+  while (!waiting_.empty() && budget > 0) {
     auto it = next_waiting();
     RequestPtr request = *it;
+    if (seqs + reserved_seqs(*request) > config_.max_num_seqs) break;
     // prompt_logprobs needs every prompt position computed, so such requests take no hits (as vLLM).
     const CachedPrefix prefix = request->params.prompt_logprobs
                                     ? CachedPrefix{}
@@ -101,6 +121,7 @@ void Scheduler::schedule_waiting(int64_t& budget, SchedulerOutput& out) {
     request->status = RequestStatus::kRunning;
     waiting_.erase(it);
     running_.push_back(request);
+    seqs += reserved_seqs(*request);
     out.scheduled.push_back({request.get(), request->num_computed_tokens, num_new, {}});
     out.num_scheduled_tokens += num_new;
     budget -= num_new;
@@ -113,6 +134,16 @@ SchedulerOutput Scheduler::schedule() {
   schedule_running(budget, out);
   // Admitting new work in a step that had to preempt would only thrash.
   if (out.preempted.empty()) schedule_waiting(budget, out);
+  // When nothing can run, the blocks may all be held by beams waiting for siblings that cannot
+  // get blocks: park those beams (they keep their results) so the siblings can run.
+  while (out.scheduled.empty() && !waiting_.empty()) {
+    RequestPtr idle;
+    for (const RequestPtr& r : running_)
+      if (waits_for_group(*r) && (!idle || runs_before(*idle, *r))) idle = r;
+    if (!idle) break;
+    preempt(idle, out);
+    schedule_waiting(budget, out);
+  }
   // Tables are taken last: copy-on-write may have changed them while scheduling.
   for (ScheduledRequest& s : out.scheduled) s.block_table = kv_.block_table(s.request->id);
   out.blocks_to_copy = kv_.take_pending_copies();
@@ -121,6 +152,12 @@ SchedulerOutput Scheduler::schedule() {
 
 void Scheduler::add_forked(std::shared_ptr<Request> child, const Request& parent) {
   child->arrival_order = parent.arrival_order;
+  if (!kv_.has_blocks(child->id)) {  // the parent was preempted: recompute, first in line
+    child->status = RequestStatus::kPreempted;
+    child->num_computed_tokens = 0;
+    waiting_.push_front(std::move(child));
+    return;
+  }
   child->status = RequestStatus::kRunning;
   running_.push_back(std::move(child));
 }

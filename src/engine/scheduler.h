@@ -22,8 +22,9 @@ class Scheduler {
   // Queues a request; throws Error(kInvalidArgument) if it could never run (empty, too long).
   void add_request(std::shared_ptr<Request> request);
   SchedulerOutput schedule();
-  // A sequence forked from a running `parent` (its blocks already forked in the KV manager):
-  // runs from the next step, ordered as its parent for preemption.
+  // A sequence forked from `parent` (its blocks already forked in the KV manager): runs from the
+  // next step, ordered as its parent. A child whose parent holds no blocks (preempted) is queued
+  // first in line to be computed from scratch.
   void add_forked(std::shared_ptr<Request> child, const Request& parent);
   // After the step ran: the scheduled tokens are now in the cache.
   void update_after_step(const SchedulerOutput& output);
@@ -31,6 +32,9 @@ class Scheduler {
   void finish_request(std::string id, RequestStatus status);  // by value: the request may die here
 
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  // Sequences running or reserved (an unforked n > 1 or beam request counts all it will fork);
+  // admission keeps this within max_num_seqs.
+  int64_t num_running_seqs() const;
   int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   bool has_unfinished() const { return !running_.empty() || !waiting_.empty(); }
   int64_t num_preemptions() const { return num_preemptions_; }
@@ -40,6 +44,9 @@ class Scheduler {
   using RequestPtr = std::shared_ptr<Request>;
 
   bool runs_before(const Request& a, const Request& b) const;
+  static int64_t reserved_seqs(const Request& request);
+  // A running sequence with nothing to compute: a beam that reported and waits for its siblings.
+  static bool waits_for_group(const Request& r) { return r.num_computed_tokens >= r.num_tokens(); }
   std::deque<RequestPtr>::iterator next_waiting();
   RequestPtr pick_victim();
   void preempt(const RequestPtr& request, SchedulerOutput& out);

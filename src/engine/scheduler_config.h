@@ -7,7 +7,7 @@ enum class SchedulingPolicy { kFcfs, kPriority };
 
 struct SchedulerConfig {
   int64_t max_num_batched_tokens = 2048;  // token budget of one step
-  int64_t max_num_seqs = 128;             // requests running at once
+  int64_t max_num_seqs = 128;             // sequences running at once (n, best_of, beams count)
   int64_t max_model_len = 0;              // prompt + output tokens of one request
   bool enable_chunked_prefill = true;
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;

@@ -7,6 +7,7 @@
 #include "server/chat_completions.h"
 #include "server/completions.h"
 #include "server/metrics.h"
+#include "server/sampling_request.h"
 #include "server/simple_endpoints.h"
 #include "server/sse.h"
 #include "util/logging.h"
@@ -148,8 +149,9 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res, cons
   } catch (const ApiError& e) {
     send_json(res, e.status(), e.body());
   } catch (const Error& e) {
+    // The engine's own checks (run on this thread when a request is added) name their field too.
     const int status = http_status_for(e.code());
-    send_json(res, status, error_body(status, e.what()));
+    send_json(res, status, error_body(status, e.what(), status == 400 ? field_named_in(e.what()) : std::nullopt));
   } catch (const std::exception& e) {
     send_json(res, 500, error_body(500, fmt::format("internal error: {}", e.what())));
   }

@@ -12,19 +12,24 @@ namespace {
 
 class ChatFormat : public ResponseFormat {
  public:
-  ChatFormat(std::string id, std::string model, std::string fingerprint, std::optional<int64_t> top_logprobs)
+  ChatFormat(std::string id, std::string model, std::string fingerprint, std::optional<int64_t> top_logprobs,
+             bool tokens_as_ids, bool prompt_logprobs)
       : id_(std::move(id)),
         model_(std::move(model)),
         fingerprint_(std::move(fingerprint)),
-        top_logprobs_(top_logprobs) {}
+        top_logprobs_(top_logprobs),
+        tokens_as_ids_(tokens_as_ids),
+        prompt_logprobs_(prompt_logprobs) {}
 
   // The role first, then content deltas, then an empty delta carrying finish_reason.
-  std::vector<Json> stream_chunks(const Choice& c, const RequestOutput& d, bool first) const override {
+  std::vector<Json> stream_chunks(const GenerationGroup&, const Choice& c, const RequestOutput& d,
+                                  bool first) const override {
     std::vector<Json> chunks;
     if (first) chunks.push_back(chunk(c.index, {{"role", "assistant"}, {"content", ""}}, nullptr));
     if (!d.new_text.empty() || (top_logprobs_ && !d.new_logprobs.empty())) {
       Json content = chunk(c.index, {{"content", d.new_text}}, nullptr);
-      if (top_logprobs_) content["choices"][0]["logprobs"] = chat_logprobs_json(d.new_logprobs, *top_logprobs_);
+      if (top_logprobs_)
+        content["choices"][0]["logprobs"] = chat_logprobs_json(d.new_logprobs, *top_logprobs_, tokens_as_ids_);
       chunks.push_back(std::move(content));
     }
     if (!d.finish_reason.empty()) {
@@ -38,13 +43,17 @@ class ChatFormat : public ResponseFormat {
   Json final_response(const GenerationGroup& g) const override {
     Json choices = Json::array();
     for (const Choice& c : g.choices())
-      choices.push_back({{"index", c.index},
-                         {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", Json::array()}}},
-                         {"logprobs", top_logprobs_ ? chat_logprobs_json(c.logprobs, *top_logprobs_) : Json(nullptr)},
-                         {"finish_reason", c.finish_reason},
-                         {"stop_reason", stop_reason_json(c.stop_reason)}});
+      choices.push_back(
+          {{"index", c.index},
+           {"message", {{"role", "assistant"}, {"content", c.text}, {"tool_calls", Json::array()}}},
+           {"logprobs", top_logprobs_ ? chat_logprobs_json(c.logprobs, *top_logprobs_, tokens_as_ids_) : Json(nullptr)},
+           {"finish_reason", c.finish_reason},
+           {"stop_reason", stop_reason_json(c.stop_reason)}});
     Json out = envelope("chat.completion", choices);
     out["usage"] = usage_json(g);
+    // vLLM's extension: the prompt's logprobs at the top level, when prompt_logprobs was asked.
+    if (prompt_logprobs_)
+      out["prompt_logprobs"] = g.prompt_logprobs(0) ? prompt_logprobs_json(*g.prompt_logprobs(0)) : Json(nullptr);
     return out;
   }
 
@@ -72,6 +81,8 @@ class ChatFormat : public ResponseFormat {
 
   std::string id_, model_, fingerprint_;
   std::optional<int64_t> top_logprobs_;  // set when logprobs were asked for
+  bool tokens_as_ids_;                   // vLLM's return_tokens_as_token_ids
+  bool prompt_logprobs_;
 };
 
 }  // namespace
@@ -82,6 +93,10 @@ void handle_chat_completions(const ServerContext& ctx, const Json& body, const s
   const bool want_logprobs = bool_field(body, "logprobs").value_or(false);
   const std::optional<int64_t> top_logprobs = int_field(body, "top_logprobs");
   if (top_logprobs && !want_logprobs) bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+  if (top_logprobs && (*top_logprobs < 0 || *top_logprobs > ctx.sampling_defaults.max_logprobs))
+    bad_request(fmt::format("top_logprobs must be between 0 and {} (--max-logprobs), got {}",
+                            ctx.sampling_defaults.max_logprobs, *top_logprobs),
+                "top_logprobs");
   const bool stream = bool_field(body, "stream").value_or(false);
   const Json* options = object_field(body, "stream_options");
   const bool include_usage = stream && options && bool_field(*options, "include_usage").value_or(false);
@@ -105,17 +120,18 @@ void handle_chat_completions(const ServerContext& ctx, const Json& body, const s
   const SamplingParams params = parse_sampling_params(
       body, ctx.sampling_defaults, max_tokens.value_or(std::max<int64_t>(1, ctx.max_model_len() - prompt_len)));
   check_context_length(ctx, prompt_len, params.max_tokens, "messages");
-  if (stream && params.num_sequences() > params.n)
+  // Beam search streams fine: its n best beams come once the search ends (as vLLM sends them).
+  if (stream && params.num_sequences() > params.n && !params.use_beam_search)
     bad_request("'best_of' greater than 'n' cannot be streamed", "best_of");
-  if (params.use_beam_search)
-    bad_request("'use_beam_search' is available offline only (pagellm::LLM::beam_search)", "use_beam_search");
 
   auto group = std::make_shared<GenerationGroup>(*ctx.engine, request_id);
   group->submit({prompt}, params, priority);
   send_generation(
-      res, group,
+      ctx, res, group,
       std::make_shared<ChatFormat>(request_id, model, ctx.system_fingerprint(),
-                                   want_logprobs ? std::optional<int64_t>(top_logprobs.value_or(0)) : std::nullopt),
+                                   want_logprobs ? std::optional<int64_t>(top_logprobs.value_or(0)) : std::nullopt,
+                                   bool_field(body, "return_tokens_as_token_ids").value_or(false),
+                                   params.prompt_logprobs.has_value()),
       stream, include_usage);
 }
 

@@ -13,6 +13,8 @@ void GenerationGroup::submit(const std::vector<std::vector<int32_t>>& prompts, c
                              int64_t priority) {
   n_ = params.n;
   num_prompts_ = 0;
+  prompts_ = prompts;
+  prompt_logprobs_.assign(prompts.size(), std::nullopt);
   stream_ = std::make_shared<RequestStream>(prompts.size());
   for (size_t p = 0; p < prompts.size(); ++p) {
     try {
@@ -43,6 +45,8 @@ std::optional<ChoiceDelta> GenerationGroup::next(std::chrono::milliseconds timeo
   c.text += out->new_text;
   c.token_ids.insert(c.token_ids.end(), out->new_token_ids.begin(), out->new_token_ids.end());
   c.logprobs.insert(c.logprobs.end(), out->new_logprobs.begin(), out->new_logprobs.end());
+  c.text_offsets.insert(c.text_offsets.end(), out->new_text_offsets.begin(), out->new_text_offsets.end());
+  if (out->prompt_logprobs) prompt_logprobs_.at(prompt_index) = *out->prompt_logprobs;
   c.num_cached_tokens = out->num_cached_tokens;
   if (!out->finish_reason.empty()) {
     c.finish_reason = out->finish_reason;

@@ -19,7 +19,8 @@ struct Choice {
   std::string text;
   std::vector<int32_t> token_ids;
   std::vector<PositionLogprobs> logprobs;
-  std::string finish_reason;  // non-empty once this choice finished
+  std::vector<int64_t> text_offsets;  // per token with logprobs: where its text starts in `text`
+  std::string finish_reason;          // non-empty once this choice finished
   StopReason stop_reason;
   int64_t num_prompt_tokens = 0;
   int64_t num_cached_tokens = 0;
@@ -46,6 +47,13 @@ class GenerationGroup {
   void abort();
 
   const std::vector<Choice>& choices() const { return choices_; }
+  const std::vector<int32_t>& prompt_ids(int64_t prompt_index) const {
+    return prompts_.at(static_cast<size_t>(prompt_index));
+  }
+  // The prompt's logprobs once they arrived (when prompt_logprobs was set); entry 0 is empty.
+  const std::optional<std::vector<std::optional<PositionLogprobs>>>& prompt_logprobs(int64_t prompt_index) const {
+    return prompt_logprobs_.at(static_cast<size_t>(prompt_index));
+  }
   int64_t prompt_tokens() const;  // each prompt counted once, whatever n
   int64_t completion_tokens() const;
   int64_t cached_tokens() const;
@@ -57,6 +65,8 @@ class GenerationGroup {
   std::string base_id_;
   std::shared_ptr<RequestStream> stream_;
   std::vector<Choice> choices_;
+  std::vector<std::vector<int32_t>> prompts_;
+  std::vector<std::optional<std::vector<std::optional<PositionLogprobs>>>> prompt_logprobs_;
   size_t num_prompts_ = 0;
   int64_t n_ = 1;
 };

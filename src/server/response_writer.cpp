@@ -20,10 +20,13 @@ Json usage_json(const GenerationGroup& group) {
               {"prompt_tokens_details", {{"cached_tokens", group.cached_tokens()}}}};
 }
 
-void send_generation(httplib::Response& res, std::shared_ptr<GenerationGroup> group,
+void send_generation(const ServerContext& ctx, httplib::Response& res, std::shared_ptr<GenerationGroup> group,
                      std::shared_ptr<const ResponseFormat> format, bool stream, bool include_usage) {
   res.status = 200;
-  auto release = [group](bool success) {
+  ++ctx.open_responses;
+  // Released with the provider callbacks, which httplib destroys once the response is done.
+  auto open = std::shared_ptr<void>(nullptr, [&ctx](void*) { --ctx.open_responses; });
+  auto release = [group, open](bool success) {
     if (!success) group->abort();
   };
   if (!stream) {
@@ -58,7 +61,7 @@ void send_generation(httplib::Response& res, std::shared_ptr<GenerationGroup> gr
           const Choice& choice = group->choices()[delta->choice];
           const bool first = !(*started)[delta->choice];
           (*started)[delta->choice] = true;
-          for (Json& chunk : format->stream_chunks(choice, delta->output, first)) {
+          for (Json& chunk : format->stream_chunks(*group, choice, delta->output, first)) {
             if (include_usage) chunk["usage"] = nullptr;
             if (!write(sink, sse_event(chunk))) return false;
           }

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "server/generation_group.h"
+#include "server/server_context.h"
 #include "util/json_file.h"
 
 namespace pagellm::server {
@@ -16,14 +17,16 @@ class ResponseFormat {
  public:
   virtual ~ResponseFormat() = default;
   // Chunks (zero or more) for one delta of one choice; `first` is that choice's first delta.
-  virtual std::vector<Json> stream_chunks(const Choice& choice, const RequestOutput& delta, bool first) const = 0;
+  virtual std::vector<Json> stream_chunks(const GenerationGroup& group, const Choice& choice,
+                                          const RequestOutput& delta, bool first) const = 0;
   virtual Json final_response(const GenerationGroup& group) const = 0;
   virtual Json usage_chunk(const GenerationGroup& group) const = 0;
 };
 
 Json usage_json(const GenerationGroup& group);
 
-void send_generation(httplib::Response& res, std::shared_ptr<GenerationGroup> group,
+// Counts itself in ctx.open_responses until the response is written (or the client is gone).
+void send_generation(const ServerContext& ctx, httplib::Response& res, std::shared_ptr<GenerationGroup> group,
                      std::shared_ptr<const ResponseFormat> format, bool stream, bool include_usage);
 
 }  // namespace pagellm::server

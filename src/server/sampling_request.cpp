@@ -8,8 +8,10 @@ namespace {
 
 bool absent(const Json& body, const char* name) { return !body.contains(name) || body[name].is_null(); }
 
-// The field a validation message is about, for the error's `param`.
+}  // namespace
+
 std::optional<std::string> field_named_in(const std::string& message) {
+  // Longer names first where one contains another (top_logprobs before logprobs).
   static const char* kFields[] = {"presence_penalty",
                                   "frequency_penalty",
                                   "repetition_penalty",
@@ -28,15 +30,21 @@ std::optional<std::string> field_named_in(const std::string& message) {
                                   "bad_words",
                                   "best_of",
                                   "length_penalty",
+                                  "early_stopping",
+                                  "use_beam_search",
                                   "seed",
                                   "stop",
                                   "n"};
-  for (const char* f : kFields)
-    if (message.find(f) != std::string::npos) return f;
+  // Validation messages start with the field they are about ("n must be at least 1",
+  // "stop_token_ids[2] must be ...", "stop strings are only ...").
+  for (const char* f : kFields) {
+    const size_t len = std::char_traits<char>::length(f);
+    if (message.compare(0, len, f) == 0 &&
+        (message.size() == len || std::string(" [").find(message[len]) != std::string::npos))
+      return f;
+  }
   return std::nullopt;
 }
-
-}  // namespace
 
 SamplingParams parse_sampling_params(const Json& body, const SamplingDefaults& defaults,
                                      std::optional<int64_t> max_tokens) {

@@ -21,6 +21,8 @@ struct ServerContext {
   std::optional<ChatTemplate> chat_template;
   SamplingDefaults sampling_defaults;
   int64_t created = 0;  // unix time the model was loaded
+  // Generation responses still being written (shutdown waits for them, not only for the engine).
+  mutable std::atomic<int64_t> open_responses{0};
 
   const std::string& default_model_name() const { return config.served_model_names.front(); }
   // The served name a request asked for; 404 (OpenAI's "model does not exist") for any other.

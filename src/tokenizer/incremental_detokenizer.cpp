@@ -19,17 +19,25 @@ bool is_byte_piece(const std::string& p) { return p.size() == 6 && p.compare(0, 
 }  // namespace
 
 IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, std::span<const int32_t> prompt_ids,
-                                               bool skip_special_tokens)
+                                               bool skip_special_tokens, bool spaces_between_special_tokens)
     : tok_(tokenizer),
       ids_(prompt_ids.begin(), prompt_ids.end()),
       prefix_offset_(prompt_ids.size() > kInitialWindow ? prompt_ids.size() - kInitialWindow : 0),
       read_offset_(prompt_ids.size()),
-      skip_special_(skip_special_tokens) {}
+      skip_special_(skip_special_tokens),
+      join_added_tight_(!skip_special_tokens && !spaces_between_special_tokens) {}
 
 std::string IncrementalDetokenizer::add(int32_t id) {
-  tok_.id_to_token(id);  // validate before storing: Error(kInvalidArgument) names the id
+  const std::string piece = tok_.id_to_token(id);  // validates before storing: Error names the id
   ids_.push_back(id);
-  return emit(false);
+  std::string text = emit(false);
+  if (join_added_tight_) {
+    // vLLM's rule (FastIncrementalDetokenizer): the step's text is replaced by the raw token.
+    const bool added = tok_.is_added(id);
+    if (added && last_added_) text = piece;
+    last_added_ = added;
+  }
+  return text;
 }
 
 std::string IncrementalDetokenizer::finish() { return emit(true); }

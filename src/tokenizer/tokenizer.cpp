@@ -98,6 +98,18 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   return is_valid_utf8(s) ? s : utf8_lossy(s);
 }
 
+std::string Tokenizer::decode_token(int32_t id) const {
+  std::string text = decode(std::span(&id, 1), false);
+  const std::string& m = leading_space_marker_;
+  if (m.empty()) return text;
+  const std::string piece = id_to_token(id);
+  size_t markers = 0;
+  while ((markers + 1) * m.size() <= piece.size() && piece.compare(markers * m.size(), m.size(), m) == 0) ++markers;
+  const size_t spaces = text.find_first_not_of(' ') == std::string::npos ? text.size() : text.find_first_not_of(' ');
+  if (markers > spaces) text.insert(0, markers - spaces, ' ');
+  return text;
+}
+
 int64_t Tokenizer::vocab_size() const { return vocab_size_; }
 
 std::string Tokenizer::clean_up_tokenization(std::string_view text) {
@@ -130,6 +142,8 @@ std::optional<std::string> Tokenizer::chat_template(const std::string& name) con
   auto it = chat_templates_.find(name);
   return it == chat_templates_.end() ? std::nullopt : std::optional<std::string>(it->second);
 }
+
+bool Tokenizer::is_added(int32_t id) const { return added_->by_id(id) != nullptr; }
 
 bool Tokenizer::is_special(int32_t id) const {
   const AddedToken* t = added_->by_id(id);

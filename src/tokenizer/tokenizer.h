@@ -41,6 +41,11 @@ class Tokenizer {
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true, bool parse_special = true) const;
   // Throws Error(kInvalidArgument) naming an id outside the vocabulary.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = true) const;
+  // One token's text as vLLM reports it in logprobs (decoded_token): decoded alone, special
+  // tokens kept, with the leading spaces a Metaspace piece ("▁the") loses in decode restored
+  // (" the"). vLLM restores them only for tokenizers with a Metaspace pre-tokenizer; legacy
+  // SentencePiece serializations (normalizer-based, and GGUF vocabularies) give "the".
+  std::string decode_token(int32_t id) const;
 
   int64_t vocab_size() const;  // including added tokens
   int32_t bos_token_id() const { return bos_id_; }
@@ -49,6 +54,8 @@ class Tokenizer {
   std::optional<std::string> eos_token() const;
   std::optional<std::string> chat_template(const std::string& name = "default") const;
   bool is_special(int32_t id) const;
+  // An added token (tokenizer.json's added_tokens, special or not; a GGUF's control tokens).
+  bool is_added(int32_t id) const;
   // tokenizer_config.json's clean_up_tokenization_spaces: whether transformers would pass
   // decoded text through clean_up_tokenization (decode() itself never does).
   bool clean_up_tokenization_spaces() const { return clean_up_tokenization_spaces_; }
@@ -76,6 +83,7 @@ class Tokenizer {
   bool clean_up_tokenization_spaces_ = false;
   // llama.cpp SPM: prepend "▁" to text that follows the start or a special token.
   bool spm_space_prefix_ = false;
+  std::string leading_space_marker_;  // the Metaspace pre-tokenizer's replacement, if any
 
   friend struct HfLoader;
   friend struct GgufLoader;

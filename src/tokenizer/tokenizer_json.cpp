@@ -211,7 +211,17 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& dir_or_file) {
     auto sub = [&](const char* key) { return j.contains(key) ? Json(j[key]) : Json(); };
     t->normalizer_ = make_normalizer(sub("normalizer"));
     l.load_added(sub("added_tokens"));
-    t->pre_tokenizer_ = make_pre_tokenizer(sub("pre_tokenizer"));
+    const Json pre = sub("pre_tokenizer");
+    t->pre_tokenizer_ = make_pre_tokenizer(pre);
+    // The Metaspace replacement (top level or in a Sequence), as vLLM reads it for logprobs.
+    if (pre.is_object()) {
+      Json items = pre.value("type", "") == "Sequence" ? pre.value("pretokenizers", Json::array()) : Json::array({pre});
+      for (const Json& item : items)
+        if (item.is_object() && item.value("type", "") == "Metaspace") {
+          t->leading_space_marker_ = item.value("replacement", std::string("\xE2\x96\x81"));
+          break;
+        }
+    }
     l.load_post(sub("post_processor"));
     t->decoder_ = make_decoder(sub("decoder"));
     fs::path cfg = file.parent_path() / "tokenizer_config.json";

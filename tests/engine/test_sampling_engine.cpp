@@ -1,15 +1,18 @@
 // Sampling through the engine: stop strings (through the OutputProcessor, token by token),
 // logprobs and prompt_logprobs against the float64 reference logits, parallel sampling (n,
-// best_of) with shared blocks, beam search against exhaustive references, and block accounting.
+// best_of) with shared blocks, and block accounting (beam search: test_beam_search.cpp).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <numeric>
 
 #include "engine/async_engine.h"
 #include "engine/llm.h"
-#include "single_sequence_reference.h"
 #include "sampling/logprobs.h"
+#include "single_sequence_reference.h"
 #include "test_paths.h"
 #include "util/error.h"
 #include "util/json_file.h"
@@ -178,6 +181,27 @@ TEST(StopStrings, StopTokenIdsEosAndMinTokens) {
   q.min_tokens = 5;
   q.include_stop_str_in_output = false;
   EXPECT_EQ(feed(tok, {1}, ids, q).finish_reason, "length");
+}
+
+TEST(StopStrings, SpacesBetweenSpecialTokensReachesTheDetokenizer) {
+  // Mistral's vocabulary without a decoder (HF then joins pieces with spaces): the output text
+  // drops the space between consecutive added tokens only when asked, with special tokens kept.
+  nlohmann::json j =
+      nlohmann::json::parse(read_text_file(test::shared_dir() + "/tokenizers/mistral-7b-v0.1/tokenizer.json"));
+  j["decoder"] = nullptr;
+  const std::string path = "/tmp/pagellm-nodecoder-" + std::to_string(::getpid()) + ".json";
+  std::ofstream(path) << j.dump();
+  auto tok = Tokenizer::from_hf(path);
+  std::remove(path.c_str());
+  const std::vector<int32_t> out{22557, 1, 1, 2, 1526};  // ▁Hello <s> <s> </s> ▁world
+  SamplingParams p;
+  p.ignore_eos = true;
+  p.skip_special_tokens = false;
+  EXPECT_EQ(feed(*tok, {1}, out, p).text, " ▁Hello <s> <s> </s> ▁world");
+  p.spaces_between_special_tokens = false;
+  EXPECT_EQ(feed(*tok, {1}, out, p).text, " ▁Hello <s><s></s> ▁world");
+  p.skip_special_tokens = true;
+  EXPECT_EQ(feed(*tok, {1}, out, p).text, "▁Hello ▁world");  // the skipped prompt <s> leaves no space
 }
 
 // ---- Logprobs against the float64 reference logits --------------------------------------------
@@ -402,112 +426,19 @@ TEST(ParallelSampling, AbortEndsEverySequence) {
   EXPECT_TRUE(outs.back().finished);
   EXPECT_EQ(outs.back().finish_reason, "abort");
   EXPECT_EQ(core.kv_cache_manager().num_free_blocks(), 64);
-}
-
-// ---- Beam search -------------------------------------------------------------------------------
-
-// Next-token log-probabilities of `tokens` by a fresh full forward pass (no shared cache).
-std::vector<double> next_logprobs(const ModelBundle& b, const std::vector<int32_t>& tokens) {
-  const int64_t blocks = (static_cast<int64_t>(tokens.size()) + 15) / 16;
-  KVCache cache(b.config(), blocks, 16);
-  std::vector<int32_t> table(static_cast<size_t>(blocks));
-  std::iota(table.begin(), table.end(), 0);
-  ForwardBatch batch;
-  batch.add_sequence(tokens, 0, table, 16);
-  const std::vector<float> logits = b.model->forward(batch, cache);
-  const double lse = log_sum_exp(logits);
-  std::vector<double> out(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = logits[i] - lse;
-  return out;
-}
-
-TEST(BeamSearch, WidthVocabLengthTwoEqualsExhaustiveSearch) {
-  // With beam_width >= V, two steps of beam search keep every first token, so the result must be
-  // the best beam_width of all V^2 two-token continuations.
-  ModelBundle b = bundle(kStories);
-  const int64_t V = b.config().vocab_size;
-  const std::vector<int32_t> prompt{1, 403, 407};
-  const std::vector<double> first = next_logprobs(b, prompt);
-  struct Seq {
-    double lp;
-    int32_t a, c;
-  };
-  std::vector<Seq> all;
-  for (int32_t a = 0; a < V; ++a) {
-    std::vector<int32_t> t = prompt;
-    t.push_back(a);
-    const std::vector<double> second = next_logprobs(b, t);
-    for (int32_t c = 0; c < V; ++c)
-      all.push_back({first[static_cast<size_t>(a)] + second[static_cast<size_t>(c)], a, c});
-  }
-  std::sort(all.begin(), all.end(), [](const Seq& x, const Seq& y) { return x.lp > y.lp; });
-
-  LLM llm(b, engine_config(2048, 2048));
-  BeamSearchParams bp;
-  bp.beam_width = V;
-  bp.max_tokens = 2;
-  bp.ignore_eos = true;
-  PromptInput in;
-  in.token_ids = prompt;
-  const BeamSearchResult r = llm.beam_search({in}, bp)[0];
-  ASSERT_EQ(r.sequences.size(), static_cast<size_t>(V));
-  for (size_t i = 0; i < 20; ++i) {
-    EXPECT_EQ(r.sequences[i].token_ids, (std::vector<int32_t>{all[i].a, all[i].c})) << i;
-    EXPECT_NEAR(r.sequences[i].cumulative_logprob, all[i].lp, 1e-4) << i;
-  }
-  expect_all_blocks_free(llm);
-}
-
-TEST(BeamSearch, EqualsAFullRecomputeReferenceBeam) {
-  ModelBundle b = bundle("models/tiny-random/llama-gqa/hf");
-  const std::vector<int32_t> prompt{1, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190, 200};
-  for (const int64_t width : {1, 3, 5}) {
-    const int64_t steps = 5;
-    // Reference: expand every beam with every token; keep the best `width` by cumulative logprob.
-    struct Ref {
-      std::vector<int32_t> tokens;
-      double lp;
-    };
-    std::vector<Ref> beams{{{}, 0.0}};
-    for (int64_t s = 0; s < steps; ++s) {
-      std::vector<Ref> next;
-      for (const Ref& r : beams) {
-        std::vector<int32_t> t = prompt;
-        t.insert(t.end(), r.tokens.begin(), r.tokens.end());
-        const std::vector<double> lp = next_logprobs(b, t);
-        for (size_t c = 0; c < lp.size(); ++c) {
-          Ref n = r;
-          n.tokens.push_back(static_cast<int32_t>(c));
-          n.lp += lp[c];
-          next.push_back(n);
-        }
-      }
-      std::stable_sort(next.begin(), next.end(), [](const Ref& x, const Ref& y) { return x.lp > y.lp; });
-      next.resize(static_cast<size_t>(width));
-      beams = next;
-    }
-    LLM llm(b, engine_config(256, 64));
-    BeamSearchParams bp;
-    bp.beam_width = width;
-    bp.max_tokens = steps;
-    bp.ignore_eos = true;
-    PromptInput in;
-    in.token_ids = prompt;
-    const BeamSearchResult r = llm.beam_search({in}, bp)[0];
-    ASSERT_EQ(r.sequences.size(), static_cast<size_t>(width));
-    for (size_t i = 0; i < beams.size(); ++i) {
-      EXPECT_EQ(r.sequences[i].token_ids, beams[i].tokens) << "width " << width << " beam " << i;
-      EXPECT_NEAR(r.sequences[i].cumulative_logprob, beams[i].lp, 1e-4);
-      EXPECT_NEAR(r.sequences[i].score, beams[i].lp / static_cast<double>(prompt.size() + steps), 1e-6);
-      EXPECT_EQ(r.sequences[i].finish_reason, "length");
-    }
-    expect_all_blocks_free(llm);
-    // The engine still serves ordinary requests afterwards.
-    SamplingParams p;
-    p.max_tokens = 3;
-    EXPECT_EQ(llm.generate({in}, {p})[0].outputs[0].token_ids.size(), 3u);
-    expect_all_blocks_free(llm);
-  }
+  // vllm:request_success counts sequences, as vLLM (one request per sequence) does: all 4 here,
+  // and all 4 of a request aborted before its sequences were even forked.
+  EXPECT_EQ(core.stats().request_success.at("abort"), 4);
+  core.add_request(std::make_shared<Request>("y", std::vector<int32_t>{1, 403, 407}, p));
+  core.abort_request("y");
+  while (core.has_unfinished()) core.step();
+  EXPECT_EQ(core.stats().request_success.at("abort"), 8);
+  p.n = 3;
+  p.max_tokens = 5;
+  core.add_request(std::make_shared<Request>("z", std::vector<int32_t>{1, 403, 407}, p));
+  while (core.has_unfinished()) core.step();
+  EXPECT_EQ(core.stats().request_success.at("length"), 3);
+  EXPECT_EQ(core.kv_cache_manager().num_free_blocks(), 64);
 }
 
 }  // namespace
@@ -607,89 +538,6 @@ TEST(AsyncStreams, ParallelSequencesStreamByIndexAndMatchTheOfflineResult) {
     EXPECT_EQ(logprobs[i], ids[i].size());
   }
   engine.shutdown();
-}
-
-}  // namespace
-}  // namespace pagellm
-
-namespace pagellm {
-namespace {
-
-TEST(BeamSearch, EosLengthPenaltyAndEarlyStoppingFollowTheReferenceAlgorithm) {
-  // EOS is set to a token the random model likes (the 3rd most likely first token), so beams
-  // finish early and the length penalty matters. Reference: vLLM's algorithm written over
-  // full-recompute logprobs, no KV sharing.
-  ModelBundle b = bundle("models/tiny-random/llama-gqa/hf");
-  const std::vector<int32_t> prompt{1, 300, 301, 302, 303};
-  const std::vector<double> first = next_logprobs(b, prompt);
-  std::vector<int32_t> order(first.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return first[x] > first[y]; });
-  const int32_t eos = order[2];
-  const int64_t width = 24, steps = 4;
-  for (const bool early : {false, true})
-    for (const double penalty : {1.0, 0.0}) {  // 0: raw cumulative logprob, short EOS beams win
-      struct Ref {
-        std::vector<int32_t> tokens;
-        double lp, score;
-      };
-      auto score = [&](const std::vector<int32_t>& t, double lp) {
-        const auto len = static_cast<int64_t>(prompt.size() + t.size()) - (!t.empty() && t.back() == eos ? 1 : 0);
-        return lp / std::pow(static_cast<double>(len), penalty);
-      };
-      std::vector<Ref> live{{{}, 0.0, 0.0}}, done;
-      for (int64_t s = 0; s < steps && !live.empty(); ++s) {
-        std::vector<Ref> next;
-        for (const Ref& r : live) {
-          std::vector<int32_t> t = prompt;
-          t.insert(t.end(), r.tokens.begin(), r.tokens.end());
-          const std::vector<double> lp = next_logprobs(b, t);
-          std::vector<int32_t> ids(lp.size());
-          std::iota(ids.begin(), ids.end(), 0);
-          std::stable_sort(ids.begin(), ids.end(), [&](int32_t x, int32_t y) { return lp[x] > lp[y]; });
-          for (int64_t k = 0; k < 2 * width; ++k) {
-            Ref n = r;
-            n.tokens.push_back(ids[static_cast<size_t>(k)]);
-            n.lp += lp[static_cast<size_t>(ids[static_cast<size_t>(k)])];
-            n.score = score(n.tokens, n.lp);
-            (n.tokens.back() == eos ? done : next).push_back(n);
-          }
-        }
-        std::stable_sort(next.begin(), next.end(), [](const Ref& x, const Ref& y) { return x.score > y.score; });
-        if (static_cast<int64_t>(next.size()) > width) next.resize(static_cast<size_t>(width));
-        live = next;
-        if (early && static_cast<int64_t>(done.size()) >= width) break;
-      }
-      const size_t eos_expansions = done.size();
-      done.insert(done.end(), live.begin(), live.end());
-      std::stable_sort(done.begin(), done.end(), [](const Ref& x, const Ref& y) { return x.score > y.score; });
-      done.resize(static_cast<size_t>(width));
-      int64_t finished_by_eos = 0;
-      for (const Ref& r : done) finished_by_eos += r.tokens.back() == eos;
-
-      LLM llm(b, engine_config(512, 512));
-      BeamSearchParams bp;
-      bp.beam_width = width;
-      bp.max_tokens = steps;
-      bp.length_penalty = penalty;
-      bp.early_stopping = early;
-      bp.eos_token_id = eos;
-      PromptInput in;
-      in.token_ids = prompt;
-      const BeamSearchResult r = llm.beam_search({in}, bp)[0];
-      const std::string label = std::string(early ? "early " : "") + "penalty " + std::to_string(penalty);
-      ASSERT_EQ(r.sequences.size(), done.size()) << label;
-      EXPECT_GT(eos_expansions, 0u) << label << ": the fixture should finish some beams with EOS";
-      if (penalty == 0.0) {
-        EXPECT_GT(finished_by_eos, 0) << label;
-      }
-      for (size_t i = 0; i < done.size(); ++i) {
-        EXPECT_EQ(r.sequences[i].token_ids, done[i].tokens) << label << " beam " << i;
-        EXPECT_NEAR(r.sequences[i].score, done[i].score, 1e-5) << label << " beam " << i;
-        EXPECT_EQ(r.sequences[i].finish_reason, done[i].tokens.back() == eos ? "stop" : "length");
-      }
-      expect_all_blocks_free(llm);
-    }
 }
 
 }  // namespace

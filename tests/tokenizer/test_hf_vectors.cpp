@@ -45,6 +45,50 @@ TEST(HfVectors, AllFilesAllCases) {
   }
 }
 
+// The token text of logprobs (vLLM's decoded_token): each token decoded alone, special tokens
+// kept; for a Metaspace pre-tokenizer the leading "▁" that decode strips comes back as a space.
+// Reference: for plain word pieces the token texts then concatenate to the pieces with "▁" read as
+// " ", i.e. to the HF decode of the ids with its one stripped leading space put back.
+TEST(HfVectors, LogprobTokenTextRestoresMetaspaceLeadingSpaces) {
+  for (const auto& dir : test::hf_vector_dirs()) {
+    auto tok = Tokenizer::from_hf(dir.string());
+    const bool metaspace = dir.filename() == "mistral-7b-v0.1";  // the legacy form has no pre-tokenizer
+    Json exp = read_json_file((dir / "expected.json").string());
+    int checked = 0;
+    for (const Json& c : exp["cases"]) {
+      const std::vector<int32_t> ids = test::json_ids(c["ids"]);
+      bool plain = !ids.empty();
+      std::string joined;
+      for (int32_t id : ids) {
+        const std::string piece = tok->id_to_token(id);
+        const std::string text = tok->decode_token(id);
+        // Pieces of a character split over tokens decode alone to U+FFFD (vLLM shows that too).
+        plain = plain && !tok->is_added(id) && piece.rfind("<0x", 0) != 0 &&
+                text.find("\xEF\xBF\xBD") == std::string::npos;
+        joined += text;
+      }
+      if (!plain) continue;
+      ++checked;
+      std::string want = tok->decode(ids, false);
+      // The decoder strips exactly one leading space: the first piece's "▁".
+      if (metaspace && tok->id_to_token(ids[0]).rfind("\xE2\x96\x81", 0) == 0) want = " " + want;
+      if (dir.filename().string().rfind("mistral", 0) == 0 && !metaspace) {
+        // Legacy SentencePiece: every word piece is decoded alone, its space stripped (vLLM).
+        for (int32_t id : ids) EXPECT_EQ(tok->decode_token(id), tok->decode(std::vector<int32_t>{id}, false));
+        continue;
+      }
+      EXPECT_EQ(joined, want) << dir.filename() << " " << c["id"];
+    }
+    EXPECT_GT(checked, 10) << dir.filename();
+  }
+  auto mistral = Tokenizer::from_hf((test::tokenizers_dir() / "mistral-7b-v0.1").string());
+  auto legacy = Tokenizer::from_hf((test::tokenizers_dir() / "mistral-7b-v0.1-legacy").string());
+  const int32_t hello = *mistral->token_to_id("\xE2\x96\x81Hello");
+  EXPECT_EQ(mistral->decode_token(hello), " Hello");
+  EXPECT_EQ(legacy->decode_token(hello), "Hello");
+  EXPECT_EQ(mistral->decode_token(1), "<s>");
+}
+
 TEST(HfVectors, KnownIds) {
   auto gpt2 = Tokenizer::from_hf((test::tokenizers_dir() / "gpt2").string());
   EXPECT_EQ(gpt2->encode("Hello world", false), (std::vector<int32_t>{15496, 995}));

@@ -104,6 +104,8 @@ PAGELLM_AMX_INLINE void scatter_c(const CTile& c, bool last, const float* buf) {
     }                                                 \
   } while (0)
 
+constexpr int64_t kPrefetchTiles = 8;
+
 // RB row blocks (16 rows each) x PB panels over k-tiles [kt0, kt1). Tiles: C (row block r,
 // panel p) = 2r + p; A row blocks 4, 5; B panels 6, 7. With one row block, a third panel uses
 // C 2 and B 5, for more weight loads in flight while streaming.
@@ -126,6 +128,15 @@ PAGELLM_AMX void tile_block(const Activations& a, int64_t row0, const uint8_t* c
 
   const int64_t block = row0 / kTileRows;
   for (int64_t kt = kt0; kt < kt1; ++kt) {
+    if constexpr (RB == 1) {
+      // One row block streams each weight tile once, and tile loads alone do not keep enough
+      // memory reads in flight: ask for the tiles kPrefetchTiles ahead (past a panel's end that is
+      // the next panel, the next one read).
+      for (int j = 0; j < PB; ++j) {
+        const char* ahead = reinterpret_cast<const char*>(panels[j] + (kt + kPrefetchTiles) * kTileBytes);
+        for (int64_t line = 0; line < kTileBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+      }
+    }
     _tile_loadd(6, panels[0] + kt * kTileBytes, 64);
     if constexpr (PB >= 2) _tile_loadd(7, panels[1] + kt * kTileBytes, 64);
     if constexpr (PB == 3) _tile_loadd(5, panels[2] + kt * kTileBytes, 64);

@@ -452,7 +452,9 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
   thread_local std::vector<uint16_t> scratch;  // grows to the largest batch, then stays
   if (scratch.size() < elems) scratch.resize(elems);
   const amx::Activations a{scratch.data(), k_tiles, row_blocks, m};
-  if (m % amx::kTileRows) {  // padding rows: zeros, so the dropped rows compute on clean data
+  // Padding rows of a last row block: zeros, so the dropped rows compute on clean data (a single
+  // row block runs at the batch's own height and never reads them).
+  if (m % amx::kTileRows && row_blocks > 1) {
     for (int64_t kt = 0; kt < k_tiles; ++kt) {
       uint16_t* tile = scratch.data() + (a.tile(row_blocks - 1, kt) - a.data);
       std::fill(tile + (m % amx::kTileRows) * amx::kTileK, tile + amx::kTileRows * amx::kTileK, uint16_t{0});
@@ -462,7 +464,7 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
   ThreadPool& pool = ThreadPool::instance();
   const int threads = flops < 2e6 ? 1 : pool.num_threads();
-  uint16_t* tiles = scratch.data();  // the caller's scratch, filled by all threads
+  uint16_t* tiles = scratch.data();       // the caller's scratch, filled by all threads
   if (m * k_ < kParallelRoundingElems) {  // decode-sized: waking the pool would cost more
     amx::round_rows_to_tiles(x, k_, 0, m, a, tiles);
   } else {

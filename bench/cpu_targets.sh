@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The CPU performance issue's target table on this machine, in one run: `pagellm bench latency`
+# (prefill 512 tokens, decode one stream) on the bench-110m and bench-0.5b BF16 GGUFs, each next to
+# its roofline limit, then `pagellm serve` under ../shared/tools/bench_serving.py (128 in / 128 out)
+# at concurrency 16 (both models) and 32 (0.5B) with the server's peak RSS. See docs/perf/cpu_targets.md.
+#
+#   bash bench/cpu_targets.sh [--models-dir /tmp/models] [--dtype auto] [--only latency|serving]
+#                             [--batched-tokens N] [--pagellm build/release/pagellm]
+#
+# The models are generated on first use with ../shared/tools/make_random_model.py.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+shared="$root/../shared"
+models="/tmp/models"
+pagellm="$root/build/release/pagellm"
+dtype="auto"
+only=""
+batched_tokens=2048
+while (($#)); do
+  case "$1" in
+    --models-dir) models="$2"; shift 2 ;;
+    --dtype) dtype="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --batched-tokens) batched_tokens="$2"; shift 2 ;;
+    --pagellm) pagellm="$2"; shift 2 ;;
+    *) echo "cpu_targets.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+py=/usr/bin/python3
+limits="$models/machine_limits.json"
+
+for preset in bench-110m bench-0.5b; do
+  if [ ! -f "$models/$preset/$preset-bf16.gguf" ]; then
+    echo "making $preset in $models" >&2
+    "$py" "$shared/tools/make_random_model.py" make --preset "$preset" --out "$models/$preset" --gguf-types bf16 >&2
+  fi
+done
+if [ ! -f "$limits" ]; then
+  echo "measuring machine limits into $limits" >&2
+  bash "$shared/tools/machine_limits/run.sh" --json "$limits" >&2
+fi
+
+echo "pagellm $(git -C "$root" rev-parse --short HEAD), --dtype $dtype, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "$only" != "serving" ]; then
+  for preset in bench-110m bench-0.5b; do
+    gguf="$models/$preset/$preset-bf16.gguf"
+    limit=$("$py" "$shared/tools/roofline.py" --manifest "$models/$preset/MANIFEST.json" --limits "$limits" \
+      --dtype bf16 --threads 2 | awk '$1 == "1" {print $NF}')
+    prefill=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 512 --output-len 1 --batch-size 1 \
+      --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Prefill:/ {print $2}')
+    decode=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
+      --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
+    awk -v p="$preset" -v pf="$prefill" -v d="$decode" -v l="$limit" 'BEGIN {
+      printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s = %5.1f%% of the %.1f tok/s bandwidth limit\n",
+             p, pf, d, 100 * d / l, l }'
+  done
+fi
+
+if [ "$only" != "latency" ]; then
+  port=18631
+  for spec in "bench-110m 16 32" "bench-0.5b 16 32" "bench-0.5b 32 64"; do
+    read -r preset conc prompts <<<"$spec"
+    "$pagellm" serve "$models/$preset/$preset-bf16.gguf" --port "$port" --served-model-name m --max-model-len 1024 \
+      --kv-cache-memory 2GiB --dtype "$dtype" --max-num-batched-tokens "$batched_tokens" --disable-log-requests \
+      --log-level warning >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    out=$("$py" "$shared/tools/bench_serving.py" --base-url "http://127.0.0.1:$port" --model m \
+      --num-prompts "$prompts" --concurrency "$conc" --input-len 128 --output-len 128 --prompt-mode ids \
+      --id-range 3:31999 --monitor-pid "$pid" 2>&1)
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "$preset concurrency $conc ($prompts requests):"
+    echo "$out" | grep -E "output token throughput|TTFT|TPOT|ITL|RSS|failed" | sed 's/^/    /'
+  done
+fi
