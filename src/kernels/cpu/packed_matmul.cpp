@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -165,6 +166,9 @@ constexpr int64_t kPairBytes = F == kFmtF32  ? 128
                                : F == kFmtQ8 ? kQ8BlockBytes / 16
                                              : 64;
 constexpr int64_t kPrefetchAhead = 2048;
+// AMX work sharing: panel runs of at least kMinPanelRun, about kRunsPerThread per thread.
+constexpr int64_t kMinPanelRun = 6;
+constexpr int64_t kRunsPerThread = 4;
 // Activations below this many elements are rounded to bf16 on the calling thread.
 constexpr int64_t kParallelRoundingElems = 1 << 16;
 
@@ -471,17 +475,26 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
     pool.run(threads,
              [&](int t) { amx::round_rows_to_tiles(x, k_, m * t / threads, m * (t + 1) / threads, a, tiles); });
   }
-  pool.run(threads, [&](int t) {
-    const int64_t p_begin = num_panels_ * t / threads, p_end = num_panels_ * (t + 1) / threads;
+  // Threads take runs of panels from a shared counter rather than fixed halves: on shared cores a
+  // thread that loses its core for a while no longer holds the whole step back. Which thread
+  // computes a panel never changes its result. Runs are long enough to keep the weight streams
+  // sequential (and the activations' L2 block reused) and short enough to even out.
+  const int64_t run_panels =
+      threads == 1 ? num_panels_ : std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kRunsPerThread));
+  std::atomic<int64_t> next{0};
+  pool.run(threads, [&](int) {
     thread_local std::vector<const uint8_t*> panels;
     thread_local std::vector<PanelOut> outs;
-    panels.clear();
-    outs.clear();
-    for (int64_t p = p_begin; p < p_end; ++p) {
-      panels.push_back(data_.data() + p * panel_bytes_);
-      outs.push_back(panel_out(p, ys));
+    for (int64_t p0 = next.fetch_add(run_panels); p0 < num_panels_; p0 = next.fetch_add(run_panels)) {
+      const int64_t p1 = std::min(num_panels_, p0 + run_panels);
+      panels.clear();
+      outs.clear();
+      for (int64_t p = p0; p < p1; ++p) {
+        panels.push_back(data_.data() + p * panel_bytes_);
+        outs.push_back(panel_out(p, ys));
+      }
+      amx::matmul_panels(a, k_tiles, panels.data(), outs.data(), p1 - p0);
     }
-    amx::matmul_panels(a, k_tiles, panels.data(), outs.data(), p_end - p_begin);
   });
 }
 

@@ -29,10 +29,12 @@ struct AttentionSequence {
 };
 
 // The fast path for a whole batch (AVX-512; otherwise the reference above per sequence).
-// Work items are (sequence, block of up to 8 query tokens, KV head): each key tile is transposed
-// once (keys in lanes) for all the query heads of the GQA group and all tokens of the block.
-// Per (token, head) the keys are taken in tiles of 16 positions [16c, 16c + 16) in order: the 16
-// scores as one FMA chain over head_dim, an online softmax (running max, float32 sums), then
+// Work items are (sequence, block of up to 8 query tokens, KV head). With 4 or more query heads per
+// KV head each key tile is transposed once (keys in lanes) for all the heads of the group and all
+// tokens of the block, and a state's 16 scores are one FMA chain over head_dim; with fewer, each
+// score is one dot product (lanes over head_dim, a fixed reduction tree). Per (token, head) the
+// keys are taken in tiles of 16 positions [16c, 16c + 16) in order: scores, an online softmax
+// (running max, float32 sums), then
 // p_j v_j key by key; so the result depends only on the token's position and the cache contents,
 // never on the batch, the chunking, the query block or the thread split.
 // q, out: [rows, num_heads, head_dim].

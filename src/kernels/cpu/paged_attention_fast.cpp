@@ -19,9 +19,12 @@
 namespace pagellm::kernels {
 namespace {
 
-constexpr int64_t kTile = 16;        // key positions per softmax step
-constexpr int64_t kQueryBlock = 8;   // query tokens of one sequence sharing each key tile
-constexpr int kChains = 8;           // score FMA chains in flight
+constexpr int64_t kTile = 16;       // key positions per softmax step
+constexpr int64_t kQueryBlock = 8;  // query tokens of one sequence sharing each key tile
+constexpr int kChains = 8;          // score FMA chains in flight
+// Query heads per KV head from which key tiles are transposed (a model-shape choice, so a token's
+// arithmetic still never depends on its batch or chunk).
+constexpr int64_t kTransposeMinGroup = 4;
 constexpr int64_t kMaxVectors = 16;  // head_dim up to 256
 
 // The tile's keys transposed, kt[d * 16 + j] = key j's element d (lanes past nb repeat key 0 and are
@@ -77,24 +80,41 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
       krow[j] = kv.key(block, p % B) + kv_head * hd;
       vrow[j] = kv.value(block, p % B) + kv_head * hd;
     }
-    transpose_key_tile(krow, tile_nb, hd, kt);
     // The (token, head) states that see this tile: tokens at pos >= t0, i.e. from i_first on.
     const int64_t i_first = std::max<int64_t>(0, t0 - pos0);
     const int64_t st_first = i_first * group;
-    // Scores, kChains states at a time so the FMA chains (one per state, over d in order) overlap.
-    for (int64_t c0 = st_first; c0 < states; c0 += kChains) {
-      const float* qp[kChains];
-      for (int c = 0; c < kChains; ++c) {
-        const int64_t st = std::min(c0 + c, states - 1);  // past the end: recompute the last, unused
-        qp[c] = q + (st / group) * q_stride + (st % group) * hd;
+    if (group >= kTransposeMinGroup) {
+      // Scores, kChains states at a time so the FMA chains (one per state, over d in order) overlap.
+      transpose_key_tile(krow, tile_nb, hd, kt);
+      for (int64_t c0 = st_first; c0 < states; c0 += kChains) {
+        const float* qp[kChains];
+        for (int c = 0; c < kChains; ++c) {
+          const int64_t st = std::min(c0 + c, states - 1);  // past the end: recompute the last, unused
+          qp[c] = q + (st / group) * q_stride + (st % group) * hd;
+        }
+        __m512 sc[kChains];
+        for (int c = 0; c < kChains; ++c) sc[c] = _mm512_setzero_ps();
+        for (int64_t d = 0; d < hd; ++d) {
+          const __m512 kd = _mm512_load_ps(kt + d * 16);
+          for (int c = 0; c < kChains; ++c) sc[c] = _mm512_fmadd_ps(_mm512_set1_ps(qp[c][d]), kd, sc[c]);
+        }
+        for (int c = 0; c < kChains && c0 + c < states; ++c) _mm512_storeu_ps(scores + (c0 + c) * 16, sc[c]);
       }
-      __m512 sc[kChains];
-      for (int c = 0; c < kChains; ++c) sc[c] = _mm512_setzero_ps();
-      for (int64_t d = 0; d < hd; ++d) {
-        const __m512 kd = _mm512_load_ps(kt + d * 16);
-        for (int c = 0; c < kChains; ++c) sc[c] = _mm512_fmadd_ps(_mm512_set1_ps(qp[c][d]), kd, sc[c]);
+    } else {
+      // Few heads per KV head: a transpose would not pay for itself; one dot product per (state,
+      // key), lanes over head_dim, a fixed reduction tree.
+      for (int64_t st = st_first; st < states; ++st) {
+        const float* qh = q + (st / group) * q_stride + (st % group) * hd;
+        const int nb = static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0));
+        for (int j = 0; j < nb; ++j) {
+          __m512 d = _mm512_setzero_ps();
+          for (int64_t vv = 0; vv < nv; ++vv) {
+            const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
+            d = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + vv * 16), _mm512_maskz_loadu_ps(m, krow[j] + vv * 16), d);
+          }
+          scores[st * 16 + j] = _mm512_reduce_add_ps(d);
+        }
       }
-      for (int c = 0; c < kChains && c0 + c < states; ++c) _mm512_storeu_ps(scores + (c0 + c) * 16, sc[c]);
     }
     for (int64_t st = st_first; st < states; ++st) {
       const int nb = static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0));
