@@ -1,8 +1,11 @@
 #include "kernels/cpu/thread_pool.h"
 
 #include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <cstdlib>
+#include <cstring>
 
 namespace pagellm::kernels {
 namespace {
@@ -19,15 +22,47 @@ int default_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+// Off unless asked for: on this project's shared 2-core machines a pinned worker cannot leave a
+// core another process is busy on, and the whole step waits for it (docs/perf/kernels.md, A/B).
+bool pin_from_env() {
+  const char* v = std::getenv("PAGELLM_PIN_THREADS");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+// One distinct allowed CPU per thread, in mask order; empty when there are fewer CPUs than threads
+// (pinning two threads to one CPU would serialize them for good).
+std::vector<int> cpus_for(int num_threads) {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (::sched_getaffinity(0, sizeof(mask), &mask) != 0) return {};
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE && static_cast<int>(cpus.size()) < num_threads; ++cpu)
+    if (CPU_ISSET(cpu, &mask)) cpus.push_back(cpu);
+  if (static_cast<int>(cpus.size()) < num_threads) return {};
+  return cpus;
+}
+
+void pin_current_thread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);  // best effort: a refusal only costs speed
+}
+
 }  // namespace
 
 ThreadPool& ThreadPool::instance() {
-  static ThreadPool pool(default_threads());
+  static ThreadPool pool(default_threads(), pin_from_env());
   return pool;
 }
 
-ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+ThreadPool::ThreadPool(int num_threads, bool pin) {
+  if (pin && num_threads > 1) cpus_ = cpus_for(num_threads);
+  for (int i = 1; i < num_threads; ++i)
+    workers_.emplace_back([this, i] {
+      if (!cpus_.empty()) pin_current_thread(cpus_[static_cast<size_t>(i)]);
+      worker_loop(i);
+    });
 }
 
 ThreadPool::~ThreadPool() {

@@ -5,6 +5,15 @@
 // sleep on a condition variable, so a shared or oversubscribed machine does not burn a core in
 // barriers (OpenMP's default active spinning made each region cost a scheduler time slice
 // there). Which thread runs which index never changes a kernel's result.
+//
+// Pinning: when the process may run on at least as many CPUs as the pool has threads, worker i
+// is pinned to the i-th CPU of the process's affinity mask (sched_getaffinity), so each keeps
+// its cache contents across kernel calls and steps and no two workers share a CPU. The caller
+// (index 0) is left free and the scheduler puts it on the CPU no worker has (mask CPU 0 when all
+// are idle): pinning it would also pin every thread it starts later (affinity is inherited),
+// e.g. the server's HTTP threads. The process-wide pool pins only with PAGELLM_PIN_THREADS=1:
+// on shared cores pinning was slower (A/B in docs/perf/kernels.md); on a dedicated host it keeps
+// each worker's caches warm.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -18,12 +27,15 @@ namespace pagellm::kernels {
 class ThreadPool {
  public:
   static ThreadPool& instance();
-  explicit ThreadPool(int num_threads);
+  // pin: as described above; instance() pins when PAGELLM_PIN_THREADS=1.
+  explicit ThreadPool(int num_threads, bool pin = false);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // The CPU worker i (1 <= i < num_threads()) is pinned to, or -1 when the pool does not pin.
+  int pinned_cpu(int i) const { return cpus_.empty() ? -1 : cpus_[static_cast<size_t>(i)]; }
   // Calls fn(i) for i in [0, n) on n threads (n clamped to num_threads()); nested calls from
   // inside fn run serially on the calling thread.
   void run(int n, const std::function<void(int)>& fn);
@@ -31,6 +43,7 @@ class ThreadPool {
  private:
   void worker_loop(int index);
 
+  std::vector<int> cpus_;  // per thread index (entry 0 unused: the caller); empty: not pinned
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // one run() at a time
   std::mutex mutex_;

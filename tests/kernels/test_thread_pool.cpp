@@ -1,0 +1,87 @@
+// ThreadPool: every index runs once per run(), and with pinning each worker's affinity (read back
+// from the kernel) is exactly one CPU, distinct, taken from the process's mask in order.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "kernels/cpu/thread_pool.h"
+
+namespace pagellm::kernels {
+namespace {
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  EXPECT_EQ(::sched_getaffinity(0, sizeof(mask), &mask), 0);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &mask)) cpus.push_back(c);
+  return cpus;
+}
+
+std::vector<int> this_thread_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  EXPECT_EQ(::pthread_getaffinity_np(::pthread_self(), sizeof(set), &set), 0);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+// Each index's thread affinity, from inside a run() over all threads.
+std::vector<std::vector<int>> affinities(ThreadPool& pool) {
+  std::vector<std::vector<int>> out(static_cast<size_t>(pool.num_threads()));
+  std::atomic<int> calls{0};
+  pool.run(pool.num_threads(), [&](int i) {
+    out[static_cast<size_t>(i)] = this_thread_cpus();
+    calls.fetch_add(1);
+  });
+  EXPECT_EQ(calls.load(), pool.num_threads());
+  return out;
+}
+
+TEST(ThreadPool, RunsEveryIndexOnceAcrossManyRuns) {
+  ThreadPool pool(3, true);
+  for (int n : {1, 2, 3, 5}) {
+    for (int round = 0; round < 200; ++round) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      pool.run(n, [&](int i) { hits[static_cast<size_t>(i)].fetch_add(1); });
+      for (int i = 0; i < std::min(n, pool.num_threads()); ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1);
+      for (int i = pool.num_threads(); i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 0);
+    }
+  }
+}
+
+TEST(ThreadPool, PinsEachWorkerToItsOwnCpuFromTheMask) {
+  const std::vector<int> mask = allowed_cpus();
+  const int n = static_cast<int>(mask.size());
+  ThreadPool pool(n, true);
+  const std::vector<std::vector<int>> got = affinities(pool);
+  EXPECT_EQ(got[0], this_thread_cpus()) << "the caller is not pinned";
+  EXPECT_EQ(this_thread_cpus(), mask);
+  std::set<int> used;
+  for (int i = 1; i < n; ++i) {
+    EXPECT_EQ(pool.pinned_cpu(i), mask[static_cast<size_t>(i)]);
+    EXPECT_EQ(got[static_cast<size_t>(i)], std::vector<int>{mask[static_cast<size_t>(i)]}) << "worker " << i;
+    used.insert(got[static_cast<size_t>(i)].front());
+  }
+  EXPECT_EQ(static_cast<int>(used.size()), n - 1) << "distinct CPUs";
+}
+
+TEST(ThreadPool, DoesNotPinWhenOffOrWhenThreadsOutnumberCpus) {
+  const std::vector<int> mask = allowed_cpus();
+  for (auto [threads, pin] : {std::pair{static_cast<int>(mask.size()) + 1, true}, std::pair{2, false}}) {
+    ThreadPool pool(threads, pin);
+    for (int i = 1; i < threads; ++i) EXPECT_EQ(pool.pinned_cpu(i), -1);
+    for (const std::vector<int>& cpus : affinities(pool)) EXPECT_EQ(cpus, mask) << threads << " threads, pin " << pin;
+  }
+}
+
+}  // namespace
+}  // namespace pagellm::kernels
