@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "engine/llm.h"
+#include "engine_test_util.h"
 #include "sampling/logprobs.h"
 #include "test_paths.h"
 #include "util/error.h"
@@ -15,27 +16,14 @@
 namespace pagellm {
 namespace {
 
-const std::string kStories = "models/stories260K/stories260K.gguf";
+using test::bundle;
+using test::expect_all_blocks_free;
+using test::kStories;
 
-ModelBundle bundle(const std::string& rel) { return load_model_bundle(test::shared_dir() + "/" + rel); }
-
+// A token budget and `blocks` KV blocks (chunked prefill on).
 EngineConfig engine_config(int64_t budget, int64_t blocks, bool prefix = true) {
-  EngineConfig c;
-  c.scheduler.max_num_batched_tokens = budget;
-  c.scheduler.max_num_seqs = 64;
-  c.scheduler.max_model_len = 256;
-  c.num_kv_blocks = blocks;
-  c.enable_prefix_caching = prefix;
-  return c;
+  return test::engine_config(budget, blocks, true, prefix);
 }
-
-void expect_all_blocks_free(const EngineCore& core) {
-  const KVCacheManager& kv = core.kv_cache_manager();
-  EXPECT_EQ(kv.num_free_blocks(), kv.pool().num_blocks());
-  EXPECT_EQ(kv.num_requests(), 0);
-  EXPECT_FALSE(core.has_unfinished());
-}
-void expect_all_blocks_free(LLM& llm) { expect_all_blocks_free(llm.engine()); }
 
 // Next-token log-probabilities of `tokens` by a fresh full forward pass (no shared cache).
 std::vector<double> next_logprobs(const ModelBundle& b, const std::vector<int32_t>& tokens) {

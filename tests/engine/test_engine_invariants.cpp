@@ -9,6 +9,7 @@
 
 #include "engine/async_engine.h"
 #include "engine/llm.h"
+#include "engine_test_util.h"
 #include "single_sequence_reference.h"
 #include "test_paths.h"
 #include "util/error.h"
@@ -62,23 +63,9 @@ std::vector<std::vector<int32_t>> batched(LLM& llm, const Workload& w) {
   return out;
 }
 
-void expect_all_blocks_free(LLM& llm) {
-  const KVCacheManager& kv = llm.engine().kv_cache_manager();
-  EXPECT_EQ(kv.num_free_blocks(), kv.pool().num_blocks());
-  EXPECT_EQ(kv.num_requests(), 0);
-  EXPECT_FALSE(llm.engine().has_unfinished());
-}
+using test::expect_all_blocks_free;
 
-EngineConfig engine_config(int64_t budget, int64_t blocks, bool chunked = true, bool prefix = true) {
-  EngineConfig c;
-  c.scheduler.max_num_batched_tokens = budget;
-  c.scheduler.max_num_seqs = 64;
-  c.scheduler.max_model_len = 256;
-  c.scheduler.enable_chunked_prefill = chunked;
-  c.num_kv_blocks = blocks;
-  c.enable_prefix_caching = prefix;
-  return c;
-}
+using test::engine_config;
 
 class EngineInvariance : public ::testing::TestWithParam<std::string> {
  protected:

@@ -11,6 +11,7 @@
 
 #include "engine/async_engine.h"
 #include "engine/llm.h"
+#include "engine_test_util.h"
 #include "sampling/logprobs.h"
 #include "single_sequence_reference.h"
 #include "test_paths.h"
@@ -20,26 +21,13 @@
 namespace pagellm {
 namespace {
 
-const std::string kStories = "models/stories260K/stories260K.gguf";
-
-ModelBundle bundle(const std::string& rel) { return load_model_bundle(test::shared_dir() + "/" + rel); }
+using test::bundle;
+using test::kStories;
 
 EngineConfig engine_config(int64_t budget, int64_t blocks, bool prefix = true) {
-  EngineConfig c;
-  c.scheduler.max_num_batched_tokens = budget;
-  c.scheduler.max_num_seqs = 64;
-  c.scheduler.max_model_len = 256;
-  c.num_kv_blocks = blocks;
-  c.enable_prefix_caching = prefix;
-  return c;
+  return test::engine_config(budget, blocks, true, prefix);
 }
-
-void expect_all_blocks_free(LLM& llm) {
-  const KVCacheManager& kv = llm.engine().kv_cache_manager();
-  EXPECT_EQ(kv.num_free_blocks(), kv.pool().num_blocks());
-  EXPECT_EQ(kv.num_requests(), 0);
-  EXPECT_FALSE(llm.engine().has_unfinished());
-}
+using test::expect_all_blocks_free;
 
 // ---- Stop strings: feed chosen tokens through the OutputProcessor ----------------------------
 
