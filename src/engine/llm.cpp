@@ -7,7 +7,8 @@
 
 namespace pagellm {
 
-LLM::LLM(const std::string& model_path, EngineConfig config) : LLM(load_model_bundle(model_path, config.dtype), config) {}
+LLM::LLM(const std::string& model_path, EngineConfig config)
+    : LLM(load_model_bundle(model_path, config.dtype), config) {}
 
 LLM::LLM(ModelBundle bundle, EngineConfig config) : engine_(std::move(bundle), config) {}
 

@@ -63,8 +63,8 @@ TEST(HfVectors, LogprobTokenTextRestoresMetaspaceLeadingSpaces) {
         const std::string piece = tok->id_to_token(id);
         const std::string text = tok->decode_token(id);
         // Pieces of a character split over tokens decode alone to U+FFFD (vLLM shows that too).
-        plain = plain && !tok->is_added(id) && piece.rfind("<0x", 0) != 0 &&
-                text.find("\xEF\xBF\xBD") == std::string::npos;
+        plain =
+            plain && !tok->is_added(id) && piece.rfind("<0x", 0) != 0 && text.find("\xEF\xBF\xBD") == std::string::npos;
         joined += text;
       }
       if (!plain) continue;
