@@ -103,7 +103,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
                                            Case{8, 1, 64, 16, 100, 1}, Case{4, 4, 80, 8, 33, 5},
                                            Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3},
                                            Case{14, 2, 64, 16, 300, 1}, Case{14, 2, 64, 16, 129, 40},
-                                           Case{6, 3, 80, 16, 50, 50}, Case{4, 1, 128, 32, 260, 3}));
+                                           Case{6, 3, 80, 16, 50, 50}, Case{4, 1, 128, 32, 260, 3},
+                                           Case{12, 4, 64, 16, 70, 9}, Case{6, 2, 80, 8, 45, 20}));
 
 }  // namespace
 }  // namespace pagellm::kernels

@@ -29,7 +29,7 @@ struct AttentionSequence {
 };
 
 // The fast path for a whole batch (AVX-512; otherwise the reference above per sequence).
-// Work items are (sequence, block of up to 8 query tokens, KV head). With 4 or more query heads per
+// Work items are (sequence, block of up to 8 query tokens, KV head). With 3 or more query heads per
 // KV head each key tile is transposed once (keys in lanes) for all the heads of the group and all
 // tokens of the block, and a state's 16 scores are one FMA chain over head_dim; with fewer, each
 // score is one dot product (lanes over head_dim, a fixed reduction tree). Per (token, head) the

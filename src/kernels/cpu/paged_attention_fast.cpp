@@ -24,26 +24,49 @@ constexpr int64_t kQueryBlock = 8;  // query tokens of one sequence sharing each
 constexpr int kChains = 8;          // score FMA chains in flight
 // Query heads per KV head from which key tiles are transposed (a model-shape choice, so a token's
 // arithmetic still never depends on its batch or chunk).
-constexpr int64_t kTransposeMinGroup = 4;
+constexpr int64_t kTransposeMinGroup = 3;
 constexpr int64_t kMaxVectors = 16;  // head_dim up to 256
 
+// In-register transpose of a 16 x 16 float block: r[i] holds row i on entry, column i on return.
+PAGELLM_AVX512 inline void transpose16x16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // r[4i + c], 128-bit lane L: rows 4i..4i+3 of column 4L + c
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int c = 0; c < 4; ++c) {
+    t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+    r[4 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0xdd);
+  }
+}
+
 // The tile's keys transposed, kt[d * 16 + j] = key j's element d (lanes past nb repeat key 0 and are
-// masked later), so a head's 16 scores are one FMA chain over d with keys in lanes.
+// masked later), so a state's 16 scores are one FMA chain over d with keys in lanes.
 PAGELLM_AVX512 void transpose_key_tile(const float* const* krow, int nb, int64_t hd, float* kt) {
-  alignas(64) int32_t idx[kTile] = {};
-  bool fits = true;
-  for (int j = 0; j < nb; ++j) {
-    const int64_t off = krow[j] - krow[0];
-    fits = fits && off >= INT32_MIN / 4 && off <= INT32_MAX / 4;
-    idx[j] = static_cast<int32_t>(off);
+  for (int64_t d0 = 0; d0 < hd; d0 += 16) {
+    const int64_t width = std::min<int64_t>(16, hd - d0);
+    const auto m = static_cast<__mmask16>(width == 16 ? 0xffffu : (1u << width) - 1);
+    __m512 r[16];
+    for (int j = 0; j < kTile; ++j) r[j] = _mm512_maskz_loadu_ps(m, krow[j < nb ? j : 0] + d0);
+    transpose16x16(r);
+    for (int64_t c = 0; c < width; ++c) _mm512_store_ps(kt + (d0 + c) * 16, r[c]);
   }
-  if (fits) {
-    const __m512i vi = _mm512_load_si512(idx);
-    for (int64_t d = 0; d < hd; ++d) _mm512_store_ps(kt + d * 16, _mm512_i32gather_ps(vi, krow[0] + d, 4));
-    return;
-  }
-  for (int64_t d = 0; d < hd; ++d)  // a cache too large for 32-bit gather offsets
-    for (int j = 0; j < kTile; ++j) kt[d * 16 + j] = krow[j < nb ? j : 0][d];
 }
 
 // Query tokens at positions pos0 .. pos0 + nq - 1 of one sequence, the query heads q[0..group) of
