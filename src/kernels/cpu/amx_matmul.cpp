@@ -7,9 +7,6 @@
 #include <algorithm>
 #include <cstring>
 
-// GCC 12 flags the intentionally undefined source operand inside _mm512_cvtepu16_epi32 & co.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #define PAGELLM_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16")))
 #define PAGELLM_AMX_INLINE PAGELLM_AMX inline __attribute__((always_inline))
 
@@ -30,8 +27,8 @@ bool detect() {
   return cpu && syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
-// Tiles 0-3: C (row block r, panel p) = 2 * r + p; 4-5: A row blocks; 6-7: B panels. All 16 rows
-// of 64 bytes. The configuration is per thread and never changes.
+// A tile configuration (palette 1): bytes per row and rows of each of the 8 tiles. Which tile holds
+// what is tile_block's business; configure_thread sets the heights.
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;

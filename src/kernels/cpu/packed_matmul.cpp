@@ -385,10 +385,8 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                   : storage_ == DType::kQ8_0 ? kFmtQ8
                                              : kFmtF32;
 
-  // Small problems stay on the calling thread; the split never changes a result.
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
   ThreadPool& pool = ThreadPool::instance();
-  const int threads = flops < 2e6 ? 1 : pool.num_threads();
+  const int threads = threads_for(m);
 
   if (bf16_compute_) {
     pool.run(threads, [&](int t) {
@@ -440,6 +438,12 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   });
 }
 
+// Small problems stay on the calling thread; the split never changes a result.
+int PackedWeight::threads_for(int64_t m) const {
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
+  return flops < 2e6 ? 1 : ThreadPool::instance().num_threads();
+}
+
 PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys) const {
   const auto part_index = static_cast<size_t>(panel_part_[static_cast<size_t>(panel)]);
   const Part& part = parts_[part_index];
@@ -465,9 +469,8 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
     }
   }
 
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
   ThreadPool& pool = ThreadPool::instance();
-  const int threads = flops < 2e6 ? 1 : pool.num_threads();
+  const int threads = threads_for(m);
   uint16_t* tiles = scratch.data();       // the caller's scratch, filled by all threads
   if (m * k_ < kParallelRoundingElems) {  // decode-sized: waking the pool would cost more
     amx::round_rows_to_tiles(x, k_, 0, m, a, tiles);

@@ -28,7 +28,8 @@ namespace pagellm::kernels {
 
 enum class MatmulPrecision {
   kExact,  // weights kept at their precision, activations float32, float32 FMA accumulation
-  kBF16,   // F32/F16/BF16 weights stored as bf16, activations rounded to bf16, vdpbf16ps
+  kBF16,   // F32/F16/BF16 weights stored as bf16, activations rounded to bf16: AMX tiles where the
+           // CPU has them (amx_matmul.h), else vdpbf16ps
 };
 
 struct LinearPart {
@@ -59,6 +60,7 @@ class PackedWeight {
 
  private:
   PanelOut panel_out(int64_t panel, std::span<float* const> ys) const;
+  int threads_for(int64_t m) const;
   void forward_amx(const float* x, int64_t m, std::span<float* const> ys) const;
 
   struct Part {
