@@ -112,6 +112,11 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
   // Tied embeddings too: packing read the whole table, but lookups need only the rows of the
   // tokens seen, which page back in on demand.
   w.release_source_pages(*lm_head_);
+  // Once more now that packing has read its last byte: reading the next layer faulted in the
+  // cached pages around each read (the kernel's fault-around), some of them released already.
+  for (const LayerWeights& lw : layers_)
+    for (const TensorView* t : {lw.q_proj, lw.k_proj, lw.v_proj, lw.o_proj, lw.gate_proj, lw.up_proj, lw.down_proj})
+      w.release_source_pages(*t);
   inv_freq_ = rope_inverse_frequencies(c);
 }
 

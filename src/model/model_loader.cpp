@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
 
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
@@ -139,16 +140,21 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
   check_tensors(found, expected, path, origin);
   add_expected(found, expected, &m->weights);
 
+  std::vector<TensorView> unpermuted_sources;
   for (const auto& [name, view] : m->weights.all()) {
     const int64_t n_head = qk_heads_to_unpermute(m->config, name);
     if (n_head == 0) continue;
     AlignedBuffer& buffer = m->weights.make_buffer(static_cast<size_t>(view.nbytes()));
     unpermute_qk_rows(view, n_head, buffer.data(), fmt::format("{}: tensor {}", path, origin[name]));
-    m->weights.release_source_pages(view);  // only the un-permuted copy is read from now on
+    unpermuted_sources.push_back(view);
     TensorView permuted = view;
     permuted.data = buffer.data();
     m->weights.add(name, permuted);  // replaces the mmap view; the map's keys are unchanged
   }
+  // Only the un-permuted copies are read from now on. Released after the last read: a fault on a
+  // neighbouring tensor's page maps in the cached pages around it (the kernel's fault-around), so
+  // pages released earlier in the loop could come back.
+  for (const TensorView& view : unpermuted_sources) m->weights.release_source_pages(view);
   return m;
 }
 
