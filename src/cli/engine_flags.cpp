@@ -32,9 +32,10 @@ void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
       ->capture_default_str()
       ->check(CLI::IsMember({"fcfs", "priority"}))
       ->group(group);
-  cmd.add_option("--dtype", f.dtype,
-                 "Compute precision of the projections: auto (bfloat16 for BF16 weights on a CPU with AMX, else "
-                 "float32), bfloat16 (activations rounded to bf16) or float32 (most exact)")
+  cmd.add_option(
+         "--dtype", f.dtype,
+         "Compute precision of the projections: auto (bfloat16 for BF16 weights on a CPU with AVX512-BF16, else "
+         "float32), bfloat16 (activations rounded to bf16) or float32 (most exact)")
       ->capture_default_str()
       ->group(group);
 }

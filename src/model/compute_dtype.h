@@ -1,8 +1,8 @@
 #pragma once
 // The precision the projections compute in (`--dtype`, as vLLM names it). The weights stay as
 // stored; this decides how float32 activations meet them.
-//   auto:     bfloat16 for BF16 weights on a CPU with AMX (what vLLM's `auto` and llama.cpp do
-//             for BF16 models, and several times the batched throughput), float32 otherwise;
+//   auto:     bfloat16 for BF16 weights on a CPU with AVX512-BF16 (what vLLM's `auto` and llama.cpp do
+//             for BF16 models: twice the batched throughput, AMX far more), float32 otherwise;
 //   bfloat16: activations rounded to bf16 at each projection (AMX tiles, else vdpbf16ps);
 //   float32:  float32 activations and accumulation at the weights' own precision (the most exact).
 #include <string_view>

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/amx_matmul.h"
+#include "kernels/cpu/packed_matmul.h"
 #include "model/compute_dtype.h"
 #include "test_paths.h"
 #include "util/error.h"
@@ -28,17 +29,21 @@ TEST(ComputeDType, ParsesNamesAndRejectsOthersNamingTheFlag) {
   }
 }
 
-TEST(ComputeDType, AutoIsBfloat16OnlyForBf16WeightsWithAmx) {
+TEST(ComputeDType, AutoIsBfloat16OnlyForBf16WeightsOnAvx512Bf16) {
   const std::string dir = test::shared_dir() + "/models/tiny-random/llama-gqa/";
   auto f32 = load_model(dir + "llama-gqa-f32.gguf");
   auto bf16 = load_model(dir + "llama-gqa-bf16.gguf");
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *f32), MatmulPrecision::kExact);
-  const bool amx = kernels::cpu_has_avx512_bf16() && kernels::amx::available();
-  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *bf16),
-            amx ? MatmulPrecision::kBF16 : MatmulPrecision::kExact);
-  kernels::amx::force_disabled(true);
-  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *bf16), MatmulPrecision::kExact);
+  // With or without AMX: vdpbf16ps is enough.
+  for (bool amx_off : {false, true}) {
+    kernels::amx::force_disabled(amx_off);
+    EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *bf16),
+              kernels::cpu_has_avx512_bf16() ? MatmulPrecision::kBF16 : MatmulPrecision::kExact);
+  }
   kernels::amx::force_disabled(false);
+  kernels::force_portable_kernels(true);  // a CPU without AVX512-BF16
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *bf16), MatmulPrecision::kExact);
+  kernels::force_portable_kernels(false);
   // An explicit choice is kept whatever the weights and the CPU.
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kFloat32, *bf16), MatmulPrecision::kExact);
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kBFloat16, *f32), MatmulPrecision::kBF16);
