@@ -186,21 +186,21 @@ TEST_P(BothBf16Paths, BlockedBatchRowsEqualSingleRows) {
   }
 }
 
-// Enough panels that a big batch runs in several chunks of panels per thread (partial sums kept in
-// L2 between K blocks) and a decode batch in many runs taken from the shared counter: both still
-// match the reference, and each row of the big batch equals the row alone.
+// Enough panels and rows that a big batch runs in several row blocks and chunks of panels per thread (partial sums kept
+// in L2 between K blocks) and a decode batch in many runs taken from the shared counter: both still match the
+// reference, and each row of the big batch equals the row alone.
 TEST_P(BothBf16Paths, PanelChunksAndDecodeRunsKeepRowsExact) {
   std::mt19937 rng(14);
   for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
-    check_against_reference(DType::kBF16, prec, Shape{300, 1000, 300}, rng);
+    check_against_reference(DType::kBF16, prec, Shape{1100, 1000, 300}, rng);
     check_against_reference(DType::kBF16, prec, Shape{1, 1000, 300}, rng);
-    const int64_t n = 1000, k = 300, m = 300;
+    const int64_t n = 1000, k = 300, m = 1100;
     Weight w = make_weight(DType::kBF16, n, k, rng);
     PackedWeight packed(w.view, nullptr, prec);
     std::vector<float> x = random_vec(size_t(m * k), rng);
     std::vector<float> all(static_cast<size_t>(m * n)), one(static_cast<size_t>(n));
     packed.forward(x.data(), m, all.data());
-    for (int64_t row : {0, 7, 150, 299}) {
+    for (int64_t row : {0, 7, 150, 600, 1099}) {
       packed.forward(x.data() + row * k, 1, one.data());
       for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one[j], all[row * n + j]) << "row " << row << " col " << j;
     }

@@ -133,6 +133,7 @@ struct Call {
   const uint32_t* xb = nullptr;  // bf16 pairs, [m][ldxb]
   int64_t ldxb = 0;
   bool prefetch = false;
+  int64_t prefetch_ahead = 0;  // bytes past the line being read (set per kernel call)
 };
 
 // ---- AVX-512 kernels ----
@@ -173,6 +174,7 @@ constexpr int64_t kDecodeRunsPerThread = 8;
 // Large batches: partial sums of a chunk of panels kept between K blocks (fits a 1 MiB L2 with
 // the activation block).
 constexpr int64_t kPartialSumBytes = 512 << 10;
+constexpr int64_t kMaxBlockRows = 512;
 // Activations below this many elements are rounded to bf16 on the calling thread.
 constexpr int64_t kParallelRoundingElems = 1 << 16;
 
@@ -200,7 +202,7 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
       if (call.prefetch) {
 #pragma GCC unroll 4
         for (int j = 0; j < NR; ++j)
-          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * 64) + kPrefetchAhead, _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * 64) + call.prefetch_ahead, _MM_HINT_T1);
       }
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
@@ -219,7 +221,8 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
       if (call.prefetch) {  // small batches stream each weight byte once: ask L2 for it early
 #pragma GCC unroll 4
         for (int j = 0; j < NR; ++j)
-          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * kPairBytes<F>) + kPrefetchAhead, _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * kPairBytes<F>) + call.prefetch_ahead,
+                       _MM_HINT_T1);
       }
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
@@ -438,33 +441,44 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       const int64_t kc = k_blocked ? 128 : kpairs;  // a multiple of 16: whole Q8_0 blocks
       const int64_t pair_bytes = fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : 64;
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
-      const int64_t chunk = k_blocked
-                                ? std::max<int64_t>(2, kPartialSumBytes / (m * P * static_cast<int64_t>(sizeof(float))))
-                                : p_end - p_begin;
-      for (int64_t c_begin = p_begin; c_begin < p_end; c_begin += chunk) {
-        const int64_t c_end = std::min(p_end, c_begin + chunk);
-        for (int64_t kp0 = 0; kp0 < kpairs; kp0 += kc) {
-          const int64_t kp1 = std::min(kpairs, kp0 + kc);
-          for (int64_t p = c_begin; p < c_end;) {
-            const int64_t left = c_end - p;
-            const int nr = (small && left >= 4) ? 4 : left >= 2 ? 2 : 1;
-            const int nr_index = nr == 4 ? 2 : nr - 1;
-            const uint8_t* panels[4];
-            PanelOut outs[4];
-            for (int j = 0; j < nr; ++j) {
-              panels[j] = data_.data() + (p + j) * panel_bytes_;
-              outs[j] = out_of(p + j);
+      // Very big batches (several prompts' chunks): rows in blocks too, or the activation block
+      // and the partial sums would outgrow L2.
+      const int64_t row_block = k_blocked ? kMaxBlockRows : m;
+      const int64_t chunk = k_blocked ? std::max<int64_t>(2, kPartialSumBytes / (std::min(m, row_block) * P *
+                                                                                 static_cast<int64_t>(sizeof(float))))
+                                      : p_end - p_begin;
+      for (int64_t r_begin = 0; r_begin < m; r_begin += row_block) {
+        const int64_t r_end = std::min(m, r_begin + row_block);
+        for (int64_t c_begin = p_begin; c_begin < p_end; c_begin += chunk) {
+          const int64_t c_end = std::min(p_end, c_begin + chunk);
+          for (int64_t kp0 = 0; kp0 < kpairs; kp0 += kc) {
+            const int64_t kp1 = std::min(kpairs, kp0 + kc);
+            for (int64_t p = c_begin; p < c_end;) {
+              const int64_t left = c_end - p;
+              const int nr = (small && left >= 4) ? 4 : left >= 2 ? 2 : 1;
+              const int nr_index = nr == 4 ? 2 : nr - 1;
+              const uint8_t* panels[4];
+              PanelOut outs[4];
+              for (int j = 0; j < nr; ++j) {
+                panels[j] = data_.data() + (p + j) * panel_bytes_;
+                outs[j] = out_of(p + j);
+              }
+              if (k_blocked) {  // the next panels' K block, into L2 while these run over all rows
+                for (int64_t q = p + nr; q < std::min(c_end, p + 2 * nr); ++q)
+                  prefetch_l2(data_.data() + q * panel_bytes_ + kp0 * pair_bytes, (kp1 - kp0) * pair_bytes);
+              }
+              Call this_call = call;
+              for (int64_t m0 = r_begin; m0 < r_end; m0 += mr_max) {
+                const int mr = static_cast<int>(std::min<int64_t>(mr_max, r_end - m0));
+                // The first row block streams these panels from memory, prefetching just ahead; the
+                // later ones read them from cache, so they prefetch the next panels instead and the
+                // memory stays busy through the whole pass.
+                this_call.prefetch_ahead = m0 == r_begin ? kPrefetchAhead : nr * panel_bytes_;
+                kKernels[static_cast<size_t>(fmt)][static_cast<size_t>(nr_index)][static_cast<size_t>(mr - 1)](
+                    this_call, panels, outs, m0, kp0, kp1, kp0 == 0, kp1 == kpairs);
+              }
+              p += nr;
             }
-            if (k_blocked) {  // the next panels' K block, into L2 while these run over all rows
-              for (int64_t q = p + nr; q < std::min(c_end, p + 2 * nr); ++q)
-                prefetch_l2(data_.data() + q * panel_bytes_ + kp0 * pair_bytes, (kp1 - kp0) * pair_bytes);
-            }
-            for (int64_t m0 = 0; m0 < m; m0 += mr_max) {
-              const int mr = static_cast<int>(std::min<int64_t>(mr_max, m - m0));
-              kKernels[static_cast<size_t>(fmt)][static_cast<size_t>(nr_index)][static_cast<size_t>(mr - 1)](
-                  call, panels, outs, m0, kp0, kp1, kp0 == 0, kp1 == kpairs);
-            }
-            p += nr;
           }
         }
       }
