@@ -423,7 +423,9 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   // by a neighbour on the shared cores does not hold the other back (fixed halves left 17 % of a
   // decode step waiting). Bigger batches: fixed halves, whose chunks keep partial sums in L2.
   const bool dynamic = threads > 1 && m <= kStreamRows;
-  const int64_t run_panels = std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kDecodeRunsPerThread));
+  // Whole groups of 4 panels, so decode runs keep the 4-stream kernel.
+  const int64_t run_panels =
+      (std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kDecodeRunsPerThread)) + 3) / 4 * 4;
   std::atomic<int64_t> next_panel{0};
   auto compute_panels = [&](int64_t p_begin, int64_t p_end) {
     auto out_of = [&](int64_t panel) { return panel_out(panel, ys); };
