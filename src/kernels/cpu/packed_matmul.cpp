@@ -175,6 +175,8 @@ constexpr int64_t kDecodeRunsPerThread = 8;
 // the activation block).
 constexpr int64_t kPartialSumBytes = 512 << 10;
 constexpr int64_t kMaxBlockRows = 512;
+// Weights at least this big are split across the threads even for one row (see threads_for).
+constexpr int64_t kMinSplitWeightBytes = 256 << 10;
 // Activations below this many elements are rounded to bf16 on the calling thread.
 constexpr int64_t kParallelRoundingElems = 1 << 16;
 
@@ -496,10 +498,13 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   });
 }
 
-// Small problems stay on the calling thread; the split never changes a result.
+// Small problems stay on the calling thread; the split never changes a result. Small means few
+// FLOPs and few weight bytes: a decode step's o_proj (1-2 MFLOP but 1-2 MB streamed from memory)
+// is bandwidth-bound and takes both cores' bandwidth.
 int PackedWeight::threads_for(int64_t m) const {
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(num_panels_ * P) * static_cast<double>(k_);
-  return flops < 2e6 ? 1 : ThreadPool::instance().num_threads();
+  const int64_t weight_bytes = num_panels_ * panel_bytes_;
+  return flops < 2e6 && weight_bytes < kMinSplitWeightBytes ? 1 : ThreadPool::instance().num_threads();
 }
 
 PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys) const {
