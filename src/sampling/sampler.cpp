@@ -142,10 +142,51 @@ int32_t draw_token(const std::vector<TokenProb>& dist, std::mt19937_64& rng) {
   return dist.back().id;
 }
 
+namespace {
+
+bool truncates(const SamplingParams& p, size_t vocab) {
+  return p.min_p > 0.0 || (p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab) || p.top_p < 1.0;
+}
+
+// Plain temperature sampling over the whole vocabulary (no top-k/top-p/min-p): the same
+// distribution as sampling_distribution + draw_token, drawn by inverting the cumulative sum in
+// token-id order, without building a (token, probability) list of the vocabulary. One uniform
+// draw per token, as there.
+int32_t draw_untruncated(std::span<const float> logits, double temperature, std::mt19937_64& rng) {
+  const double inv_t = 1.0 / temperature;
+  float max = kNegInf;
+  for (float l : logits)
+    if (!std::isnan(l)) max = std::max(max, l);
+  if (max == kNegInf) return argmax_token(logits);  // everything banned
+  thread_local std::vector<double> weights;
+  weights.resize(logits.size());
+  double total = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const float l = logits[i];
+    // exp((l - max) / T): 0 for banned (-inf) and NaN logits.
+    const double w = l == kNegInf || std::isnan(l) ? 0.0 : std::exp((static_cast<double>(l) - max) * inv_t);
+    weights[i] = w;
+    total += w;
+  }
+  const double target = std::uniform_real_distribution<double>(0.0, 1.0)(rng) * total;
+  double cumulative = 0;
+  size_t last_drawable = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (weights[i] == 0.0) continue;
+    cumulative += weights[i];
+    last_drawable = i;
+    if (target < cumulative) return static_cast<int32_t>(i);
+  }
+  return static_cast<int32_t>(last_drawable);  // rounding left the target at the very end
+}
+
+}  // namespace
+
 int32_t sample_token(std::span<float> logits, const SamplingParams& params, const SequenceTokens& seq,
                      std::mt19937_64& rng) {
   if (needs_processing(params)) apply_logits_processing(logits, params, seq);
   if (params.greedy()) return argmax_token(logits);
+  if (!truncates(params, logits.size())) return draw_untruncated(logits, params.temperature, rng);
   return draw_token(sampling_distribution(logits, params), rng);
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <random>
@@ -238,6 +239,38 @@ TEST(Sampling, EmpiricalDistributionPassesChiSquare) {
   const size_t df = dist.size() - 1;
   ASSERT_LE(df, 14u);
   EXPECT_LT(chi2, q999[df - 4]) << "df=" << df;
+}
+
+// Plain temperature sampling (no truncation) draws without building the distribution: its
+// empirical distribution must match the brute-force softmax of logits / T, banned tokens never
+// drawn.
+TEST(Sampling, UntruncatedDrawPassesChiSquare) {
+  SamplingParams p;
+  p.temperature = 0.7;
+  std::vector<float> raw = random_logits(12, 21, 1.5);
+  raw[3] = -std::numeric_limits<float>::infinity();  // banned (e.g. by logit_bias)
+  double max = -1e300, total = 0;
+  for (float l : raw)
+    if (std::isfinite(l)) max = std::max(max, double(l));
+  std::vector<double> want(raw.size(), 0.0);
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (std::isfinite(raw[i])) total += want[i] = std::exp((double(raw[i]) - max) / p.temperature);
+  for (double& w : want) w /= total;
+  std::mt19937_64 rng(99);
+  constexpr int kDraws = 200000;
+  std::vector<int64_t> counts(raw.size(), 0);
+  for (int i = 0; i < kDraws; ++i) {
+    std::vector<float> l = raw;
+    ++counts[static_cast<size_t>(sample_token(l, p, {}, rng))];
+  }
+  EXPECT_EQ(counts[3], 0);
+  double chi2 = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (want[i] == 0) continue;
+    const double expected = want[i] * kDraws, diff = static_cast<double>(counts[i]) - expected;
+    chi2 += diff * diff / expected;
+  }
+  EXPECT_LT(chi2, 31.26);  // 0.999 quantile of chi-square, df = 10 (11 drawable tokens - 1)
 }
 
 TEST(Sampling, SameSeedSameTokensGreedyIsArgmax) {
