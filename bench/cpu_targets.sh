@@ -48,13 +48,19 @@ if [ "$only" != "serving" ]; then
     gguf="$models/$preset/$preset-bf16.gguf"
     limit=$("$py" "$shared/tools/roofline.py" --manifest "$models/$preset/MANIFEST.json" --limits "$limits" \
       --dtype bf16 --threads 2 | awk '$1 == "1" {print $NF}')
+    # The shared host's bandwidth drifts (best 2-thread read seen here from 53 to 68 GB/s within an
+    # hour): measure it again right before the decode run and give the limit at that bandwidth too.
+    bw_now=$(bash "$shared/tools/machine_limits/run.sh" --threads 2 --flop-ms 10 2>/dev/null |
+      awk '$1 == "read" && $2 == "threads=2" {print $4}')
+    limit_now=$("$py" "$shared/tools/roofline.py" --manifest "$models/$preset/MANIFEST.json" --limits "$limits" \
+      --dtype bf16 --threads 2 --bw "$bw_now" | awk '$1 == "1" {print $NF}')
     prefill=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 512 --output-len 1 --batch-size 1 \
       --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Prefill:/ {print $2}')
     decode=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
       --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
-    awk -v p="$preset" -v pf="$prefill" -v d="$decode" -v l="$limit" 'BEGIN {
-      printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s = %5.1f%% of the %.1f tok/s bandwidth limit\n",
-             p, pf, d, 100 * d / l, l }'
+    awk -v p="$preset" -v pf="$prefill" -v d="$decode" -v l="$limit" -v ln="$limit_now" -v bw="$bw_now" 'BEGIN {
+      printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s = %5.1f%% of the %.1f tok/s bandwidth limit", p, pf, d, 100 * d / l, l
+      printf " (%5.1f%% of %.1f tok/s at the %.1f GB/s read just before)\n", 100 * d / ln, ln, bw }'
   done
 fi
 
