@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libpcre2-dev libutf8proc-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   python3 python3-numpy
+  libopenblas-dev libdnnl-dev
 )
 # Node.js with npm: the machine's nodejs (it bundles npm) is used when present; else Debian's.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
