@@ -7,9 +7,11 @@ namespace pagellm::cli {
 
 void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
   const char* group = "Engine";
-  cmd.add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "Token budget of one engine step")
-      ->capture_default_str()
-      ->group(group);
+  f.max_num_batched_tokens_option =
+      cmd.add_option("--max-num-batched-tokens", f.max_num_batched_tokens,
+                     "Token budget of one engine step (by default at least --max-model-len without chunked prefill)")
+          ->capture_default_str()
+          ->group(group);
   cmd.add_option("--max-num-seqs", f.max_num_seqs,
                  "Sequences running at once (each of a request's n / best_of / beam width counts)")
       ->capture_default_str()
@@ -43,6 +45,8 @@ void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
 EngineConfig EngineFlags::to_config() const {
   EngineConfig c;
   c.scheduler.max_num_batched_tokens = max_num_batched_tokens;
+  c.scheduler.batched_tokens_from_default =
+      max_num_batched_tokens_option == nullptr || max_num_batched_tokens_option->count() == 0;
   c.scheduler.max_num_seqs = max_num_seqs;
   c.scheduler.max_model_len = max_model_len;
   if (max_model_len < 0) fail(ErrorCode::kInvalidArgument, "--max-model-len must be positive, got {}", max_model_len);

@@ -9,7 +9,8 @@
 namespace pagellm::cli {
 
 struct EngineFlags {
-  int64_t max_num_batched_tokens = 2048;
+  int64_t max_num_batched_tokens = 2048;                 // a command may lower this default before add_engine_flags
+  CLI::Option* max_num_batched_tokens_option = nullptr;  // set by add_engine_flags: was it given?
   int64_t max_num_seqs = 128;
   int64_t max_model_len = 0;
   int64_t block_size = 16;

@@ -20,6 +20,9 @@ EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config
   if (config.scheduler.max_model_len > model.max_position_embeddings)
     fail(ErrorCode::kInvalidArgument, "--max-model-len {} is larger than the model's max_position_embeddings {}",
          config.scheduler.max_model_len, model.max_position_embeddings);
+  if (config.scheduler.batched_tokens_from_default && !config.scheduler.enable_chunked_prefill)
+    config.scheduler.max_num_batched_tokens =
+        std::max(config.scheduler.max_num_batched_tokens, config.scheduler.max_model_len);
   const int64_t block_bytes = KVCache::bytes_per_block(model, config.block_size);
   if (config.num_kv_blocks <= 0) {
     if (config.kv_cache_memory <= 0) config.kv_cache_memory = default_kv_cache_memory();

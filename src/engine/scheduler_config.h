@@ -11,6 +11,9 @@ struct SchedulerConfig {
   int64_t max_model_len = 0;              // prompt + output tokens of one request
   bool enable_chunked_prefill = true;
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
+  // The budget is the command's default rather than the user's: without chunked prefill it is then
+  // raised to max_model_len (as vLLM does) instead of refusing to start.
+  bool batched_tokens_from_default = false;
 
   // Throws Error(kInvalidArgument) naming the flag; `cache_tokens` is what the KV cache holds.
   void validate(int64_t cache_tokens) const;
