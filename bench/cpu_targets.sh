@@ -16,7 +16,7 @@ models="/tmp/models"
 pagellm="$root/build/release/pagellm"
 dtype="auto"
 only=""
-batched_tokens=2048
+batched_tokens=""  # empty: serve's default (512)
 while (($#)); do
   case "$1" in
     --models-dir) models="$2"; shift 2 ;;
@@ -69,7 +69,7 @@ if [ "$only" != "latency" ]; then
   for spec in "bench-110m 16 32" "bench-0.5b 16 32" "bench-0.5b 32 64"; do
     read -r preset conc prompts <<<"$spec"
     "$pagellm" serve "$models/$preset/$preset-bf16.gguf" --port "$port" --served-model-name m --max-model-len 1024 \
-      --kv-cache-memory 2GiB --dtype "$dtype" --max-num-batched-tokens "$batched_tokens" --disable-log-requests \
+      --kv-cache-memory 2GiB --dtype "$dtype" ${batched_tokens:+--max-num-batched-tokens "$batched_tokens"} --disable-log-requests \
       --log-level warning >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
