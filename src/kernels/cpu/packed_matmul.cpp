@@ -265,10 +265,13 @@ using KernelFn = void (*)(const Call&, const uint8_t* const*, const PanelOut*, i
 
 // kernels[fmt][nr index: 1, 2, 4][mr - 1]
 constexpr int kMaxMR = 8;
+// Rows of the 4-panel kernels in batches (24 accumulators; 4 weight loads and 6 broadcasts per 24
+// dot products). Used for the bf16 dot path, where it beat 8 rows x 2 panels (110M prefill +7-10 %).
+constexpr int kWideMR = 6;
 constexpr int64_t kStreamRows = 64;
 template <int F, int NR, int... MRs>
 constexpr std::array<KernelFn, kMaxMR> row_of(std::integer_sequence<int, MRs...>) {
-  return {(MRs + 1 <= (NR == 4 ? 4 : kMaxMR) ? &kernel_avx512<F, MRs + 1, NR> : nullptr)...};
+  return {(MRs + 1 <= (NR == 4 ? kWideMR : kMaxMR) ? &kernel_avx512<F, MRs + 1, NR> : nullptr)...};
 }
 template <int F>
 constexpr std::array<std::array<KernelFn, kMaxMR>, 3> table_of() {
@@ -445,6 +448,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       const int64_t kc = k_blocked ? 128 : kpairs;  // a multiple of 16: whole Q8_0 blocks
       const int64_t pair_bytes = fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : 64;
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
+      const bool wide = fmt == kFmtBF16Dot && k_blocked;  // batch decode (M <= 64): 8 x 2 was 5 % faster
       // Very big batches (several prompts' chunks): rows in blocks too, or the activation block
       // and the partial sums would outgrow L2.
       const int64_t row_block = k_blocked ? kMaxBlockRows : m;
@@ -459,7 +463,8 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
             const int64_t kp1 = std::min(kpairs, kp0 + kc);
             for (int64_t p = c_begin; p < c_end;) {
               const int64_t left = c_end - p;
-              const int nr = (small && left >= 4) ? 4 : left >= 2 ? 2 : 1;
+              const int nr = ((small || wide) && left >= 4) ? 4 : left >= 2 ? 2 : 1;
+              const int rows = small ? mr_max : nr == 4 ? kWideMR : kMaxMR;
               const int nr_index = nr == 4 ? 2 : nr - 1;
               const uint8_t* panels[4];
               PanelOut outs[4];
@@ -472,8 +477,8 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                   prefetch_l2(data_.data() + q * panel_bytes_ + kp0 * pair_bytes, (kp1 - kp0) * pair_bytes);
               }
               Call this_call = call;
-              for (int64_t m0 = r_begin; m0 < r_end; m0 += mr_max) {
-                const int mr = static_cast<int>(std::min<int64_t>(mr_max, r_end - m0));
+              for (int64_t m0 = r_begin; m0 < r_end; m0 += rows) {
+                const int mr = static_cast<int>(std::min<int64_t>(rows, r_end - m0));
                 // The first row block streams these panels from memory, prefetching just ahead; the
                 // later ones read them from cache, so they prefetch the next panels instead and the
                 // memory stays busy through the whole pass.
