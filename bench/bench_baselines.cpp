@@ -13,17 +13,14 @@
 #include <random>
 #include <vector>
 
+#include "bench_shapes.h"
 #include "tensor/convert.h"
 
 namespace pagellm {
 namespace {
 
-struct Shape {
-  const char* name;
-  int64_t n, k;
-};
-constexpr Shape kShapes[] = {
-    {"qkv", 1152, 896}, {"o_proj", 896, 896}, {"gate_up", 9728, 896}, {"down", 896, 4864}, {"lm_head", 32000, 896}};
+using bench::kShapes;
+using bench::Shape;
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_shapes.h"
 #include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_matmul.h"
@@ -21,12 +22,8 @@
 namespace pagellm::kernels {
 namespace {
 
-struct Shape {
-  const char* name;
-  int64_t n, k;
-};
-constexpr Shape kShapes[] = {
-    {"qkv", 1152, 896}, {"o_proj", 896, 896}, {"gate_up", 9728, 896}, {"down", 896, 4864}, {"lm_head", 32000, 896}};
+using bench::kShapes;
+using bench::Shape;
 
 struct Weight {
   std::vector<uint8_t> bytes;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <random>
 #include <vector>
 
@@ -170,20 +171,26 @@ TEST_P(BothBf16Paths, RowResultIsBitIdenticalForAnyBatch) {
     }
 }
 
+// A BF16 weight [n, k] and an m-row batch: each of `rows` gets the bits it gets alone.
+void expect_rows_equal_alone(MatmulPrecision prec, int64_t m, int64_t n, int64_t k, std::initializer_list<int64_t> rows,
+                             std::mt19937& rng) {
+  Weight w = make_weight(DType::kBF16, n, k, rng);
+  PackedWeight packed(w.view, nullptr, prec);
+  std::vector<float> x = random_vec(size_t(m * k), rng);
+  std::vector<float> all(static_cast<size_t>(m * n)), one(static_cast<size_t>(n));
+  packed.forward(x.data(), m, all.data());
+  for (int64_t row : rows) {
+    packed.forward(x.data() + row * k, 1, one.data());
+    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one[j], all[row * n + j]) << "row " << row << " col " << j;
+  }
+}
+
 // With K and the rows blocked (AMX: activations over the L2 budget), a row still gets the bits it
 // gets alone.
 TEST_P(BothBf16Paths, BlockedBatchRowsEqualSingleRows) {
   std::mt19937 rng(12);
   const int64_t n = 37, k = 4200, m = 300;
-  Weight w = make_weight(DType::kBF16, n, k, rng);
-  PackedWeight packed(w.view, nullptr, MatmulPrecision::kBF16);
-  std::vector<float> x = random_vec(size_t(m * k), rng);
-  std::vector<float> all(static_cast<size_t>(m * n)), one(static_cast<size_t>(n));
-  packed.forward(x.data(), m, all.data());
-  for (int64_t row : {0, 17, 255, 256, 299}) {
-    packed.forward(x.data() + row * k, 1, one.data());
-    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one[j], all[row * n + j]) << "row " << row << " col " << j;
-  }
+  expect_rows_equal_alone(MatmulPrecision::kBF16, m, n, k, {0, 17, 255, 256, 299}, rng);
 }
 
 // Enough panels and rows that a big batch runs in several row blocks and chunks of panels per thread (partial sums kept
@@ -194,16 +201,8 @@ TEST_P(BothBf16Paths, PanelChunksAndDecodeRunsKeepRowsExact) {
   for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
     check_against_reference(DType::kBF16, prec, Shape{1100, 600, 300}, rng);
     check_against_reference(DType::kBF16, prec, Shape{1, 600, 300}, rng);
-    const int64_t n = 600, k = 300, m = 1100;  // 2 K blocks, 3 row blocks, 2 chunks per thread
-    Weight w = make_weight(DType::kBF16, n, k, rng);
-    PackedWeight packed(w.view, nullptr, prec);
-    std::vector<float> x = random_vec(size_t(m * k), rng);
-    std::vector<float> all(static_cast<size_t>(m * n)), one(static_cast<size_t>(n));
-    packed.forward(x.data(), m, all.data());
-    for (int64_t row : {0, 7, 150, 600, 1099}) {
-      packed.forward(x.data() + row * k, 1, one.data());
-      for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one[j], all[row * n + j]) << "row " << row << " col " << j;
-    }
+    // 2 K blocks, 3 row blocks, 2 panel chunks per thread.
+    expect_rows_equal_alone(prec, 1100, 600, 300, {0, 7, 150, 600, 1099}, rng);
   }
 }
 
