@@ -70,16 +70,25 @@ PAGELLM_AVX512 void transpose_key_tile(const float* const* krow, int nb, int64_t
   }
 }
 
+// How many keys of the tile starting at t0 a (token, head) state sees: its token sits at position
+// pos0 + st / group and sees every key up to itself.
+struct KeysSeen {
+  int64_t pos0, group, t0;
+  int operator()(int64_t st) const { return static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0)); }
+};
+
 // States [s0, s0 + G) of one tile: acc_s = acc_s * corr_s + sum_{j < nb_s} p_sj v_j, each element
 // one chain over j in order, whatever G is (so decode and prefill get the same bits).
 template <int NV, int G>
 PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const float* probs, const float* corrs,
-                                            const int* key_counts, int64_t s0, float* acc) {
+                                            KeysSeen keys_seen, int64_t s0, float* acc) {
   __m512 a[G][NV];
+  int nb[G];
   int nb_max = 0;
 #pragma GCC unroll 4
   for (int s = 0; s < G; ++s) {
-    nb_max = std::max(nb_max, key_counts[s0 + s]);
+    nb[s] = keys_seen(s0 + s);
+    nb_max = std::max(nb_max, nb[s]);
     const __m512 c = _mm512_set1_ps(corrs[s0 + s]);
 #pragma GCC unroll 8
     for (int vv = 0; vv < NV; ++vv) a[s][vv] = _mm512_mul_ps(_mm512_loadu_ps(acc + ((s0 + s) * NV + vv) * 16), c);
@@ -90,7 +99,7 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const floa
     for (int vv = 0; vv < NV; ++vv) v[vv] = _mm512_loadu_ps(vrow[j] + vv * 16);
 #pragma GCC unroll 4
     for (int s = 0; s < G; ++s) {
-      if (j >= key_counts[s0 + s]) continue;  // a later token of the chunk: not this state's key
+      if (j >= nb[s]) continue;  // a later token of the chunk: not this state's key
       const __m512 pj = _mm512_set1_ps(probs[(s0 + s) * 16 + j]);
 #pragma GCC unroll 8
       for (int vv = 0; vv < NV; ++vv) a[s][vv] = _mm512_fmadd_ps(pj, v[vv], a[s][vv]);
@@ -104,22 +113,22 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const floa
 
 template <int NV, int G>
 PAGELLM_AVX512_INLINE void accumulate_states(const float* const* vrow, const float* probs, const float* corrs,
-                                             const int* key_counts, int64_t st_first, int64_t states, float* acc) {
+                                             KeysSeen keys_seen, int64_t st_first, int64_t states, float* acc) {
   int64_t st = st_first;
-  for (; st + G <= states; st += G) accumulate_group<NV, G>(vrow, probs, corrs, key_counts, st, acc);
-  for (; st < states; ++st) accumulate_group<NV, 1>(vrow, probs, corrs, key_counts, st, acc);
+  for (; st + G <= states; st += G) accumulate_group<NV, G>(vrow, probs, corrs, keys_seen, st, acc);
+  for (; st < states; ++st) accumulate_group<NV, 1>(vrow, probs, corrs, keys_seen, st, acc);
 }
 
 // Any head_dim: one state at a time, the last vector masked.
 PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const float* const* vrow, const float* probs,
-                                          const float* corrs, const int* key_counts, int64_t st_first, int64_t states,
+                                          const float* corrs, KeysSeen keys_seen, int64_t st_first, int64_t states,
                                           float* acc) {
   for (int64_t st = st_first; st < states; ++st) {
     float* a_st = acc + st * nv * 16;
     __m512 a[kMaxVectors];
     for (int64_t vv = 0; vv < nv; ++vv)
       a[vv] = _mm512_mul_ps(_mm512_loadu_ps(a_st + vv * 16), _mm512_set1_ps(corrs[st]));
-    for (int j = 0; j < key_counts[st]; ++j) {
+    for (int j = 0, nb = keys_seen(st); j < nb; ++j) {
       const __m512 pj = _mm512_set1_ps(probs[st * 16 + j]);
       for (int64_t vv = 0; vv < nv; ++vv) {
         const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
@@ -133,16 +142,16 @@ PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const floa
 // Head dims that fill whole vectors get the grouped form (G states x NV vectors of accumulators
 // stay within 16 registers); the rest the masked loop. Same per-element arithmetic either way.
 PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, const float* const* vrow,
-                                      const float* probs, const float* corrs, const int* key_counts, int64_t st_first,
+                                      const float* probs, const float* corrs, KeysSeen keys_seen, int64_t st_first,
                                       int64_t states, float* acc) {
   if (hd == 64)
-    accumulate_states<4, 4>(vrow, probs, corrs, key_counts, st_first, states, acc);
+    accumulate_states<4, 4>(vrow, probs, corrs, keys_seen, st_first, states, acc);
   else if (hd == 128)
-    accumulate_states<8, 2>(vrow, probs, corrs, key_counts, st_first, states, acc);
+    accumulate_states<8, 2>(vrow, probs, corrs, keys_seen, st_first, states, acc);
   else if (hd == 32)
-    accumulate_states<2, 8>(vrow, probs, corrs, key_counts, st_first, states, acc);
+    accumulate_states<2, 8>(vrow, probs, corrs, keys_seen, st_first, states, acc);
   else
-    accumulate_states_any(nv, tail, vrow, probs, corrs, key_counts, st_first, states, acc);
+    accumulate_states_any(nv, tail, vrow, probs, corrs, keys_seen, st_first, states, acc);
 }
 
 // Query tokens at positions pos0 .. pos0 + nq - 1 of one sequence, the query heads q[0..group) of
@@ -150,19 +159,17 @@ PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, co
 // head) the keys run in tiles [16c, 16c + 16) in order: scores as one FMA chain over head_dim,
 // online softmax, then p_j v_j added key by key; that never depends on which tokens share the
 // block, so a token computed alone (decode) gets the same bits as inside a prefill chunk.
-// scratch: nq * group * (head_dim rounded to 16 + 18) + 32 + head_dim * 16 floats.
+// scratch: nq * group * (head_dim rounded to 16 + 19) + 16 + head_dim * 16 floats.
 PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const float* q, int64_t q_stride, int64_t nq,
                                  int64_t pos0, const int32_t* table, const KVLayerView& kv, int64_t kv_head, float* out,
-                                 float* scratch, float* scratch_corrs, int* scratch_counts) {
+                                 float* scratch) {
   const int64_t hd = sh.head_dim, nv = (hd + 15) / 16, B = kv.block_size, states = nq * group;
   const auto tail = static_cast<__mmask16>(hd % 16 ? (1u << (hd % 16)) - 1 : 0xffffu);
   float* acc = scratch;                  // [token][head][nv * 16]
   float* mrun = acc + states * nv * 16;  // [token][head]
   float* lrun = mrun + states;           // [token][head]
-  float* probs = lrun + states;          // [16]
-  float* scores = probs + 16;            // [token][head][16]: scores, then probabilities
-  float* corrs = scratch_corrs;          // [token][head]
-  int* key_counts = scratch_counts;      // [token][head]
+  float* corrs = lrun + states;          // [token][head]: this tile's rescaling of acc
+  float* scores = corrs + states;        // [token][head][16]: scores, then probabilities
   float* kt = scores + states * 16;      // [hd][16], 64-byte aligned below
   kt = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(kt) + 63) & ~uintptr_t{63});
   std::fill(acc, acc + states * nv * 16, 0.0f);
@@ -175,6 +182,7 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
   const float* vrow[kTile];
   for (int64_t t0 = 0; t0 <= last; t0 += kTile) {
     const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
+    const KeysSeen keys_seen{pos0, group, t0};
     for (int j = 0; j < tile_nb; ++j) {
       const int64_t p = t0 + j;
       const int64_t block = table[p / B];
@@ -206,7 +214,7 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
       // key), lanes over head_dim, a fixed reduction tree.
       for (int64_t st = st_first; st < states; ++st) {
         const float* qh = q + (st / group) * q_stride + (st % group) * hd;
-        const int nb = static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0));
+        const int nb = keys_seen(st);
         for (int j = 0; j < nb; ++j) {
           __m512 d = _mm512_setzero_ps();
           for (int64_t vv = 0; vv < nv; ++vv) {
@@ -218,7 +226,7 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
       }
     }
     for (int64_t st = st_first; st < states; ++st) {
-      const int nb = static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0));
+      const int nb = keys_seen(st);
       const auto valid = static_cast<__mmask16>(nb == 16 ? 0xffffu : (1u << nb) - 1);
       const __m512 sc =
           _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), valid, _mm512_mul_ps(_mm512_loadu_ps(scores + st * 16), scale));
@@ -230,11 +238,10 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
       mrun[st] = m_new;
       _mm512_storeu_ps(scores + st * 16, p);  // the tile's probabilities replace its scores
       corrs[st] = corr;
-      key_counts[st] = nb;
     }
     // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j); several
     // states at a time share each value row's loads and keep more FMA chains in flight.
-    accumulate_values(hd, nv, tail, vrow, scores, corrs, key_counts, st_first, states, acc);
+    accumulate_values(hd, nv, tail, vrow, scores, corrs, keys_seen, st_first, states, acc);
   }
   for (int64_t i = 0; i < nq; ++i)
     for (int64_t h = 0; h < group; ++h) {
@@ -272,18 +279,12 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   const int64_t* offsets = first_item.data();
   ThreadPool& pool = ThreadPool::instance();
   const int threads = cost < 2e5 ? 1 : pool.num_threads();
-  const size_t scratch_floats =
-      static_cast<size_t>(kQueryBlock * group * ((hd + 15) / 16 * 16 + 18) + 32 + hd * 16 + 16);
+  const size_t scratch_floats = static_cast<size_t>(kQueryBlock * group * ((hd + 15) / 16 * 16 + 19) + 16 + hd * 16);
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
   pool.run(threads, [&](int) {
-    thread_local std::vector<float> scratch, corrs;
-    thread_local std::vector<int> key_counts;
+    thread_local std::vector<float> scratch;
     if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
-    if (corrs.size() < static_cast<size_t>(kQueryBlock * group)) {
-      corrs.resize(static_cast<size_t>(kQueryBlock * group));
-      key_counts.resize(static_cast<size_t>(kQueryBlock * group));
-    }
     for (int64_t item = next.fetch_add(1); item < total; item = next.fetch_add(1)) {
       const int64_t s = std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
       const AttentionSequence& seq = seqs[s];
@@ -293,7 +294,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       const int64_t row = seq.query_start + t0;
       const int64_t pos0 = seq.context_len - seq.num_queries + t0;
       attend_block(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
-                   out + (row * H + g * group) * hd, scratch.data(), corrs.data(), key_counts.data());
+                   out + (row * H + g * group) * hd, scratch.data());
     }
   });
 }
