@@ -103,8 +103,7 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
     lw.down = Linear(down, precision_);
     // The forward pass reads only the packed copies: let the mapped source pages go, layer by
     // layer, so peak RSS holds one layer's source at a time instead of the whole file.
-    for (const TensorView* t : {lw.q_proj, lw.k_proj, lw.v_proj, lw.o_proj, lw.gate_proj, lw.up_proj, lw.down_proj})
-      w.release_source_pages(*t);
+    lw.release_sources(w);
     layers_.push_back(std::move(lw));
   }
   const kernels::LinearPart head[] = {{lm_head_, nullptr}};
@@ -114,10 +113,13 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
   w.release_source_pages(*lm_head_);
   // Once more now that packing has read its last byte: reading the next layer faulted in the
   // cached pages around each read (the kernel's fault-around), some of them released already.
-  for (const LayerWeights& lw : layers_)
-    for (const TensorView* t : {lw.q_proj, lw.k_proj, lw.v_proj, lw.o_proj, lw.gate_proj, lw.up_proj, lw.down_proj})
-      w.release_source_pages(*t);
+  for (const LayerWeights& lw : layers_) lw.release_sources(w);
   inv_freq_ = rope_inverse_frequencies(c);
+}
+
+void LlamaModel::LayerWeights::release_sources(const WeightStore& w) const {
+  for (const TensorView* t : {q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj})
+    w.release_source_pages(*t);
 }
 
 void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache) const {

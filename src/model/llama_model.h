@@ -64,6 +64,9 @@ class LlamaModel {
     std::vector<float> q_bias, k_bias, v_bias;  // empty unless attention_bias
     std::vector<float> q_norm, k_norm;          // empty unless qk_norm
     Linear qkv, o, gate_up, down;
+
+    // Drops the mapped source pages of the seven projections (only their packed copies are read).
+    void release_sources(const WeightStore& w) const;
   };
 
   void check_batch(const ForwardBatch& batch, const KVCache& cache) const;

@@ -162,10 +162,9 @@ PAGELLM_AVX512_INLINE void decode(const uint8_t* panel, int64_t kp, __m512& lo, 
 }
 
 // Bytes of one k-pair of one panel (Q8_0: on average, scales included) and the prefetch distance.
+constexpr int64_t pair_bytes_of(int fmt) { return fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : 64; }
 template <int F>
-constexpr int64_t kPairBytes = F == kFmtF32  ? 128
-                               : F == kFmtQ8 ? kQ8BlockBytes / 16
-                                             : 64;
+constexpr int64_t kPairBytes = pair_bytes_of(F);
 constexpr int64_t kPrefetchAhead = 2048;
 // AMX work sharing: panel runs of at least kMinPanelRun, about kRunsPerThread per thread.
 constexpr int64_t kMinPanelRun = 6;
@@ -446,7 +445,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       const bool small = m <= 4;
       const bool k_blocked = m > kStreamRows;
       const int64_t kc = k_blocked ? 128 : kpairs;  // a multiple of 16: whole Q8_0 blocks
-      const int64_t pair_bytes = fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : 64;
+      const int64_t pair_bytes = pair_bytes_of(fmt);
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
       const bool wide = fmt == kFmtBF16Dot && k_blocked;  // batch decode (M <= 64): 8 x 2 was 5 % faster
       // Very big batches (several prompts' chunks): rows in blocks too, or the activation block
