@@ -173,11 +173,26 @@ constexpr int64_t kDecodeRunsPerThread = 8;
 // Large batches: partial sums of a chunk of panels kept between K blocks (fits a 1 MiB L2 with
 // the activation block).
 constexpr int64_t kPartialSumBytes = 512 << 10;
-constexpr int64_t kMaxBlockRows = 512;
+// Large batches run in blocks of this many rows (a multiple of the 6- and 8-row tiles), each
+// block one pass over the weights with K blocks as long as its activations allow. Every K block
+// ends in a store and reload of the tile's partial sums, and with 512-row blocks (K blocks of 128
+// pairs) those round trips cost 10-15 % of a prefill matmul; 120 rows keep K = 896 whole and give
+// K = 4864 five blocks, re-reading the weights once per 120 rows instead (docs/perf/kernels.md).
+constexpr int64_t kBlockRows = 120;
+constexpr int64_t kActivationBlockBytes = 384 << 10;
 // Weights at least this big are split across the threads even for one row (see threads_for).
 constexpr int64_t kMinSplitWeightBytes = 256 << 10;
 // Activations below this many elements are rounded to bf16 on the calling thread.
 constexpr int64_t kParallelRoundingElems = 1 << 16;
+
+// K-pairs per block for `rows` rows: as many as keep the rows' activations (bytes_per_pair each:
+// a bf16 pair or two floats) within kActivationBlockBytes, at least 128, split evenly, a multiple
+// of 16 (whole Q8_0 blocks).
+int64_t k_block_pairs(int64_t kpairs, int64_t rows, int64_t bytes_per_pair) {
+  const int64_t fit = std::max<int64_t>(128, kActivationBlockBytes / (rows * bytes_per_pair));
+  const int64_t blocks = (kpairs + fit - 1) / fit;
+  return ((kpairs + blocks - 1) / blocks + 15) / 16 * 16;
+}
 
 // MR rows x NR panels over k-pairs [kp0, kp1). first: start from zero (else reload partial sums
 // from the output); last: add the bias. Each lane's sum runs k in order.
@@ -439,18 +454,17 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
         portable_panel(storage_, bf16_compute_, call, data_.data() + p * panel_bytes_, out_of(p), m);
     } else {
       // Decode (m <= 4): 4 panels at a time for memory-level parallelism. Up to kStreamRows rows:
-      // whole K per pass (weights streamed once, prefetched). Bigger batches: K blocks of 256 so
-      // the activation block stays in L2 across the panels, over chunks of panels whose partial
-      // sums (m x chunk x 16 floats) stay in L2 too between K blocks instead of going to memory.
+      // whole K per pass (weights streamed once, prefetched). Bigger batches: blocks of rows, each
+      // a pass over the panels whose activations stay in L2 (K blocks only where a block's
+      // activations would not fit), over chunks of panels whose partial sums (rows x chunk x 16
+      // floats) stay in L2 too between K blocks instead of going to memory.
       const bool small = m <= 4;
       const bool k_blocked = m > kStreamRows;
-      const int64_t kc = k_blocked ? 128 : kpairs;  // a multiple of 16: whole Q8_0 blocks
+      const int64_t row_block = k_blocked ? kBlockRows : m;
+      const int64_t kc = k_blocked ? k_block_pairs(kpairs, std::min(m, row_block), fmt == kFmtBF16Dot ? 4 : 8) : kpairs;
       const int64_t pair_bytes = pair_bytes_of(fmt);
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
       const bool wide = fmt == kFmtBF16Dot && k_blocked;  // batch decode (M <= 64): 8 x 2 was 5 % faster
-      // Very big batches (several prompts' chunks): rows in blocks too, or the activation block
-      // and the partial sums would outgrow L2.
-      const int64_t row_block = k_blocked ? kMaxBlockRows : m;
       const int64_t chunk = k_blocked ? std::max<int64_t>(2, kPartialSumBytes / (std::min(m, row_block) * P *
                                                                                  static_cast<int64_t>(sizeof(float))))
                                       : p_end - p_begin;
