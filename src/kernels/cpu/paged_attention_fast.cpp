@@ -77,6 +77,12 @@ struct KeysSeen {
   int operator()(int64_t st) const { return static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0)); }
 };
 
+// The tile's probabilities are kept per block of 16 states, key-major, the layout the vertical
+// softmax leaves them in: state st's probability for key j.
+PAGELLM_AVX512_INLINE float prob(const float* probs, int64_t st, int j) {
+  return probs[(st & ~int64_t{15}) * 16 + j * 16 + (st & 15)];
+}
+
 // States [s0, s0 + G) of one tile: acc_s = acc_s * corr_s + sum_{j < nb_s} p_sj v_j, each element
 // one chain over j in order, whatever G is (so decode and prefill get the same bits).
 template <int NV, int G>
@@ -84,23 +90,36 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const floa
                                             KeysSeen keys_seen, int64_t s0, float* acc) {
   __m512 a[G][NV];
   int nb[G];
-  int nb_max = 0;
+  int nb_max = 0, nb_min = kTile;
 #pragma GCC unroll 4
   for (int s = 0; s < G; ++s) {
     nb[s] = keys_seen(s0 + s);
     nb_max = std::max(nb_max, nb[s]);
+    nb_min = std::min(nb_min, nb[s]);
     const __m512 c = _mm512_set1_ps(corrs[s0 + s]);
 #pragma GCC unroll 8
     for (int vv = 0; vv < NV; ++vv) a[s][vv] = _mm512_mul_ps(_mm512_loadu_ps(acc + ((s0 + s) * NV + vv) * 16), c);
   }
-  for (int j = 0; j < nb_max; ++j) {
+  int j = 0;
+  for (; j < nb_min; ++j) {  // keys every state of the group sees (all of them but on the diagonal)
+    __m512 v[NV];
+#pragma GCC unroll 8
+    for (int vv = 0; vv < NV; ++vv) v[vv] = _mm512_loadu_ps(vrow[j] + vv * 16);
+#pragma GCC unroll 4
+    for (int s = 0; s < G; ++s) {
+      const __m512 pj = _mm512_set1_ps(prob(probs, s0 + s, j));
+#pragma GCC unroll 8
+      for (int vv = 0; vv < NV; ++vv) a[s][vv] = _mm512_fmadd_ps(pj, v[vv], a[s][vv]);
+    }
+  }
+  for (; j < nb_max; ++j) {
     __m512 v[NV];
 #pragma GCC unroll 8
     for (int vv = 0; vv < NV; ++vv) v[vv] = _mm512_loadu_ps(vrow[j] + vv * 16);
 #pragma GCC unroll 4
     for (int s = 0; s < G; ++s) {
       if (j >= nb[s]) continue;  // a later token of the chunk: not this state's key
-      const __m512 pj = _mm512_set1_ps(probs[(s0 + s) * 16 + j]);
+      const __m512 pj = _mm512_set1_ps(prob(probs, s0 + s, j));
 #pragma GCC unroll 8
       for (int vv = 0; vv < NV; ++vv) a[s][vv] = _mm512_fmadd_ps(pj, v[vv], a[s][vv]);
     }
@@ -129,7 +148,7 @@ PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const floa
     for (int64_t vv = 0; vv < nv; ++vv)
       a[vv] = _mm512_mul_ps(_mm512_loadu_ps(a_st + vv * 16), _mm512_set1_ps(corrs[st]));
     for (int j = 0, nb = keys_seen(st); j < nb; ++j) {
-      const __m512 pj = _mm512_set1_ps(probs[st * 16 + j]);
+      const __m512 pj = _mm512_set1_ps(prob(probs, st, j));
       for (int64_t vv = 0; vv < nv; ++vv) {
         const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
         a[vv] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m, vrow[j] + vv * 16), a[vv]);
@@ -154,23 +173,71 @@ PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, co
     accumulate_states_any(nv, tail, vrow, probs, corrs, keys_seen, st_first, states, acc);
 }
 
+// Online softmax of one tile for states [st_first, states), 16 states at a time with states in
+// lanes and keys across registers (after a transpose), so the running max, the rescaling factor
+// and the sum are plain vertical operations, each lane one state's own arithmetic. scores: [state]
+// [16] on entry; on return the probabilities in prob()'s layout. mrun, lrun, corrs: per state
+// (round_up(states, 16) floats each).
+PAGELLM_AVX512 void softmax_tile(float* scores, KeysSeen keys_seen, int64_t st_first, int64_t states, __m512 scale,
+                                 float* mrun, float* lrun, float* corrs) {
+  for (int64_t b0 = st_first & ~int64_t{15}; b0 < states; b0 += 16) {
+    // Lanes of this block that see the tile: states in [st_first, states).
+    const int lo = static_cast<int>(std::max<int64_t>(0, st_first - b0));
+    const int hi = static_cast<int>(std::min<int64_t>(16, states - b0));
+    const auto live = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    alignas(64) int32_t nb[16];
+    for (int i = 0; i < 16; ++i) nb[i] = i >= lo && i < hi ? keys_seen(b0 + i) : 1;
+    const __m512i nbv = _mm512_load_si512(nb);
+    float* block = scores + b0 * 16;
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = i >= lo && i < hi ? _mm512_loadu_ps(block + i * 16) : _mm512_setzero_ps();
+    transpose16x16(r);  // r[j]: key j's score in every state's lane
+    const __m512 m_old = _mm512_mask_loadu_ps(_mm512_setzero_ps(), live, mrun + b0);
+    __m512 m_new = m_old;
+    __mmask16 valid[16];
+    for (int j = 0; j < kTile; ++j) {
+      valid[j] = _mm512_cmpgt_epi32_mask(nbv, _mm512_set1_epi32(j));
+      r[j] = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), valid[j], _mm512_mul_ps(r[j], scale));
+      m_new = _mm512_max_ps(m_new, r[j]);
+    }
+    // 0 on a state's first tile (m_old = -inf; exp_ps would clamp it to e^-87).
+    const __m512 corr = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m_old, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ),
+                                            simd::exp_ps(_mm512_sub_ps(m_old, m_new)));
+    __m512 l = _mm512_mul_ps(_mm512_mask_loadu_ps(_mm512_setzero_ps(), live, lrun + b0), corr);
+    for (int j = 0; j < kTile; ++j) {
+      const __m512 p = _mm512_maskz_mov_ps(valid[j], simd::exp_ps(_mm512_sub_ps(r[j], m_new)));
+      l = _mm512_add_ps(l, p);
+      _mm512_storeu_ps(block + j * 16, p);
+    }
+    _mm512_mask_storeu_ps(mrun + b0, live, m_new);
+    _mm512_mask_storeu_ps(lrun + b0, live, l);
+    _mm512_mask_storeu_ps(corrs + b0, live, corr);
+  }
+}
+
+constexpr int64_t attend_scratch_floats(int64_t states, int64_t hd) {
+  const int64_t padded = (states + 15) / 16 * 16;
+  return states * ((hd + 15) / 16 * 16) + padded * (3 + 16) + 16 + hd * 16;
+}
+
 // Query tokens at positions pos0 .. pos0 + nq - 1 of one sequence, the query heads q[0..group) of
 // one KV head each (token i's heads at q + i * q_stride), against their causal keys. Per (token,
 // head) the keys run in tiles [16c, 16c + 16) in order: scores as one FMA chain over head_dim,
 // online softmax, then p_j v_j added key by key; that never depends on which tokens share the
 // block, so a token computed alone (decode) gets the same bits as inside a prefill chunk.
-// scratch: nq * group * (head_dim rounded to 16 + 19) + 16 + head_dim * 16 floats.
+// scratch: attend_scratch_floats(nq * group, head_dim) floats.
 PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const float* q, int64_t q_stride, int64_t nq,
                                  int64_t pos0, const int32_t* table, const KVLayerView& kv, int64_t kv_head, float* out,
                                  float* scratch) {
   const int64_t hd = sh.head_dim, nv = (hd + 15) / 16, B = kv.block_size, states = nq * group;
   const auto tail = static_cast<__mmask16>(hd % 16 ? (1u << (hd % 16)) - 1 : 0xffffu);
-  float* acc = scratch;                  // [token][head][nv * 16]
-  float* mrun = acc + states * nv * 16;  // [token][head]
-  float* lrun = mrun + states;           // [token][head]
-  float* corrs = lrun + states;          // [token][head]: this tile's rescaling of acc
-  float* scores = corrs + states;        // [token][head][16]: scores, then probabilities
-  float* kt = scores + states * 16;      // [hd][16], 64-byte aligned below
+  const int64_t padded = (states + 15) / 16 * 16;  // whole blocks of 16 states for the softmax
+  float* acc = scratch;                            // [token][head][nv * 16]
+  float* mrun = acc + states * nv * 16;            // [token][head]
+  float* lrun = mrun + padded;                     // [token][head]
+  float* corrs = lrun + padded;                    // [token][head]: this tile's rescaling of acc
+  float* scores = corrs + padded;                  // [token][head][16]: scores, then probabilities
+  float* kt = scores + padded * 16;                // [hd][16], 64-byte aligned below
   kt = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(kt) + 63) & ~uintptr_t{63});
   std::fill(acc, acc + states * nv * 16, 0.0f);
   std::fill(mrun, mrun + states, -INFINITY);
@@ -225,20 +292,7 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
         }
       }
     }
-    for (int64_t st = st_first; st < states; ++st) {
-      const int nb = keys_seen(st);
-      const auto valid = static_cast<__mmask16>(nb == 16 ? 0xffffu : (1u << nb) - 1);
-      const __m512 sc =
-          _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), valid, _mm512_mul_ps(_mm512_loadu_ps(scores + st * 16), scale));
-      // Online softmax over the tile.
-      const float m_new = std::max(mrun[st], _mm512_reduce_max_ps(sc));
-      const float corr = std::exp(mrun[st] - m_new);  // 0 on the first tile
-      const __m512 p = _mm512_maskz_mov_ps(valid, simd::exp_ps(_mm512_sub_ps(sc, _mm512_set1_ps(m_new))));
-      lrun[st] = lrun[st] * corr + _mm512_reduce_add_ps(p);
-      mrun[st] = m_new;
-      _mm512_storeu_ps(scores + st * 16, p);  // the tile's probabilities replace its scores
-      corrs[st] = corr;
-    }
+    softmax_tile(scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
     // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j); several
     // states at a time share each value row's loads and keep more FMA chains in flight.
     accumulate_values(hd, nv, tail, vrow, scores, corrs, keys_seen, st_first, states, acc);
@@ -279,7 +333,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   const int64_t* offsets = first_item.data();
   ThreadPool& pool = ThreadPool::instance();
   const int threads = cost < 2e5 ? 1 : pool.num_threads();
-  const size_t scratch_floats = static_cast<size_t>(kQueryBlock * group * ((hd + 15) / 16 * 16 + 19) + 16 + hd * 16);
+  const size_t scratch_floats = static_cast<size_t>(attend_scratch_floats(kQueryBlock * group, hd));
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
   pool.run(threads, [&](int) {
