@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/fused.h"
 #include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/thread_pool.h"
 #include "model/rope_frequencies.h"
 #include "tensor/convert.h"
 #include "util/error.h"
@@ -162,8 +163,13 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     grow(*buf, n);
   float *x = sc.x.data(), *h = sc.h.data(), *q = sc.q.data(), *k = sc.k.data(), *v = sc.v.data(),
         *attn = sc.attn.data(), *proj = sc.proj.data(), *gate = sc.gate.data(), *up = sc.up.data();
-  for (int64_t t = 0; t < T; ++t)
-    dequantize_row(embed_tokens_->dtype, embed_tokens_->row(batch.token_ids[t]), x + t * H, H);
+  // Row-wise steps below run on both cores for prefill-sized batches (kernels::parallel_for_rows);
+  // each row's arithmetic is the same however the rows are split.
+  using kernels::parallel_for_rows;
+  parallel_for_rows(T, H, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      dequantize_row(embed_tokens_->dtype, embed_tokens_->row(batch.token_ids[t]), x + t * H, H);
+  });
 
   sc.seqs.clear();
   for (const BatchSequence& s : batch.sequences)
@@ -175,11 +181,21 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
   const int64_t half = c.head_dim / 2;
   grow(sc.rope_cos, T * half);
   grow(sc.rope_sin, T * half);
-  for (int64_t t = 0; t < T; ++t)
-    kernels::rope_cos_sin(batch.positions[t], inv_freq_.data(), half, sc.rope_cos.data() + t * half,
-                          sc.rope_sin.data() + t * half);
+  constexpr int64_t kTrigCost = 16;  // a double sin + cos against an element-wise float op
+  parallel_for_rows(T, half * kTrigCost, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      kernels::rope_cos_sin(batch.positions[t], inv_freq_.data(), half, sc.rope_cos.data() + t * half,
+                            sc.rope_sin.data() + t * half);
+  });
+  auto add_norm_rows = [&](const float* delta, const std::vector<float>& weight) {
+    parallel_for_rows(T, H, [&](int64_t t0, int64_t t1) {
+      kernels::add_rms_norm(x + t0 * H, delta + t0 * H, weight.data(), t1 - t0, H, c.rms_norm_eps, h + t0 * H);
+    });
+  };
 
-  kernels::rms_norm_fast(x, layers_[0].input_norm.data(), T, H, c.rms_norm_eps, h);
+  parallel_for_rows(T, H, [&](int64_t t0, int64_t t1) {
+    kernels::rms_norm_fast(x + t0 * H, layers_[0].input_norm.data(), t1 - t0, H, c.rms_norm_eps, h + t0 * H);
+  });
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = layers_[static_cast<size_t>(l)];
     const kernels::KVLayerView kv = cache.layer(l);
@@ -190,23 +206,27 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
       kernels::rms_norm_fast(q, lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q);
       kernels::rms_norm_fast(k, lw.k_norm.data(), T * c.num_kv_heads, c.head_dim, c.rms_norm_eps, k);
     }
-    for (int64_t t = 0; t < T; ++t) {
-      const float* cs = sc.rope_cos.data() + t * half;
-      const float* sn = sc.rope_sin.data() + t * half;
-      kernels::rope_rotate_half_cs(q + t * q_dim, c.num_heads, c.head_dim, cs, sn);
-      kernels::rope_rotate_half_cs(k + t * kv_dim, c.num_kv_heads, c.head_dim, cs, sn);
-      kernels::write_kv_slot(kv, batch.slot_mapping[t], k + t * kv_dim, v + t * kv_dim);
-    }
+    parallel_for_rows(T, q_dim + 2 * kv_dim, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {  // every token has its own slot
+        const float* cs = sc.rope_cos.data() + t * half;
+        const float* sn = sc.rope_sin.data() + t * half;
+        kernels::rope_rotate_half_cs(q + t * q_dim, c.num_heads, c.head_dim, cs, sn);
+        kernels::rope_rotate_half_cs(k + t * kv_dim, c.num_kv_heads, c.head_dim, cs, sn);
+        kernels::write_kv_slot(kv, batch.slot_mapping[t], k + t * kv_dim, v + t * kv_dim);
+      }
+    });
     kernels::paged_attention_batch(shape, q, sc.seqs.data(), static_cast<int64_t>(sc.seqs.size()), kv, attn);
     lw.o.forward(attn, T, proj);
-    kernels::add_rms_norm(x, proj, lw.post_attention_norm.data(), T, H, c.rms_norm_eps, h);
+    add_norm_rows(proj, lw.post_attention_norm);
 
     float* const gate_up_out[] = {gate, up};
     lw.gate_up.forward(h, T, gate_up_out);
-    kernels::silu_mul_fast(gate, up, T * F, gate);
+    parallel_for_rows(T, F, [&](int64_t t0, int64_t t1) {
+      kernels::silu_mul_fast(gate + t0 * F, up + t0 * F, (t1 - t0) * F, gate + t0 * F);
+    });
     lw.down.forward(gate, T, proj);
     if (l + 1 < c.num_layers)  // the residual add fused with the next layer's input norm
-      kernels::add_rms_norm(x, proj, layers_[static_cast<size_t>(l + 1)].input_norm.data(), T, H, c.rms_norm_eps, h);
+      add_norm_rows(proj, layers_[static_cast<size_t>(l + 1)].input_norm);
     else
       add_in_place(x, proj, T * H);
   }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -126,6 +127,17 @@ void ThreadPool::worker_loop(int index) {
       done_.notify_one();
     }
   }
+}
+
+void parallel_for_rows(int64_t rows, int64_t elems_per_row, const std::function<void(int64_t, int64_t)>& fn) {
+  if (rows <= 0) return;
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = static_cast<int>(std::min<int64_t>(pool.num_threads(), rows));
+  if (threads <= 1 || rows * elems_per_row < kParallelRowsMinElems) {
+    fn(0, rows);
+    return;
+  }
+  pool.run(threads, [&](int t) { fn(rows * t / threads, rows * (t + 1) / threads); });
 }
 
 }  // namespace pagellm::kernels

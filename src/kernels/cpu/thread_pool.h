@@ -57,4 +57,11 @@ class ThreadPool {
   bool stop_ = false;
 };
 
+// Calls fn(r0, r1) over consecutive ranges covering [0, rows): on the calling thread alone when
+// rows * elems_per_row is below kParallelRowsMinElems (waking the pool would cost more than the
+// work), else split evenly over the process-wide pool. For row-wise work whose result per row does
+// not depend on the split (norms, activations, RoPE).
+constexpr int64_t kParallelRowsMinElems = 1 << 16;
+void parallel_for_rows(int64_t rows, int64_t elems_per_row, const std::function<void(int64_t, int64_t)>& fn);
+
 }  // namespace pagellm::kernels
