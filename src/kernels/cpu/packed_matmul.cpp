@@ -314,8 +314,8 @@ PAGELLM_AVX512 void to_bf16_pairs(const float* x, int64_t k, uint32_t* out) {
 // ---- portable path: the same per-element chain, one element at a time ----
 
 void portable_panel(DType storage, bool dot_pairs, const Call& call, const uint8_t* panel, const PanelOut& out,
-                    int64_t m) {
-  for (int64_t r = 0; r < m; ++r) {
+                    int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
     for (int j = 0; j < out.valid; ++j) {
       float acc = 0.0f;
       if (dot_pairs) {
@@ -438,20 +438,26 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
     else
       pool.run(threads, [&](int t) { round_rows(m * t / threads, m * (t + 1) / threads); });
   }
-  // Decode-sized batches: threads take runs of panels from a shared counter, so a thread slowed
-  // by a neighbour on the shared cores does not hold the other back (fixed halves left 17 % of a
-  // decode step waiting). Bigger batches: fixed halves, whose chunks keep partial sums in L2.
-  const bool dynamic = threads > 1 && m <= kStreamRows;
-  // Whole groups of 4 panels, so decode runs keep the 4-stream kernel.
+  // Threads take work from a shared counter, so a thread slowed by a neighbour on the shared cores
+  // does not hold the other back (fixed halves left 17 % of a decode step waiting): decode-sized
+  // batches take runs of panels over all rows; bigger ones (row block, run of panels) items, row
+  // blocks first, so both threads share a row block's activations. Runs are whole groups of 4
+  // panels (decode keeps the 4-stream kernel) and long enough to keep the weight streams
+  // sequential.
+  const bool stream_rows = m <= kStreamRows;
   const int64_t run_panels =
-      (std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kDecodeRunsPerThread)) + 3) / 4 * 4;
-  std::atomic<int64_t> next_panel{0};
-  auto compute_panels = [&](int64_t p_begin, int64_t p_end) {
+      stream_rows ? (std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kDecodeRunsPerThread)) + 3) / 4 * 4
+                  : (std::max<int64_t>(4, num_panels_ / (threads * kRunsPerThread)) + 3) / 4 * 4;
+  const int64_t runs = (num_panels_ + run_panels - 1) / run_panels;
+  const int64_t item_rows = stream_rows ? m : kBlockRows;
+  const int64_t items = runs * ((m + item_rows - 1) / item_rows);
+  std::atomic<int64_t> next_item{0};
+  auto compute_panels = [&](int64_t p_begin, int64_t p_end, int64_t rows_begin, int64_t rows_end) {
     auto out_of = [&](int64_t panel) { return panel_out(panel, ys); };
 
     if (!avx) {
       for (int64_t p = p_begin; p < p_end; ++p)
-        portable_panel(storage_, bf16_compute_, call, data_.data() + p * panel_bytes_, out_of(p), m);
+        portable_panel(storage_, bf16_compute_, call, data_.data() + p * panel_bytes_, out_of(p), rows_begin, rows_end);
     } else {
       // Decode (m <= 4): 4 panels at a time for memory-level parallelism. Up to kStreamRows rows:
       // whole K per pass (weights streamed once, prefetched). Bigger batches: blocks of rows, each
@@ -468,8 +474,8 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       const int64_t chunk = k_blocked ? std::max<int64_t>(2, kPartialSumBytes / (std::min(m, row_block) * P *
                                                                                  static_cast<int64_t>(sizeof(float))))
                                       : p_end - p_begin;
-      for (int64_t r_begin = 0; r_begin < m; r_begin += row_block) {
-        const int64_t r_end = std::min(m, r_begin + row_block);
+      for (int64_t r_begin = rows_begin; r_begin < rows_end; r_begin += row_block) {
+        const int64_t r_end = std::min(rows_end, r_begin + row_block);
         for (int64_t c_begin = p_begin; c_begin < p_end; c_begin += chunk) {
           const int64_t c_end = std::min(p_end, c_begin + chunk);
           for (int64_t kp0 = 0; kp0 < kpairs; kp0 += kc) {
@@ -506,13 +512,11 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       }
     }
   };
-  pool.run(threads, [&](int t) {
-    if (!dynamic) {
-      compute_panels(num_panels_ * t / threads, num_panels_ * (t + 1) / threads);
-      return;
+  pool.run(threads, [&](int) {
+    for (int64_t item = next_item.fetch_add(1); item < items; item = next_item.fetch_add(1)) {
+      const int64_t p0 = item % runs * run_panels, r0 = item / runs * item_rows;
+      compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + item_rows));
     }
-    for (int64_t p0 = next_panel.fetch_add(run_panels); p0 < num_panels_; p0 = next_panel.fetch_add(run_panels))
-      compute_panels(p0, std::min(num_panels_, p0 + run_panels));
   });
 }
 
