@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "kernels/cpu/exp_weights.h"
+
 namespace pagellm {
 namespace {
 
@@ -150,34 +152,42 @@ bool truncates(const SamplingParams& p, size_t vocab) {
 
 // Plain temperature sampling over the whole vocabulary (no top-k/top-p/min-p): the same
 // distribution as sampling_distribution + draw_token, drawn by inverting the cumulative sum in
-// token-id order, without building a (token, probability) list of the vocabulary. One uniform
-// draw per token, as there.
+// token-id order, without building a (token, probability) list of the vocabulary. The weights come
+// vectorized with per-block sums (kernels::exp_weights), so the draw first walks the blocks, then
+// the tokens of one block. One uniform draw per token, as there.
 int32_t draw_untruncated(std::span<const float> logits, double temperature, std::mt19937_64& rng) {
-  const double inv_t = 1.0 / temperature;
-  float max = kNegInf;
-  for (float l : logits)
-    if (!std::isnan(l)) max = std::max(max, l);
+  const auto n = static_cast<int64_t>(logits.size());
+  const float max = kernels::max_logit(logits.data(), n);
   if (max == kNegInf) return argmax_token(logits);  // everything banned
-  thread_local std::vector<double> weights;
+  constexpr int64_t B = kernels::kExpWeightBlock;
+  thread_local std::vector<float> weights;
+  thread_local std::vector<double> block_sums;
   weights.resize(logits.size());
+  block_sums.resize(static_cast<size_t>((n + B - 1) / B));
+  kernels::exp_weights(logits.data(), n, max, static_cast<float>(1.0 / temperature), weights.data(), block_sums.data());
   double total = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const float l = logits[i];
-    // exp((l - max) / T): 0 for banned (-inf) and NaN logits.
-    const double w = l == kNegInf || std::isnan(l) ? 0.0 : std::exp((static_cast<double>(l) - max) * inv_t);
-    weights[i] = w;
-    total += w;
-  }
+  for (double b : block_sums) total += b;
   const double target = std::uniform_real_distribution<double>(0.0, 1.0)(rng) * total;
   double cumulative = 0;
-  size_t last_drawable = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    if (weights[i] == 0.0) continue;
-    cumulative += weights[i];
-    last_drawable = i;
-    if (target < cumulative) return static_cast<int32_t>(i);
+  int64_t last_block = -1;  // the last block with weight, for a target that rounding left past the end
+  for (size_t b = 0; b < block_sums.size(); ++b) {
+    if (block_sums[b] == 0.0) continue;
+    last_block = static_cast<int64_t>(b);
+    if (target >= cumulative + block_sums[b]) {
+      cumulative += block_sums[b];
+      continue;
+    }
+    break;
   }
-  return static_cast<int32_t>(last_drawable);  // rounding left the target at the very end
+  // Within the block: token by token (the weight of the max logit is 1, so some block has weight).
+  int64_t drawn = -1;
+  for (int64_t i = last_block * B; i < std::min(n, (last_block + 1) * B); ++i) {
+    if (weights[static_cast<size_t>(i)] == 0.0f) continue;
+    drawn = i;
+    cumulative += weights[static_cast<size_t>(i)];
+    if (target < cumulative) break;
+  }
+  return static_cast<int32_t>(drawn);
 }
 
 }  // namespace

@@ -169,7 +169,7 @@ constexpr int64_t kPrefetchAhead = 2048;
 // AMX work sharing: panel runs of at least kMinPanelRun, about kRunsPerThread per thread.
 constexpr int64_t kMinPanelRun = 6;
 constexpr int64_t kRunsPerThread = 4;
-constexpr int64_t kDecodeRunsPerThread = 8;
+constexpr int64_t kMinDecodeRun = 4;
 // Large batches: partial sums of a chunk of panels kept between K blocks (fits a 1 MiB L2 with
 // the activation block).
 constexpr int64_t kPartialSumBytes = 512 << 10;
@@ -439,19 +439,30 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       pool.run(threads, [&](int t) { round_rows(m * t / threads, m * (t + 1) / threads); });
   }
   // Threads take work from a shared counter, so a thread slowed by a neighbour on the shared cores
-  // does not hold the other back (fixed halves left 17 % of a decode step waiting): decode-sized
-  // batches take runs of panels over all rows; bigger ones (row block, run of panels) items, row
-  // blocks first, so both threads share a row block's activations. Runs are whole groups of 4
-  // panels (decode keeps the 4-stream kernel) and long enough to keep the weight streams
-  // sequential.
+  // does not hold the other back (fixed halves left 17 % of a decode step waiting). Decode-sized
+  // batches claim runs of panels over all rows, each about a 2 * threads-th of what is left (whole
+  // groups of 4 panels, so the 4-stream kernel runs throughout): long sequential weight streams
+  // first, short runs at the end, so neither thread idles long at the barrier. Bigger batches take
+  // (row block, run of panels) items, row blocks first, so both threads share a row block's
+  // activations.
   const bool stream_rows = m <= kStreamRows;
-  const int64_t run_panels =
-      stream_rows ? (std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kDecodeRunsPerThread)) + 3) / 4 * 4
-                  : (std::max<int64_t>(4, num_panels_ / (threads * kRunsPerThread)) + 3) / 4 * 4;
+  const int64_t run_panels = (std::max<int64_t>(4, num_panels_ / (threads * kRunsPerThread)) + 3) / 4 * 4;
   const int64_t runs = (num_panels_ + run_panels - 1) / run_panels;
-  const int64_t item_rows = stream_rows ? m : kBlockRows;
-  const int64_t items = runs * ((m + item_rows - 1) / item_rows);
-  std::atomic<int64_t> next_item{0};
+  const int64_t items = runs * ((m + kBlockRows - 1) / kBlockRows);
+  std::atomic<int64_t> next{0};
+  auto claim_panels = [&](int64_t& p0, int64_t& p1) {
+    int64_t cur = next.load(std::memory_order_relaxed);
+    for (;;) {
+      if (cur >= num_panels_) return false;
+      const int64_t left = num_panels_ - cur;
+      const int64_t take = std::min(left, (std::max<int64_t>(kMinDecodeRun, left / (2 * threads)) + 3) / 4 * 4);
+      if (next.compare_exchange_weak(cur, cur + take, std::memory_order_relaxed)) {
+        p0 = cur;
+        p1 = cur + take;
+        return true;
+      }
+    }
+  };
   auto compute_panels = [&](int64_t p_begin, int64_t p_end, int64_t rows_begin, int64_t rows_end) {
     auto out_of = [&](int64_t panel) { return panel_out(panel, ys); };
 
@@ -513,9 +524,13 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
     }
   };
   pool.run(threads, [&](int) {
-    for (int64_t item = next_item.fetch_add(1); item < items; item = next_item.fetch_add(1)) {
-      const int64_t p0 = item % runs * run_panels, r0 = item / runs * item_rows;
-      compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + item_rows));
+    if (stream_rows) {
+      for (int64_t p0 = 0, p1 = 0; claim_panels(p0, p1);) compute_panels(p0, p1, 0, m);
+      return;
+    }
+    for (int64_t item = next.fetch_add(1); item < items; item = next.fetch_add(1)) {
+      const int64_t p0 = item % runs * run_panels, r0 = item / runs * kBlockRows;
+      compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + kBlockRows));
     }
   });
 }

@@ -27,6 +27,10 @@ constexpr int kChains = 8;          // score FMA chains in flight
 // arithmetic still never depends on its batch or chunk).
 constexpr int64_t kTransposeMinGroup = 3;
 constexpr int64_t kMaxVectors = 16;  // head_dim up to 256
+// Below this many (query, key, head element) products attention stays on the calling thread. A
+// decode step of the 110M (12 heads of 64) crosses it from a context of ~26 tokens: its attention
+// took ~8 % of the main thread while the worker waited (docs/perf/kernels.md, session 4).
+constexpr double kParallelAttentionCost = 2e4;
 
 // In-register transpose of a 16 x 16 float block: r[i] holds row i on entry, column i on return.
 PAGELLM_AVX512 inline void transpose16x16(__m512* r) {
@@ -332,7 +336,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   const int64_t total = first_item.back();
   const int64_t* offsets = first_item.data();
   ThreadPool& pool = ThreadPool::instance();
-  const int threads = cost < 2e5 ? 1 : pool.num_threads();
+  const int threads = cost < kParallelAttentionCost ? 1 : pool.num_threads();
   const size_t scratch_floats = static_cast<size_t>(attend_scratch_floats(kQueryBlock * group, hd));
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
