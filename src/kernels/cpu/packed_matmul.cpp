@@ -173,12 +173,13 @@ constexpr int64_t kMinDecodeRun = 4;
 // Large batches: partial sums of a chunk of panels kept between K blocks (fits a 1 MiB L2 with
 // the activation block).
 constexpr int64_t kPartialSumBytes = 512 << 10;
-// Large batches run in blocks of this many rows (a multiple of the 6- and 8-row tiles), each
-// block one pass over the weights with K blocks as long as its activations allow. Every K block
-// ends in a store and reload of the tile's partial sums, and with 512-row blocks (K blocks of 128
-// pairs) those round trips cost 10-15 % of a prefill matmul; 120 rows keep K = 896 whole and give
-// K = 4864 five blocks, re-reading the weights once per 120 rows instead (docs/perf/kernels.md).
-constexpr int64_t kBlockRows = 120;
+// Large batches run in blocks of up to this many rows, each block one pass over the weights with
+// K blocks as long as its activations allow. Every K block ends in a store and reload of the
+// tile's partial sums, and with 512-row blocks (K blocks of 128 pairs) those round trips cost
+// 10-15 % of a prefill matmul; ~128 rows keep K = 896 whole and give K = 4864 four blocks,
+// re-reading the weights once per block instead (docs/perf/kernels.md). The blocks of one batch
+// are made even (whole tiles), so 512 rows are four passes, not 4 x 120 and a 32-row straggler.
+constexpr int64_t kMaxBlockRows = 144;
 constexpr int64_t kActivationBlockBytes = 384 << 10;
 // Weights at least this big are split across the threads even for one row (see threads_for).
 constexpr int64_t kMinSplitWeightBytes = 256 << 10;
@@ -448,7 +449,10 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   const bool stream_rows = m <= kStreamRows;
   const int64_t run_panels = (std::max<int64_t>(4, num_panels_ / (threads * kRunsPerThread)) + 3) / 4 * 4;
   const int64_t runs = (num_panels_ + run_panels - 1) / run_panels;
-  const int64_t items = runs * ((m + kBlockRows - 1) / kBlockRows);
+  const int64_t row_blocks = (m + kMaxBlockRows - 1) / kMaxBlockRows;
+  const int64_t tile_rows = fmt == kFmtBF16Dot ? kWideMR : kMaxMR;
+  const int64_t block_rows = ((m + row_blocks - 1) / row_blocks + tile_rows - 1) / tile_rows * tile_rows;
+  const int64_t items = runs * ((m + block_rows - 1) / block_rows);
   std::atomic<int64_t> next{0};
   auto claim_panels = [&](int64_t& p0, int64_t& p1) {
     int64_t cur = next.load(std::memory_order_relaxed);
@@ -477,7 +481,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       // floats) stay in L2 too between K blocks instead of going to memory.
       const bool small = m <= 4;
       const bool k_blocked = m > kStreamRows;
-      const int64_t row_block = k_blocked ? kBlockRows : m;
+      const int64_t row_block = k_blocked ? block_rows : m;
       const int64_t kc = k_blocked ? k_block_pairs(kpairs, std::min(m, row_block), fmt == kFmtBF16Dot ? 4 : 8) : kpairs;
       const int64_t pair_bytes = pair_bytes_of(fmt);
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
@@ -529,8 +533,8 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       return;
     }
     for (int64_t item = next.fetch_add(1); item < items; item = next.fetch_add(1)) {
-      const int64_t p0 = item % runs * run_panels, r0 = item / runs * kBlockRows;
-      compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + kBlockRows));
+      const int64_t p0 = item % runs * run_panels, r0 = item / runs * block_rows;
+      compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + block_rows));
     }
   });
 }
