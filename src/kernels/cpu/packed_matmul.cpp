@@ -486,9 +486,13 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       const int64_t pair_bytes = pair_bytes_of(fmt);
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
       const bool wide = fmt == kFmtBF16Dot && k_blocked;  // batch decode (M <= 64): 8 x 2 was 5 % faster
-      const int64_t chunk = k_blocked ? std::max<int64_t>(2, kPartialSumBytes / (std::min(m, row_block) * P *
-                                                                                 static_cast<int64_t>(sizeof(float))))
-                                      : p_end - p_begin;
+      // Whole groups of 4 panels (a 62-panel chunk left a 2-panel tail to the 8 x 2 kernel in every
+      // run); one chunk when K is not blocked, as there is no partial sum to keep.
+      const int64_t chunk =
+          k_blocked && kc < kpairs
+              ? std::max<int64_t>(
+                    4, kPartialSumBytes / (std::min(m, row_block) * P * static_cast<int64_t>(sizeof(float))) / 4 * 4)
+              : p_end - p_begin;
       for (int64_t r_begin = rows_begin; r_begin < rows_end; r_begin += row_block) {
         const int64_t r_end = std::min(rows_end, r_begin + row_block);
         for (int64_t c_begin = p_begin; c_begin < p_end; c_begin += chunk) {
