@@ -12,6 +12,7 @@
 #include "kernels/cpu/thread_pool.h"
 
 // GCC 12 flags the intentionally undefined source operand inside some AVX-512 intrinsics.
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #define PAGELLM_AVX512 PAGELLM_TARGET_AVX512
