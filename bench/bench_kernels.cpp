@@ -144,27 +144,39 @@ void BM_ReferenceMatmul(benchmark::State& state) {
 }
 BENCHMARK(BM_ReferenceMatmul)->ArgsProduct({{0, 2, 3, 4}, {1, 64}})->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// Decode attention: args batch of sequences, context length (14 heads, 2 KV heads, head_dim 64).
+// Decode attention through the model's path (paged_attention_batch, both threads): args batch of
+// sequences, context length, shape (0: bench-0.5b's 14 heads / 2 KV heads, 1: bench-110m's 12 / 4;
+// head_dim 64). GB/s counts the float32 K/V bytes read.
 void BM_PagedAttentionDecode(benchmark::State& state) {
   const int64_t seqs = state.range(0), ctx = state.range(1), B = 16;
-  const AttentionShape shape{14, 2, 64, 0.125f};
+  const AttentionShape shape =
+      state.range(2) == 0 ? AttentionShape{14, 2, 64, 0.125f} : AttentionShape{12, 4, 64, 0.125f};
+  const int64_t H = shape.num_heads, KVH = shape.num_kv_heads, hd = shape.head_dim;
   const int64_t blocks_per = (ctx + B - 1) / B;
-  std::vector<float> storage(static_cast<size_t>(seqs * blocks_per * 2 * B * 2 * 64), 0.01f);
-  KVLayerView kv{storage.data(), seqs * blocks_per, B, 2, 64};
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+  std::vector<float> storage(static_cast<size_t>(seqs * blocks_per * 2 * B * KVH * hd));
+  for (float& v : storage) v = ud(rng);
+  KVLayerView kv{storage.data(), seqs * blocks_per, B, KVH, hd};
   std::vector<int32_t> tables(static_cast<size_t>(seqs * blocks_per));
   for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
-  std::vector<float> q(static_cast<size_t>(seqs * 14 * 64), 0.1f), out(q.size());
+  std::vector<AttentionSequence> batch(static_cast<size_t>(seqs));
+  for (int64_t s = 0; s < seqs; ++s) batch[static_cast<size_t>(s)] = {s, 1, ctx, tables.data() + s * blocks_per};
+  std::vector<float> q(static_cast<size_t>(seqs * H * hd)), out(q.size());
+  for (float& v : q) v = ud(rng);
   for (auto _ : state) {
-    for (int64_t s = 0; s < seqs; ++s)
-      paged_attention(shape, q.data() + s * 14 * 64, 1, ctx, tables.data() + s * blocks_per, kv,
-                      out.data() + s * 14 * 64);
+    paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
     benchmark::DoNotOptimize(out.data());
   }
-  const double kv_bytes = double(seqs) * double(ctx) * 2 * 2 * 64 * 4;
+  const double kv_bytes = double(seqs) * double(ctx) * 2 * double(KVH * hd) * 4;
   state.counters["GB/s"] =
       benchmark::Counter(kv_bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(state.range(2) == 0 ? "14/2 heads" : "12/4 heads");
 }
-BENCHMARK(BM_PagedAttentionDecode)->ArgsProduct({{1, 16}, {512, 2048}})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PagedAttentionDecode)
+    ->ArgsProduct({{1, 16}, {256, 2048}, {0, 1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Whole forward passes of the model at $PAGELLM_BENCH_MODEL (e.g. make_random_model.py's
 // bench-0.5b GGUF). Decode: `batch` sequences with 256 cached tokens each, one new token each

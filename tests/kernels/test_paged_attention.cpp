@@ -98,13 +98,16 @@ TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
-                         ::testing::Values(Case{4, 2, 16, 16, 1, 1}, Case{4, 2, 16, 16, 37, 37},
-                                           Case{8, 1, 64, 16, 100, 1}, Case{4, 4, 80, 8, 33, 5},
-                                           Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3},
-                                           Case{14, 2, 64, 16, 300, 1}, Case{14, 2, 64, 16, 129, 40},
-                                           Case{6, 3, 80, 16, 50, 50}, Case{4, 1, 128, 32, 260, 3},
-                                           Case{12, 4, 64, 16, 70, 9}, Case{6, 2, 80, 8, 45, 20}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, PagedAttentionTest,
+    ::testing::Values(Case{4, 2, 16, 16, 1, 1}, Case{4, 2, 16, 16, 37, 37}, Case{8, 1, 64, 16, 100, 1},
+                      Case{4, 4, 80, 8, 33, 5}, Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3},
+                      Case{14, 2, 64, 16, 300, 1}, Case{14, 2, 64, 16, 129, 40}, Case{6, 3, 80, 16, 50, 50},
+                      Case{4, 1, 128, 32, 260, 3}, Case{12, 4, 64, 16, 70, 9}, Case{6, 2, 80, 8, 45, 20},
+                      // Fewer than 8 (token, head) states: several key tiles
+                      // scored per pass, including a diagonal that splits the
+                      // pass's tiles between the tokens and a short last pass.
+                      Case{6, 2, 64, 16, 17, 2}, Case{12, 4, 64, 16, 40, 2}, Case{10, 2, 32, 16, 83, 1}));
 
 }  // namespace
 }  // namespace pagellm::kernels

@@ -5,8 +5,10 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/thread_pool.h"
@@ -54,6 +56,27 @@ TEST(ThreadPool, RunsEveryIndexOnceAcrossManyRuns) {
       pool.run(n, [&](int i) { hits[static_cast<size_t>(i)].fetch_add(1); });
       for (int i = 0; i < std::min(n, pool.num_threads()); ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1);
       for (int i = pool.num_threads(); i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 0);
+    }
+  }
+}
+
+// Runs handed over both ways: to spinning workers (back to back) and to sleeping ones (a pause longer
+// than the spin before each run), with the caller either spinning or asleep while a slow worker
+// finishes; more threads than CPUs so workers are descheduled mid-handover. A lost wake-up hangs
+// the test (ctest's timeout), a duplicated or skipped index fails it.
+TEST(ThreadPool, HandsOverRunsToSpinningAndSleepingWorkers) {
+  ThreadPool pool(5);
+  for (const bool pause_first : {false, true}) {
+    for (const bool slow_worker : {false, true}) {
+      for (int round = 0; round < (pause_first || slow_worker ? 20 : 2000); ++round) {
+        if (pause_first) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        std::vector<std::atomic<int>> hits(5);
+        pool.run(5, [&](int i) {
+          if (slow_worker && i == 4) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+          hits[static_cast<size_t>(i)].fetch_add(1);
+        });
+        for (int i = 0; i < 5; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << i;
+      }
     }
   }
 }

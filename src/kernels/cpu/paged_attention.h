@@ -32,7 +32,10 @@ struct AttentionSequence {
 // Work items are (sequence, block of up to 8 query tokens, KV head). With 3 or more query heads per
 // KV head each key tile is transposed once (keys in lanes) for all the heads of the group and all
 // tokens of the block, and a state's 16 scores are one FMA chain over head_dim; with fewer, each
-// score is one dot product (lanes over head_dim, a fixed reduction tree). Per (token, head) the
+// score is one dot product (lanes over head_dim, a fixed reduction tree). When a block has fewer
+// than 8 (token, head) states (decode: one token's heads of one KV head), up to 4 key tiles are
+// scored per pass so enough FMA chains are in flight; each chain is still one state's scores for
+// one tile over head_dim in order, so the pass width never changes a bit. Per (token, head) the
 // keys are taken in tiles of 16 positions [16c, 16c + 16) in order: scores, an online softmax
 // (running max, float32 sums), then
 // p_j v_j key by key; so the result depends only on the token's position and the cache contents,

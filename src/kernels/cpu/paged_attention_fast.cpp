@@ -2,8 +2,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
@@ -23,7 +25,8 @@ namespace {
 
 constexpr int64_t kTile = 16;       // key positions per softmax step
 constexpr int64_t kQueryBlock = 8;  // query tokens of one sequence sharing each key tile
-constexpr int kChains = 8;          // score FMA chains in flight
+constexpr int kChains = 8;          // score FMA chains in flight (states per pass when there are many)
+constexpr int64_t kMaxTilesPerPass = 4;
 // Query heads per KV head from which key tiles are transposed (a model-shape choice, so a token's
 // arithmetic still never depends on its batch or chunk).
 constexpr int64_t kTransposeMinGroup = 3;
@@ -73,6 +76,51 @@ PAGELLM_AVX512 void transpose_key_tile(const float* const* krow, int nb, int64_t
     transpose16x16(r);
     for (int64_t c = 0; c < width; ++c) _mm512_store_ps(kt + (d0 + c) * 16, r[c]);
   }
+}
+
+// Scores of S states against T transposed key tiles: S x T FMA chains over d (each one state's
+// chain for one tile, in d order, as if computed alone), sharing each broadcast query element across
+// the tiles and each key row across the states. Decode has only the group's few states per KV head;
+// several tiles per pass keep enough chains in flight (3 heads x 4 tiles instead of 3 of 8 chains).
+template <int S, int T>
+PAGELLM_AVX512 void score_states(const float* const* qp, const float* kt, int64_t hd, int64_t tile_stride,
+                                 float* scores, int64_t scores_tile_stride) {
+  __m512 sc[S][T];
+#pragma GCC unroll 8
+  for (int c = 0; c < S; ++c)
+#pragma GCC unroll 4
+    for (int u = 0; u < T; ++u) sc[c][u] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < hd; ++d) {
+    __m512 kd[T];
+#pragma GCC unroll 4
+    for (int u = 0; u < T; ++u) kd[u] = _mm512_load_ps(kt + u * tile_stride + d * 16);
+#pragma GCC unroll 8
+    for (int c = 0; c < S; ++c) {
+      const __m512 qd = _mm512_set1_ps(qp[c][d]);
+#pragma GCC unroll 4
+      for (int u = 0; u < T; ++u) sc[c][u] = _mm512_fmadd_ps(qd, kd[u], sc[c][u]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < S; ++c)
+#pragma GCC unroll 4
+    for (int u = 0; u < T; ++u) _mm512_storeu_ps(scores + u * scores_tile_stride + c * 16, sc[c][u]);
+}
+
+using ScoreFn = void (*)(const float* const*, const float*, int64_t, int64_t, float*, int64_t);
+template <int... Ss>
+constexpr std::array<std::array<ScoreFn, kMaxTilesPerPass>, sizeof...(Ss)> score_table(
+    std::integer_sequence<int, Ss...>) {
+  return {
+      {{&score_states<Ss + 1, 1>, &score_states<Ss + 1, 2>, &score_states<Ss + 1, 3>, &score_states<Ss + 1, 4>}...}};
+}
+// kScoreFns[S - 1][T - 1]
+const auto kScoreFns = score_table(std::make_integer_sequence<int, kChains>{});
+
+// Tiles scored per pass for `states` states: enough for ~16 chains (at most 4), one when the states
+// alone fill kChains.
+int64_t tiles_per_pass(int64_t states) {
+  return states >= kChains ? 1 : std::min<int64_t>(kMaxTilesPerPass, std::max<int64_t>(1, 16 / states));
 }
 
 // How many keys of the tile starting at t0 a (token, head) state sees: its token sits at position
@@ -222,7 +270,7 @@ PAGELLM_AVX512 void softmax_tile(float* scores, KeysSeen keys_seen, int64_t st_f
 
 constexpr int64_t attend_scratch_floats(int64_t states, int64_t hd) {
   const int64_t padded = (states + 15) / 16 * 16;
-  return states * ((hd + 15) / 16 * 16) + padded * (3 + 16) + 16 + hd * 16;
+  return states * ((hd + 15) / 16 * 16) + padded * (3 + 16 * kMaxTilesPerPass) + 16 + kMaxTilesPerPass * hd * 16;
 }
 
 // Query tokens at positions pos0 .. pos0 + nq - 1 of one sequence, the query heads q[0..group) of
@@ -241,66 +289,76 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
   float* mrun = acc + states * nv * 16;            // [token][head]
   float* lrun = mrun + padded;                     // [token][head]
   float* corrs = lrun + padded;                    // [token][head]: this tile's rescaling of acc
-  float* scores = corrs + padded;                  // [token][head][16]: scores, then probabilities
-  float* kt = scores + padded * 16;                // [hd][16], 64-byte aligned below
+  float* scores = corrs + padded;  // per tile of the pass: [token][head][16]: scores, then probabilities
+  float* kt = scores + kMaxTilesPerPass * padded * 16;  // per tile of the pass: [hd][16], 64-byte aligned below
   kt = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(kt) + 63) & ~uintptr_t{63});
   std::fill(acc, acc + states * nv * 16, 0.0f);
   std::fill(mrun, mrun + states, -INFINITY);
   std::fill(lrun, lrun + states, 0.0f);
   const __m512 scale = _mm512_set1_ps(sh.scale);
+  const bool transposed = group >= kTransposeMinGroup;
+  const int64_t pass_tiles = transposed ? tiles_per_pass(states) : 1;
+  const int64_t scores_stride = padded * 16, kt_stride = hd * 16;
 
   const int64_t last = pos0 + nq - 1;
-  const float* krow[kTile];
-  const float* vrow[kTile];
-  for (int64_t t0 = 0; t0 <= last; t0 += kTile) {
-    const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
-    const KeysSeen keys_seen{pos0, group, t0};
-    for (int j = 0; j < tile_nb; ++j) {
-      const int64_t p = t0 + j;
-      const int64_t block = table[p / B];
-      krow[j] = kv.key(block, p % B) + kv_head * hd;
-      vrow[j] = kv.value(block, p % B) + kv_head * hd;
+  const float* krow[kMaxTilesPerPass][kTile];
+  const float* vrow[kMaxTilesPerPass][kTile];
+  for (int64_t pass0 = 0; pass0 <= last; pass0 += kTile * pass_tiles) {
+    const int64_t tiles = std::min(pass_tiles, (last - pass0) / kTile + 1);
+    for (int64_t u = 0; u < tiles; ++u) {
+      const int64_t t0 = pass0 + u * kTile;
+      const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
+      for (int j = 0; j < tile_nb; ++j) {
+        const int64_t p = t0 + j;
+        const int64_t block = table[p / B];
+        krow[u][j] = kv.key(block, p % B) + kv_head * hd;
+        vrow[u][j] = kv.value(block, p % B) + kv_head * hd;
+      }
+      if (transposed) transpose_key_tile(krow[u], tile_nb, hd, kt + u * kt_stride);
     }
-    // The (token, head) states that see this tile: tokens at pos >= t0, i.e. from i_first on.
-    const int64_t i_first = std::max<int64_t>(0, t0 - pos0);
-    const int64_t st_first = i_first * group;
-    if (group >= kTransposeMinGroup) {
-      // Scores, kChains states at a time so the FMA chains (one per state, over d in order) overlap.
-      transpose_key_tile(krow, tile_nb, hd, kt);
-      for (int64_t c0 = st_first; c0 < states; c0 += kChains) {
+    // The (token, head) states that see a tile starting at t0: tokens at pos >= t0.
+    auto first_state = [&](int64_t t0) { return std::max<int64_t>(0, t0 - pos0) * group; };
+    if (transposed) {
+      // Scores of every state that sees the pass's first tile against all its tiles (a state that
+      // does not see a later tile gets scores there that nothing reads).
+      for (int64_t c0 = first_state(pass0); c0 < states; c0 += kChains) {
+        const int64_t live = std::min<int64_t>(kChains, states - c0);
         const float* qp[kChains];
-        for (int c = 0; c < kChains; ++c) {
-          const int64_t st = std::min(c0 + c, states - 1);  // past the end: recompute the last, unused
+        for (int64_t c = 0; c < live; ++c) {
+          const int64_t st = c0 + c;
           qp[c] = q + (st / group) * q_stride + (st % group) * hd;
         }
-        __m512 sc[kChains];
-        for (int c = 0; c < kChains; ++c) sc[c] = _mm512_setzero_ps();
-        for (int64_t d = 0; d < hd; ++d) {
-          const __m512 kd = _mm512_load_ps(kt + d * 16);
-          for (int c = 0; c < kChains; ++c) sc[c] = _mm512_fmadd_ps(_mm512_set1_ps(qp[c][d]), kd, sc[c]);
-        }
-        for (int c = 0; c < kChains && c0 + c < states; ++c) _mm512_storeu_ps(scores + (c0 + c) * 16, sc[c]);
-      }
-    } else {
-      // Few heads per KV head: a transpose would not pay for itself; one dot product per (state,
-      // key), lanes over head_dim, a fixed reduction tree.
-      for (int64_t st = st_first; st < states; ++st) {
-        const float* qh = q + (st / group) * q_stride + (st % group) * hd;
-        const int nb = keys_seen(st);
-        for (int j = 0; j < nb; ++j) {
-          __m512 d = _mm512_setzero_ps();
-          for (int64_t vv = 0; vv < nv; ++vv) {
-            const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
-            d = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + vv * 16), _mm512_maskz_loadu_ps(m, krow[j] + vv * 16), d);
-          }
-          scores[st * 16 + j] = _mm512_reduce_add_ps(d);
-        }
+        kScoreFns[static_cast<size_t>(live - 1)][static_cast<size_t>(tiles - 1)](qp, kt, hd, kt_stride,
+                                                                                 scores + c0 * 16, scores_stride);
       }
     }
-    softmax_tile(scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
-    // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j); several
-    // states at a time share each value row's loads and keep more FMA chains in flight.
-    accumulate_values(hd, nv, tail, vrow, scores, corrs, keys_seen, st_first, states, acc);
+    for (int64_t u = 0; u < tiles; ++u) {
+      const int64_t t0 = pass0 + u * kTile;
+      const KeysSeen keys_seen{pos0, group, t0};
+      const int64_t st_first = first_state(t0);
+      float* tile_scores = scores + u * scores_stride;
+      if (!transposed) {
+        // Few heads per KV head: a transpose would not pay for itself; one dot product per (state,
+        // key), lanes over head_dim, a fixed reduction tree.
+        for (int64_t st = st_first; st < states; ++st) {
+          const float* qh = q + (st / group) * q_stride + (st % group) * hd;
+          const int nb = keys_seen(st);
+          for (int j = 0; j < nb; ++j) {
+            __m512 d = _mm512_setzero_ps();
+            for (int64_t vv = 0; vv < nv; ++vv) {
+              const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
+              d = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + vv * 16),
+                                  _mm512_maskz_loadu_ps(m, krow[u][j] + vv * 16), d);
+            }
+            tile_scores[st * 16 + j] = _mm512_reduce_add_ps(d);
+          }
+        }
+      }
+      softmax_tile(tile_scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
+      // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j); several
+      // states at a time share each value row's loads and keep more FMA chains in flight.
+      accumulate_values(hd, nv, tail, vrow[u], tile_scores, corrs, keys_seen, st_first, states, acc);
+    }
   }
   for (int64_t i = 0; i < nq; ++i)
     for (int64_t h = 0; h < group; ++h) {
