@@ -134,7 +134,17 @@ struct Call {
   int64_t ldxb = 0;
   bool prefetch = false;
   int64_t prefetch_ahead = 0;  // bytes past the line being read (set per kernel call)
+  // Streaming a run of consecutive panels: a prefetch address past the end of its panel is moved
+  // this far on, from the start of the next panel of this call to the start of the same stream's
+  // panel in the next call (NR panels on), so every stream is already warm when the next call
+  // starts it (0: no wrap).
+  int64_t prefetch_wrap = 0;
 };
+
+inline int64_t prefetch_offset(const Call& call, int64_t offset) {
+  const int64_t ahead = offset + call.prefetch_ahead;
+  return ahead >= call.panel_bytes ? ahead + call.prefetch_wrap : ahead;
+}
 
 // ---- AVX-512 kernels ----
 
@@ -219,7 +229,7 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
       if (call.prefetch) {
 #pragma GCC unroll 4
         for (int j = 0; j < NR; ++j)
-          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * 64) + call.prefetch_ahead, _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(panels[j]) + prefetch_offset(call, kp * 64), _MM_HINT_T1);
       }
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
@@ -238,7 +248,7 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
       if (call.prefetch) {  // small batches stream each weight byte once: ask L2 for it early
 #pragma GCC unroll 4
         for (int j = 0; j < NR; ++j)
-          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * kPairBytes<F>) + call.prefetch_ahead,
+          _mm_prefetch(reinterpret_cast<const char*>(panels[j]) + prefetch_offset(call, kp * kPairBytes<F>),
                        _MM_HINT_T1);
       }
 #pragma GCC unroll 8
@@ -521,6 +531,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                 // later ones read them from cache, so they prefetch the next panels instead and the
                 // memory stays busy through the whole pass.
                 this_call.prefetch_ahead = m0 == r_begin ? kPrefetchAhead : nr * panel_bytes_;
+                this_call.prefetch_wrap = m0 == r_begin && !k_blocked ? (nr - 1) * panel_bytes_ : 0;
                 kKernels[static_cast<size_t>(fmt)][static_cast<size_t>(nr_index)][static_cast<size_t>(mr - 1)](
                     this_call, panels, outs, m0, kp0, kp1, kp0 == 0, kp1 == kpairs);
               }
