@@ -72,8 +72,13 @@ void check_consistent(const Json& j, int batch, int in, int out, int iters) {
     EXPECT_NEAR(it["prefill_s"].get<double>() + it["decode_s"].get<double>(), latency, 1e-9);
     sum += latency;
     prefill_rates.push_back(batch * in / it["prefill_s"].get<double>());
+    // Every request has its first token when the prefill phase ends; the ones that finished their
+    // prompt earlier may have more.
+    const int prefill_out = it["prefill_output_tokens"].get<int>();
+    EXPECT_GE(prefill_out, batch);
+    EXPECT_LE(prefill_out, batch * out);
     if (out > 1) {
-      decode_rates.push_back(batch * (out - 1) / it["decode_s"].get<double>());
+      decode_rates.push_back((batch * out - prefill_out) / it["decode_s"].get<double>());
       step_ms.push_back(1e3 * it["decode_s"].get<double>() / (out - 1));
     }
   }
@@ -126,6 +131,19 @@ TEST(BenchLatency, ChunkedPrefillSpansStepsAndTokensStillAddUp) {
   ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
   check_consistent(r.json, 4, 16, 6, 2);
   for (int i = 0; i < 2; ++i) EXPECT_GT(r.json["iterations"][i]["prefill_steps"].get<int>(), 1);
+}
+
+TEST(BenchLatency, PrefillEndsWithTheLastPromptNotWithBatchSizeTokens) {
+  // Two 48-token prompts through a 16-token budget: the first prompt is done after 3 steps and its
+  // request decodes while the second prompt still takes 4 more; 2 tokens exist long before the
+  // second request has its first. The decode phase must still be the last request's 5 steps.
+  BenchRun r = bench(2, 48, 6, 2, " --max-num-batched-tokens 16 --max-model-len 64");
+  ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
+  check_consistent(r.json, 2, 48, 6, 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_GE(r.json["iterations"][i]["prefill_steps"].get<int>(), 6) << "96 prompt tokens at <= 16 per step";
+    EXPECT_GT(r.json["iterations"][i]["prefill_output_tokens"].get<int>(), 2) << "the first request decoded meanwhile";
+  }
 }
 
 TEST(BenchLatency, OneOutputTokenHasNoDecodePhase) {
