@@ -17,6 +17,7 @@
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
 #include "model/llama_model.h"
+#include "tensor/aligned_buffer.h"
 #include "tensor/convert.h"
 
 namespace pagellm::kernels {
@@ -155,9 +156,11 @@ void BM_PagedAttentionDecode(benchmark::State& state) {
   const int64_t blocks_per = (ctx + B - 1) / B;
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
-  std::vector<float> storage(static_cast<size_t>(seqs * blocks_per * 2 * B * KVH * hd));
-  for (float& v : storage) v = ud(rng);
-  KVLayerView kv{storage.data(), seqs * blocks_per, B, KVH, hd};
+  // Allocated like the engine's KV cache (AlignedBuffer: 2 MiB pages where the kernel gives them).
+  const auto kv_floats = static_cast<size_t>(seqs * blocks_per * 2 * B * KVH * hd);
+  AlignedBuffer storage(kv_floats * sizeof(float));
+  for (size_t i = 0; i < kv_floats; ++i) storage.as<float>()[i] = ud(rng);
+  KVLayerView kv{storage.as<float>(), seqs * blocks_per, B, KVH, hd};
   std::vector<int32_t> tables(static_cast<size_t>(seqs * blocks_per));
   for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
   std::vector<AttentionSequence> batch(static_cast<size_t>(seqs));
