@@ -183,12 +183,25 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const floa
     for (int vv = 0; vv < NV; ++vv) _mm512_storeu_ps(acc + ((s0 + s) * NV + vv) * 16, a[s][vv]);
 }
 
+// States [s0, s0 + left) in one group of `left` (1 <= left <= R).
+template <int NV, int R>
+PAGELLM_AVX512_INLINE void accumulate_rest(const float* const* vrow, const float* probs, const float* corrs,
+                                           KeysSeen keys_seen, int64_t s0, int64_t left, float* acc) {
+  if constexpr (R >= 1) {
+    if (left == R)
+      accumulate_group<NV, R>(vrow, probs, corrs, keys_seen, s0, acc);
+    else
+      accumulate_rest<NV, R - 1>(vrow, probs, corrs, keys_seen, s0, left, acc);
+  }
+}
+
 template <int NV, int G>
 PAGELLM_AVX512_INLINE void accumulate_states(const float* const* vrow, const float* probs, const float* corrs,
                                              KeysSeen keys_seen, int64_t st_first, int64_t states, float* acc) {
   int64_t st = st_first;
   for (; st + G <= states; st += G) accumulate_group<NV, G>(vrow, probs, corrs, keys_seen, st, acc);
-  for (; st < states; ++st) accumulate_group<NV, 1>(vrow, probs, corrs, keys_seen, st, acc);
+  // The rest in one group (decode's 7 heads per KV head: 4 + 3, not 4 + 1 + 1 + 1 passes over V).
+  if (st < states) accumulate_rest<NV, G - 1>(vrow, probs, corrs, keys_seen, st, states - st, acc);
 }
 
 // Any head_dim: one state at a time, the last vector masked.
