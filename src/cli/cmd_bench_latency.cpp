@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "cli/commands.h"
@@ -12,6 +13,8 @@
 #include "cli/random_prompt.h"
 #include "engine/llm.h"
 #include "kernels/cpu/thread_pool.h"
+#include "model/forward_profile.h"
+#include "model/llama_model.h"
 #include "util/error.h"
 #include "util/json_file.h"
 
@@ -114,6 +117,8 @@ int run_latency(const LatencyOptions& o) {
          o.input_len, o.output_len, max_model_len);
   std::mt19937_64 rng(o.seed);
   for (int64_t i = 0; i < o.num_iters_warmup; ++i) run_once(llm, o, rng);
+  const LlamaModel& model = *llm.engine().bundle().model;
+  model.reset_profile();  // PAGELLM_PROFILE=1: the timed iterations only
   std::vector<Iteration> iters;
   for (int64_t i = 0; i < o.num_iters; ++i) iters.push_back(run_once(llm, o, rng));
 
@@ -178,6 +183,7 @@ int run_latency(const LatencyOptions& o) {
   std::printf("Avg latency: %.4f seconds\n", avg);
   for (const auto& [q, v] : percentiles.items())
     std::printf("%s%% percentile latency: %.4f seconds\n", q.c_str(), v.get<double>());
+  if (const std::optional<ForwardProfile> profile = model.profile()) std::printf("%s", profile->report().c_str());
   return 0;
 }
 

@@ -67,6 +67,7 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded)
 
 LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision)
     : loaded_(std::move(loaded)), precision_(precision) {
+  if (ForwardProfile::enabled_from_env()) profile_ = std::make_unique<ForwardProfile>();
   const WeightStore& w = loaded_->weights;
   const ModelConfig& c = loaded_->config;
   embed_tokens_ = &w.get("model.embed_tokens.weight");
@@ -140,6 +141,17 @@ void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache) co
     if (i < 0 || i >= n) fail(ErrorCode::kInternal, "logits index {} out of range", i);
 }
 
+std::optional<ForwardProfile> LlamaModel::profile() const {
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  if (!profile_) return std::nullopt;
+  return *profile_;
+}
+
+void LlamaModel::reset_profile() const {
+  std::lock_guard<std::mutex> lock(scratch_mutex_);
+  if (profile_) profile_->reset();
+}
+
 std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache) const {
   check_batch(batch, cache);
   const ModelConfig& c = config();
@@ -150,6 +162,16 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
   const int64_t F = c.intermediate_size;
 
   std::lock_guard<std::mutex> lock(scratch_mutex_);
+  ForwardProfile* prof = profile_.get();
+  using Part = ForwardProfile::Part;
+  auto lap = [prof](Part part) {
+    if (prof) prof->lap(part);
+  };
+  if (prof) {
+    bool decode = true;
+    for (const BatchSequence& s : batch.sequences) decode = decode && s.num_queries == 1;
+    prof->begin_step(decode, T);
+  }
   Scratch& sc = scratch_;
   for (auto [buf, n] : {std::pair{&sc.x, T * H},
                         {&sc.h, T * H},
@@ -196,12 +218,14 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
   parallel_for_rows(T, H, [&](int64_t t0, int64_t t1) {
     kernels::rms_norm_fast(x + t0 * H, layers_[0].input_norm.data(), t1 - t0, H, c.rms_norm_eps, h + t0 * H);
   });
+  lap(Part::kEmbed);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = layers_[static_cast<size_t>(l)];
     const kernels::KVLayerView kv = cache.layer(l);
 
     float* const qkv_out[] = {q, k, v};
     lw.qkv.forward(h, T, qkv_out);
+    lap(Part::kQkv);
     if (!lw.q_norm.empty()) {
       kernels::rms_norm_fast(q, lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q);
       kernels::rms_norm_fast(k, lw.k_norm.data(), T * c.num_kv_heads, c.head_dim, c.rms_norm_eps, k);
@@ -215,20 +239,28 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
         kernels::write_kv_slot(kv, batch.slot_mapping[t], k + t * kv_dim, v + t * kv_dim);
       }
     });
+    lap(Part::kRope);
     kernels::paged_attention_batch(shape, q, sc.seqs.data(), static_cast<int64_t>(sc.seqs.size()), kv, attn);
+    lap(Part::kAttention);
     lw.o.forward(attn, T, proj);
+    lap(Part::kOProj);
     add_norm_rows(proj, lw.post_attention_norm);
+    lap(Part::kNorm);
 
     float* const gate_up_out[] = {gate, up};
     lw.gate_up.forward(h, T, gate_up_out);
+    lap(Part::kGateUp);
     parallel_for_rows(T, F, [&](int64_t t0, int64_t t1) {
       kernels::silu_mul_fast(gate + t0 * F, up + t0 * F, (t1 - t0) * F, gate + t0 * F);
     });
+    lap(Part::kSiluMul);
     lw.down.forward(gate, T, proj);
+    lap(Part::kDown);
     if (l + 1 < c.num_layers)  // the residual add fused with the next layer's input norm
       add_norm_rows(proj, layers_[static_cast<size_t>(l + 1)].input_norm);
     else
       add_in_place(x, proj, T * H);
+    lap(Part::kNorm);
   }
 
   const auto n_logits = static_cast<int64_t>(batch.logits_indices.size());
@@ -238,6 +270,10 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     kernels::rms_norm_fast(x + batch.logits_indices[i] * H, final_norm_.data(), 1, H, c.rms_norm_eps, last + i * H);
   std::vector<float> logits(static_cast<size_t>(n_logits * c.vocab_size));
   lm_head_packed_.forward(last, n_logits, logits.data());
+  if (prof) {
+    lap(Part::kLmHead);
+    prof->end_step();
+  }
   return logits;
 }
 

@@ -4,12 +4,14 @@
 // RMSNorm -> SwiGLU MLP -> residual, then the final norm and the LM head. Speed lives in kernels/.
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
 #include "model/forward_batch.h"
+#include "model/forward_profile.h"
 #include "model/kv_cache.h"
 #include "model/model_loader.h"
 
@@ -31,6 +33,11 @@ class LlamaModel {
   // Runs every token of the batch, writing its K/V into `cache` at its slot, and returns the
   // logits of the rows in batch.logits_indices: [logits_indices.size(), vocab_size].
   std::vector<float> forward(const ForwardBatch& batch, KVCache& cache) const;
+
+  // Time per part of forward() when PAGELLM_PROFILE=1 was set at construction (else none). Read
+  // and reset between forward() calls.
+  std::optional<ForwardProfile> profile() const;
+  void reset_profile() const;
 
  private:
   // Projections that read the same input, packed for kernels/ (fused where dtypes agree).
@@ -79,7 +86,8 @@ class LlamaModel {
   std::vector<double> inv_freq_;
   Linear lm_head_packed_;
   kernels::MatmulPrecision precision_;
-  mutable std::mutex scratch_mutex_;  // forward() calls are serialized on the scratch buffers
+  mutable std::unique_ptr<ForwardProfile> profile_;  // guarded by scratch_mutex_
+  mutable std::mutex scratch_mutex_;                 // forward() calls are serialized on the scratch buffers
   mutable Scratch scratch_;
 };
 

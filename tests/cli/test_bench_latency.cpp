@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "run_command.h"
@@ -143,6 +144,45 @@ TEST(BenchLatency, PrefillEndsWithTheLastPromptNotWithBatchSizeTokens) {
   for (int i = 0; i < 2; ++i) {
     EXPECT_GE(r.json["iterations"][i]["prefill_steps"].get<int>(), 6) << "96 prompt tokens at <= 16 per step";
     EXPECT_GT(r.json["iterations"][i]["prefill_output_tokens"].get<int>(), 2) << "the first request decoded meanwhile";
+  }
+}
+
+// PAGELLM_PROFILE=1: a line per kind of step, counting exactly the timed steps, whose parts add up
+// to the step time (each printed to 0.001 ms).
+TEST(BenchLatency, ProfilePrintsTheTimedStepsPartsThatAddUp) {
+  const std::string cmd = " bench latency -m " + shell_quote(kModel) +
+                          " --batch-size 2 --input-len 8 --output-len 5 --num-iters 2 --num-iters-warmup 1";
+  auto plain = run_command(pagellm_bin() + cmd);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("steps:"), std::string::npos) << "off without PAGELLM_PROFILE=1";
+  auto r = run_command("PAGELLM_PROFILE=1 " + pagellm_bin() + cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* kind : {"decode", "prefill/mixed"}) {
+    const size_t at = r.out.find(std::string("\n") + kind + " steps: ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string line = r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+    long steps = 0;
+    double tokens = 0, step_ms = 0;
+    ASSERT_EQ(std::sscanf(line.substr(line.find("steps: ") + 7).c_str(), "%ld (%lf tokens each), per step %lf ms",
+                          &steps, &tokens, &step_ms),
+              3)
+        << line;
+    if (std::string(kind) == "decode") {
+      EXPECT_EQ(steps, 2 * (5 - 1)) << "2 timed iterations of 4 decode steps; warm-up excluded";
+      EXPECT_DOUBLE_EQ(tokens, 2.0);
+    } else {
+      EXPECT_EQ(steps, 2) << "one 16-token prefill step per timed iteration";
+      EXPECT_DOUBLE_EQ(tokens, 16.0);
+    }
+    double sum = 0;
+    int parts = 0;
+    for (size_t p = line.find(" ms (", line.find("ms:") + 3); p != std::string::npos; p = line.find(" ms (", p + 1)) {
+      const size_t start = line.rfind(' ', p - 1) + 1;
+      sum += std::stod(line.substr(start, p - start));
+      ++parts;
+    }
+    EXPECT_EQ(parts, 10) << line;
+    EXPECT_NEAR(sum, step_ms, 0.006) << line;
   }
 }
 
