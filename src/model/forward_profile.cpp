@@ -12,12 +12,14 @@ double seconds(std::chrono::steady_clock::duration d) { return std::chrono::dura
 
 std::string line(const char* kind, const ForwardProfile::Totals& t) {
   const double steps = static_cast<double>(t.steps);
+  double step_seconds = 0;
+  for (double s : t.seconds) step_seconds += s;
   std::string out = fmt::format("{} steps: {} ({:.1f} tokens each), per step {:.3f} ms:", kind, t.steps,
-                                static_cast<double>(t.tokens) / steps, 1e3 * t.step_seconds / steps);
+                                static_cast<double>(t.tokens) / steps, 1e3 * step_seconds / steps);
   for (int i = 0; i < ForwardProfile::kParts; ++i)
     out += fmt::format(
         "{} {} {:.3f} ms ({:.1f} %)", i == 0 ? "" : ",", ForwardProfile::name(static_cast<ForwardProfile::Part>(i)),
-        1e3 * t.seconds[static_cast<size_t>(i)] / steps, 100 * t.seconds[static_cast<size_t>(i)] / t.step_seconds);
+        1e3 * t.seconds[static_cast<size_t>(i)] / steps, 100 * t.seconds[static_cast<size_t>(i)] / step_seconds);
   return out;
 }
 
@@ -59,18 +61,13 @@ bool ForwardProfile::enabled_from_env() {
 void ForwardProfile::begin_step(bool decode, int64_t tokens) {
   current_ = decode ? &decode_ : &other_;
   current_->tokens += tokens;
-  step_start_ = last_ = Clock::now();
+  last_ = Clock::now();
 }
 
 void ForwardProfile::lap(Part part) {
   const Clock::time_point now = Clock::now();
   current_->seconds[static_cast<size_t>(part)] += seconds(now - last_);
   last_ = now;
-}
-
-void ForwardProfile::end_step() {
-  current_->step_seconds += seconds(Clock::now() - step_start_);
-  ++current_->steps;
 }
 
 std::string ForwardProfile::report() const {

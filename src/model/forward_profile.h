@@ -20,19 +20,16 @@ class ForwardProfile {
   static bool enabled_from_env();
 
   struct Totals {
-    std::array<double, kParts> seconds{};
-    double step_seconds = 0;  // from begin_step to end_step: the parts add up to it
+    std::array<double, kParts> seconds{};  // laps run from begin_step to the last part: they are the step
     int64_t steps = 0;
     int64_t tokens = 0;
   };
 
   void begin_step(bool decode, int64_t tokens);
   void lap(Part part);  // the time since the previous lap (or begin_step) goes to `part`
-  void end_step();
+  void end_step() { ++current_->steps; }
   void reset() { decode_ = other_ = Totals{}; }
 
-  const Totals& decode() const { return decode_; }
-  const Totals& other() const { return other_; }
   // One line per kind of step that ran: "decode steps: 128 (1 tokens each), per step 10.52 ms:
   // qkv 0.85 ms (8.1 %), ...".
   std::string report() const;
@@ -41,7 +38,7 @@ class ForwardProfile {
   using Clock = std::chrono::steady_clock;
   Totals decode_, other_;
   Totals* current_ = nullptr;
-  Clock::time_point step_start_, last_;
+  Clock::time_point last_;
 };
 
 }  // namespace pagellm
