@@ -27,6 +27,7 @@ constexpr int64_t kTile = 16;       // key positions per softmax step
 constexpr int64_t kQueryBlock = 8;  // query tokens of one sequence sharing each key tile
 constexpr int kChains = 8;          // score FMA chains in flight (states per pass when there are many)
 constexpr int64_t kMaxTilesPerPass = 4;
+constexpr int64_t kPassChains = 16;  // score chains a pass of several tiles aims for
 // Query heads per KV head from which key tiles are transposed (a model-shape choice, so a token's
 // arithmetic still never depends on its batch or chunk).
 constexpr int64_t kTransposeMinGroup = 3;
@@ -117,10 +118,10 @@ constexpr std::array<std::array<ScoreFn, kMaxTilesPerPass>, sizeof...(Ss)> score
 // kScoreFns[S - 1][T - 1]
 const auto kScoreFns = score_table(std::make_integer_sequence<int, kChains>{});
 
-// Tiles scored per pass for `states` states: enough for ~16 chains (at most 4), one when the states
-// alone fill kChains.
+// Tiles scored per pass for `states` states: about kPassChains chains (at most 4 tiles), one tile
+// when the states alone fill kChains.
 int64_t tiles_per_pass(int64_t states) {
-  return states >= kChains ? 1 : std::min<int64_t>(kMaxTilesPerPass, std::max<int64_t>(1, 16 / states));
+  return states >= kChains ? 1 : std::min<int64_t>(kMaxTilesPerPass, std::max<int64_t>(1, kPassChains / states));
 }
 
 // How many keys of the tile starting at t0 a (token, head) state sees: its token sits at position
@@ -314,6 +315,8 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
   const int64_t scores_stride = padded * 16, kt_stride = hd * 16;
 
   const int64_t last = pos0 + nq - 1;
+  // The (token, head) states that see a tile starting at t0: tokens at pos >= t0.
+  auto first_state = [&](int64_t t0) { return std::max<int64_t>(0, t0 - pos0) * group; };
   const float* krow[kMaxTilesPerPass][kTile];
   const float* vrow[kMaxTilesPerPass][kTile];
   for (int64_t pass0 = 0; pass0 <= last; pass0 += kTile * pass_tiles) {
@@ -329,8 +332,6 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
       }
       if (transposed) transpose_key_tile(krow[u], tile_nb, hd, kt + u * kt_stride);
     }
-    // The (token, head) states that see a tile starting at t0: tokens at pos >= t0.
-    auto first_state = [&](int64_t t0) { return std::max<int64_t>(0, t0 - pos0) * group; };
     if (transposed) {
       // Scores of every state that sees the pass's first tile against all its tiles (a state that
       // does not see a later tile gets scores there that nothing reads).
