@@ -54,10 +54,14 @@ LlamaModel::Linear::Linear(std::span<const kernels::LinearPart> parts, kernels::
     }
 }
 
-void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* const> ys) const {
+void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* const> ys, const Linear& next) const {
   size_t first = 0;
-  for (const kernels::PackedWeight& g : groups_) {
-    g.forward(x, m, ys.subspan(first, g.num_parts()));
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    const kernels::PackedWeight& g = groups_[i];
+    const kernels::PackedWeight* after = i + 1 < groups_.size() ? &groups_[i + 1]
+                                         : next.groups_.empty() ? nullptr
+                                                                : &next.groups_.front();
+    g.forward(x, m, ys.subspan(first, g.num_parts()), after);
     first += g.num_parts();
   }
 }
@@ -224,7 +228,7 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     const kernels::KVLayerView kv = cache.layer(l);
 
     float* const qkv_out[] = {q, k, v};
-    lw.qkv.forward(h, T, qkv_out);
+    lw.qkv.forward(h, T, qkv_out, lw.o);
     lap(Part::kQkv);
     if (!lw.q_norm.empty()) {
       kernels::rms_norm_fast(q, lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q);
@@ -242,19 +246,19 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     lap(Part::kRope);
     kernels::paged_attention_batch(shape, q, sc.seqs.data(), static_cast<int64_t>(sc.seqs.size()), kv, attn);
     lap(Part::kAttention);
-    lw.o.forward(attn, T, proj);
+    lw.o.forward(attn, T, proj, lw.gate_up);
     lap(Part::kOProj);
     add_norm_rows(proj, lw.post_attention_norm);
     lap(Part::kNorm);
 
     float* const gate_up_out[] = {gate, up};
-    lw.gate_up.forward(h, T, gate_up_out);
+    lw.gate_up.forward(h, T, gate_up_out, lw.down);
     lap(Part::kGateUp);
     parallel_for_rows(T, F, [&](int64_t t0, int64_t t1) {
       kernels::silu_mul_fast(gate + t0 * F, up + t0 * F, (t1 - t0) * F, gate + t0 * F);
     });
     lap(Part::kSiluMul);
-    lw.down.forward(gate, T, proj);
+    lw.down.forward(gate, T, proj, l + 1 < c.num_layers ? layers_[static_cast<size_t>(l + 1)].qkv : lm_head_packed_);
     lap(Part::kDown);
     if (l + 1 < c.num_layers)  // the residual add fused with the next layer's input norm
       add_norm_rows(proj, layers_[static_cast<size_t>(l + 1)].input_norm);
@@ -269,7 +273,7 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
   for (int64_t i = 0; i < n_logits; ++i)
     kernels::rms_norm_fast(x + batch.logits_indices[i] * H, final_norm_.data(), 1, H, c.rms_norm_eps, last + i * H);
   std::vector<float> logits(static_cast<size_t>(n_logits * c.vocab_size));
-  lm_head_packed_.forward(last, n_logits, logits.data());
+  lm_head_packed_.forward(last, n_logits, logits.data(), layers_.empty() ? lm_head_packed_ : layers_.front().qkv);
   if (prof) {
     lap(Part::kLmHead);
     prof->end_step();

@@ -45,8 +45,12 @@ class LlamaModel {
    public:
     Linear() = default;
     Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision);
-    void forward(const float* x, int64_t m, std::span<float* const> ys) const;
-    void forward(const float* x, int64_t m, float* y) const { forward(x, m, std::span<float* const>(&y, 1)); }
+    // next: the projection the forward pass runs after this one (its weights are warmed at the
+    // barrier between them in decode steps).
+    void forward(const float* x, int64_t m, std::span<float* const> ys, const Linear& next) const;
+    void forward(const float* x, int64_t m, float* y, const Linear& next) const {
+      forward(x, m, std::span<float* const>(&y, 1), next);
+    }
 
    private:
     std::vector<kernels::PackedWeight> groups_;

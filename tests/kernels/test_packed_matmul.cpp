@@ -206,6 +206,35 @@ TEST_P(BothBf16Paths, PanelChunksAndDecodeRunsKeepRowsExact) {
   }
 }
 
+// Decode calls chained through `next`: each thread warms the first run it will take in the next
+// weight and starts the next call with it (a late thread's run is taken by the other). Every
+// output is still written, with the bits of the call without `next`: first runs of whole 4-panel
+// groups (K = 300), first runs that are the start of 4 long streams (K = 4200), first runs cut
+// short by the end of the weight (2 panels), and a 5-row batch, which has no first runs.
+TEST_P(BothBf16Paths, DecodeCallsWarmingTheNextWeightKeepTheirResults) {
+  std::mt19937 rng(15);
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
+    const Shape shapes[] = {{0, 600, 300}, {0, 300, 4200}, {0, 20, 8000}};
+    std::vector<Weight> weights;
+    std::vector<PackedWeight> packed;
+    for (const Shape& s : shapes) weights.push_back(make_weight(DType::kBF16, s.n, s.k, rng));
+    for (const Weight& w : weights) packed.emplace_back(w.view, nullptr, prec);
+    for (int64_t m = 1; m <= 5; ++m) {
+      for (int round = 0; round < 3; ++round) {
+        for (size_t i = 0; i < packed.size(); ++i) {
+          const Shape& s = shapes[i];
+          const std::vector<float> x = random_vec(static_cast<size_t>(m * s.k), rng);
+          std::vector<float> chained(static_cast<size_t>(m * s.n), NAN), alone(chained.size(), NAN);
+          packed[i].forward(x.data(), m, chained.data(), &packed[(i + 1) % packed.size()]);
+          packed[i].forward(x.data(), m, alone.data());
+          for (size_t j = 0; j < chained.size(); ++j)
+            ASSERT_TRUE(chained[j] == alone[j]) << "weight " << i << " m " << m << " output " << j;
+        }
+      }
+    }
+  }
+}
+
 // The portable (no AVX-512) path: same tolerances, same batch invariance.
 TEST(PackedMatmul, PortablePathMatchesReferenceAndIsBatchInvariant) {
   force_portable_kernels(true);

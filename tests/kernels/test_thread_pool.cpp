@@ -81,6 +81,27 @@ TEST(ThreadPool, HandsOverRunsToSpinningAndSleepingWorkers) {
   }
 }
 
+// Regions handed to warm_when_idle are loaded while the threads wait: runs keep coming back to
+// back and each index still runs once. The regions (several streams at a stride) end exactly at
+// the end of their buffer, so a load past a region is a heap overflow under ASan.
+TEST(ThreadPool, WarmsRegionsWhileWaitingWithoutDisturbingRuns) {
+  ThreadPool pool(3);
+  constexpr int64_t kStream = 300 << 10, kStride = 320 << 10, kStreams = 4;
+  std::vector<std::vector<uint8_t>> buffers;
+  for (int i = 0; i < 3; ++i) buffers.emplace_back(static_cast<size_t>(kStride * (kStreams - 1) + kStream), uint8_t{1});
+  pool.warm_when_idle(WarmRegion{buffers[0].data(), 0, 1, kStream});  // outside a run: ignored
+  for (int round = 0; round < 500; ++round) {
+    std::vector<std::atomic<int>> hits(3);
+    pool.run(3, [&](int i) {
+      const auto& b = buffers[static_cast<size_t>(i)];
+      pool.warm_when_idle(round % 2 ? WarmRegion{b.data(), kStride, kStreams, kStream}
+                                    : WarmRegion{b.data(), 0, 1, static_cast<int64_t>(b.size())});
+      hits[static_cast<size_t>(i)].fetch_add(1);
+    });
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << i;
+  }
+}
+
 TEST(ThreadPool, PinsEachWorkerToItsOwnCpuFromTheMask) {
   const std::vector<int> mask = allowed_cpus();
   const int n = static_cast<int>(mask.size());

@@ -180,6 +180,8 @@ constexpr int64_t kPrefetchAhead = 2048;
 constexpr int64_t kMinPanelRun = 6;
 constexpr int64_t kRunsPerThread = 4;
 constexpr int64_t kMinDecodeRun = 4;
+// Bytes of its next run a thread loads while it waits between decode calls (into a 1 MiB L2).
+constexpr int64_t kWarmBytes = 256 << 10;
 // Large batches: partial sums of a chunk of panels kept between K blocks (fits a 1 MiB L2 with
 // the activation block).
 constexpr int64_t kPartialSumBytes = 512 << 10;
@@ -406,7 +408,7 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
   }
 }
 
-void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys) const {
+void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
   if (ys.size() != parts_.size())
     fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {} parts", ys.size(), parts_.size());
   if (m <= 0 || num_panels_ == 0) return;
@@ -463,14 +465,26 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   const int64_t tile_rows = fmt == kFmtBF16Dot ? kWideMR : kMaxMR;
   const int64_t block_rows = ((m + row_blocks - 1) / row_blocks + tile_rows - 1) / tile_rows * tile_rows;
   const int64_t items = runs * ((m + block_rows - 1) / block_rows);
-  std::atomic<int64_t> next{0};
+  // Decode-sized calls: each thread's first run is fixed (the one it warmed while waiting before
+  // this call); a thread that is late finds its run taken by the other.
+  const bool first_runs = uses_first_runs(m, threads);
+  const int64_t first_panels = first_runs ? first_run_panels(threads) : 0;
+  const int reserved = first_runs ? std::min(threads, kMaxFirstRuns) : 0;
+  std::array<std::atomic<bool>, kMaxFirstRuns> first_taken{};
+  auto take_first_run = [&](int r, int64_t& p0, int64_t& p1) {
+    if (r >= reserved) return false;
+    p0 = std::min(num_panels_, r * first_panels);
+    p1 = std::min(num_panels_, p0 + first_panels);
+    return p0 < p1 && !first_taken[static_cast<size_t>(r)].exchange(true, std::memory_order_relaxed);
+  };
+  std::atomic<int64_t> next_panel{std::min(num_panels_, reserved * first_panels)};
   auto claim_panels = [&](int64_t& p0, int64_t& p1) {
-    int64_t cur = next.load(std::memory_order_relaxed);
+    int64_t cur = next_panel.load(std::memory_order_relaxed);
     for (;;) {
       if (cur >= num_panels_) return false;
       const int64_t left = num_panels_ - cur;
       const int64_t take = std::min(left, (std::max<int64_t>(kMinDecodeRun, left / (2 * threads)) + 3) / 4 * 4);
-      if (next.compare_exchange_weak(cur, cur + take, std::memory_order_relaxed)) {
+      if (next_panel.compare_exchange_weak(cur, cur + take, std::memory_order_relaxed)) {
         p0 = cur;
         p1 = cur + take;
         return true;
@@ -542,16 +556,46 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       }
     }
   };
-  pool.run(threads, [&](int) {
+  pool.run(threads, [&](int t) {
+    pool.warm_when_idle(next && m <= kMaxWarmRows ? next->first_run_region(t, m) : WarmRegion{});
     if (stream_rows) {
-      for (int64_t p0 = 0, p1 = 0; claim_panels(p0, p1);) compute_panels(p0, p1, 0, m);
+      int64_t p0 = 0, p1 = 0;
+      if (take_first_run(t, p0, p1)) compute_panels(p0, p1, 0, m);
+      while (claim_panels(p0, p1)) compute_panels(p0, p1, 0, m);
+      for (int r = 0; r < reserved; ++r)
+        if (take_first_run(r, p0, p1)) compute_panels(p0, p1, 0, m);
       return;
     }
-    for (int64_t item = next.fetch_add(1); item < items; item = next.fetch_add(1)) {
+    for (int64_t item = next_panel.fetch_add(1); item < items; item = next_panel.fetch_add(1)) {
       const int64_t p0 = item % runs * run_panels, r0 = item / runs * block_rows;
       compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + block_rows));
     }
   });
+}
+
+bool PackedWeight::uses_first_runs(int64_t m, int threads) const {
+  return m <= kMaxWarmRows && threads > 1 && cpu_has_avx512_bf16() && !(bf16_compute_ && amx::available());
+}
+
+int64_t PackedWeight::first_run_panels(int threads) const {
+  return (std::max<int64_t>(kMinDecodeRun, num_panels_ / (2 * threads)) + 3) / 4 * 4;
+}
+
+// The first kWarmBytes of thread t's first run in the order the 4-stream kernel reads it: whole
+// groups of 4 panels when a group fits (a contiguous range), else the start of each of the first
+// group's 4 streams.
+WarmRegion PackedWeight::first_run_region(int t, int64_t m) const {
+  const int threads = threads_for(m);
+  if (!uses_first_runs(m, threads) || t >= std::min(threads, kMaxFirstRuns)) return {};
+  const int64_t first_panels = first_run_panels(threads);
+  const int64_t p0 = std::min(num_panels_, t * first_panels);
+  const int64_t p1 = std::min(num_panels_, p0 + first_panels);
+  if (p0 >= p1) return {};
+  const int64_t warm = kWarmBytes;
+  const int64_t streams = std::min<int64_t>(4, p1 - p0);
+  if (streams * panel_bytes_ <= warm)
+    return WarmRegion{data_.data() + p0 * panel_bytes_, 0, 1, std::min(warm, (p1 - p0) * panel_bytes_)};
+  return WarmRegion{data_.data() + p0 * panel_bytes_, panel_bytes_, streams, warm / streams};
 }
 
 // Small problems stay on the calling thread; the split never changes a result. Small means few

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/cpu/panel_out.h"
+#include "kernels/cpu/thread_pool.h"
 #include "tensor/aligned_buffer.h"
 #include "tensor/tensor_view.h"
 
@@ -55,12 +56,26 @@ class PackedWeight {
 
   // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major, not aliasing x
   // (partial sums are parked in y between K blocks). Callable from several threads at once.
-  void forward(const float* x, int64_t m, std::span<float* const> ys) const;
-  void forward(const float* x, int64_t m, float* y) const { forward(x, m, std::span<float* const>(&y, 1)); }
+  // next: the weight the caller multiplies by next, if known (a decode step is a fixed chain of
+  // projections). A decode-sized call then has each thread, once it is done, warm the run of
+  // `next` that it will start with, through the barrier and the serial work in between
+  // (kernels/cpu/thread_pool.h, warm_when_idle).
+  void forward(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next = nullptr) const;
+  void forward(const float* x, int64_t m, float* y, const PackedWeight* next = nullptr) const {
+    forward(x, m, std::span<float* const>(&y, 1), next);
+  }
 
  private:
   PanelOut panel_out(int64_t panel, std::span<float* const> ys) const;
   int threads_for(int64_t m) const;
+  // Decode-sized calls: thread t (< kMaxFirstRuns) starts with its own run of panels, the one it
+  // warmed at the end of the previous call; the rest are claimed from a shared counter.
+  static constexpr int kMaxFirstRuns = 16;
+  static constexpr int64_t kMaxWarmRows = 4;
+  bool uses_first_runs(int64_t m, int threads) const;
+  int64_t first_run_panels(int threads) const;
+  // What thread t reads first in a call of m rows (empty when that call has no fixed first runs).
+  WarmRegion first_run_region(int t, int64_t m) const;
   void forward_amx(const float* x, int64_t m, std::span<float* const> ys) const;
 
   struct Part {
