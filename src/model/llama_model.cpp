@@ -1,11 +1,13 @@
 #include "model/llama_model.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/fused.h"
 #include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/stream_read.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/rope_frequencies.h"
 #include "tensor/convert.h"
@@ -126,6 +128,35 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
 void LlamaModel::LayerWeights::release_sources(const WeightStore& w) const {
   for (const TensorView* t : {q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj})
     w.release_source_pages(*t);
+}
+
+LlamaModel::WeightRead LlamaModel::read_weights() const {
+  std::vector<std::span<const uint8_t>> spans;
+  auto add = [&](const Linear& l) {
+    for (const kernels::PackedWeight& g : l.groups()) spans.push_back(g.packed_bytes());
+  };
+  for (const LayerWeights& lw : layers_)
+    for (const Linear* l : {&lw.qkv, &lw.o, &lw.gate_up, &lw.down}) add(*l);
+  add(lm_head_packed_);
+  WeightRead r;
+  for (std::span<const uint8_t> s : spans) r.bytes += static_cast<int64_t>(s.size());
+  kernels::ThreadPool& pool = kernels::ThreadPool::instance();
+  const int threads = pool.num_threads();
+  std::vector<uint64_t> sinks(static_cast<size_t>(threads));
+  const auto start = std::chrono::steady_clock::now();
+  pool.run(threads, [&](int t) {
+    uint64_t acc = 0;
+    for (std::span<const uint8_t> s : spans) {
+      const auto n = static_cast<int64_t>(s.size());
+      const int64_t begin = n * t / threads / 64 * 64, end = t + 1 == threads ? n : n * (t + 1) / threads / 64 * 64;
+      acc ^= kernels::xor_words(s.data() + begin, end - begin);
+    }
+    sinks[static_cast<size_t>(t)] = acc;
+  });
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  volatile uint64_t keep = 0;
+  for (uint64_t v : sinks) keep = keep ^ v;
+  return r;
 }
 
 void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache) const {

@@ -39,6 +39,14 @@ class LlamaModel {
   std::optional<ForwardProfile> profile() const;
   void reset_profile() const;
 
+  // One plain read of every packed weight a decode step streams (each thread its share of each,
+  // in step order, with no barriers): the in-process reference for the decode step's speed.
+  struct WeightRead {
+    double seconds = 0;
+    int64_t bytes = 0;
+  };
+  WeightRead read_weights() const;
+
  private:
   // Projections that read the same input, packed for kernels/ (fused where dtypes agree).
   class Linear {
@@ -48,6 +56,7 @@ class LlamaModel {
     // next: the projection the forward pass runs after this one (its weights are warmed at the
     // barrier between them in decode steps).
     void forward(const float* x, int64_t m, std::span<float* const> ys, const Linear& next) const;
+    const std::vector<kernels::PackedWeight>& groups() const { return groups_; }
     void forward(const float* x, int64_t m, float* y, const Linear& next) const {
       forward(x, m, std::span<float* const>(&y, 1), next);
     }

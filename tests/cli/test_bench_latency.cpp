@@ -186,6 +186,27 @@ TEST(BenchLatency, ProfilePrintsTheTimedStepsPartsThatAddUp) {
   }
 }
 
+// --weight-read: one plain read of the weights after every timed decode step, reported against the
+// step; the reads are kept out of the step figures, which still add up.
+TEST(BenchLatency, WeightReadTimesOneReadPerDecodeStepOutsideTheSteps) {
+  BenchRun r = bench(2, 8, 5, 3, " --weight-read");
+  ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
+  check_consistent(r.json, 2, 8, 5, 3);
+  ASSERT_TRUE(r.json.contains("weight_read")) << r.json.dump();
+  const Json& w = r.json["weight_read"];
+  EXPECT_GT(w["bytes"].get<int64_t>(), 0);
+  EXPECT_EQ(w["passes"].get<int>(), 3 * (5 - 1)) << "one read per timed decode step, warm-up excluded";
+  const double read_ms = w["median_ms"].get<double>();
+  EXPECT_GT(read_ms, 0);
+  EXPECT_NEAR(w["gb_per_s"].get<double>(), static_cast<double>(w["bytes"].get<int64_t>()) / read_ms / 1e6, 1e-6);
+  EXPECT_NEAR(w["decode_step_over_read"].get<double>(), r.json["decode_step_ms"].get<double>() / read_ms, 1e-9);
+  EXPECT_NE(r.result.out.find("Weight read: "), std::string::npos) << r.result.out;
+  BenchRun plain = bench(2, 8, 5, 1);
+  ASSERT_EQ(plain.result.exit_code, 0) << plain.result.err;
+  EXPECT_FALSE(plain.json.contains("weight_read")) << "off unless asked for";
+  EXPECT_EQ(plain.result.out.find("Weight read"), std::string::npos);
+}
+
 TEST(BenchLatency, OneOutputTokenHasNoDecodePhase) {
   BenchRun r = bench(2, 8, 1, 2);
   ASSERT_EQ(r.result.exit_code, 0) << r.result.err;

@@ -53,6 +53,10 @@ class PackedWeight {
   int64_t out_features(size_t part) const { return parts_[part].n; }
   DType storage() const { return storage_; }
   bool bf16_compute() const { return bf16_compute_; }
+  // The packed weights: what one decode call streams from memory.
+  std::span<const uint8_t> packed_bytes() const {
+    return {data_.data(), static_cast<size_t>(num_panels_ * panel_bytes_)};
+  }
 
   // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major, not aliasing x
   // (partial sums are parked in y between K blocks). Callable from several threads at once.

@@ -1,0 +1,49 @@
+// xor_words (the plain read behind `bench latency --weight-read`) reads every byte it is given and
+// none past it: the XOR of 64-bit words against a byte-by-byte reference, on ragged lengths and
+// offsets (exact-size heap buffers, so an over-read fails under ASan).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/packed_matmul.h"
+#include "kernels/cpu/stream_read.h"
+
+namespace pagellm::kernels {
+namespace {
+
+uint64_t reference_xor(const std::vector<uint8_t>& b, size_t offset) {
+  uint64_t acc = 0;
+  for (size_t i = offset; i < b.size(); ++i) acc ^= uint64_t{b[i]} << (8 * ((i - offset) % 8));
+  return acc;
+}
+
+TEST(StreamRead, XorOfWordsCoversEveryByteOnBothPaths) {
+  std::mt19937 rng(3);
+  for (const bool portable : {false, true}) {
+    force_portable_kernels(portable);
+    for (size_t n : {0, 1, 7, 8, 9, 255, 256, 257, 1000, 4096, 65543}) {
+      for (size_t offset : {0, 3}) {
+        std::vector<uint8_t> b(n + offset);
+        for (uint8_t& v : b) v = static_cast<uint8_t>(rng());
+        EXPECT_EQ(xor_words(b.data() + offset, static_cast<int64_t>(n)), reference_xor(b, offset))
+            << "bytes " << n << " offset " << offset << " portable " << portable;
+      }
+    }
+  }
+  force_portable_kernels(false);
+}
+
+// A flipped byte anywhere changes the result: nothing is skipped.
+TEST(StreamRead, EveryByteChangesTheResult) {
+  std::vector<uint8_t> b(1029, 0x5a);
+  const uint64_t base = xor_words(b.data(), static_cast<int64_t>(b.size()));
+  for (size_t i = 0; i < b.size(); i += 13) {
+    b[i] ^= 0x81;
+    EXPECT_NE(xor_words(b.data(), static_cast<int64_t>(b.size())), base) << i;
+    b[i] ^= 0x81;
+  }
+}
+
+}  // namespace
+}  // namespace pagellm::kernels
