@@ -177,7 +177,7 @@ void BM_PagedAttentionDecode(benchmark::State& state) {
   state.SetLabel(state.range(2) == 0 ? "14/2 heads" : "12/4 heads");
 }
 BENCHMARK(BM_PagedAttentionDecode)
-    ->ArgsProduct({{1, 16}, {256, 2048}, {0, 1}})
+    ->ArgsProduct({{1, 16}, {64, 256, 2048}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
