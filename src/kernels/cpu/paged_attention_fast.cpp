@@ -319,7 +319,7 @@ PAGELLM_AVX512 void softmax_rows(float* scores, KeysSeen keys_seen, int64_t st_f
 // lanes and keys across registers (after a transpose), so the running max, the rescaling factor
 // and the sum are plain vertical operations, each lane one state's own arithmetic. scores: [state]
 // [16] on entry; on return the probabilities, key-major per block of 16 states. mrun, lrun, corrs:
-// per state (round_up(states, 16) floats each).
+// per state (round_up(states, 16) + 16 floats each, see attend_block).
 PAGELLM_AVX512 void softmax_columns(float* scores, KeysSeen keys_seen, int64_t st_first, int64_t states, __m512 scale,
                                     float* mrun, float* lrun, float* corrs) {
   for (int64_t b0 = st_first & ~int64_t{15}; b0 < states; b0 += 16) {
@@ -416,8 +416,7 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
     for (int64_t u = 0; u < tiles; ++u) {
       const int64_t t0 = pass0 + u * kTile;
       const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
-      // The block table walked once per tile, not a division and two row lookups per key (a fifth
-      // of a decode call's time at 3 heads per KV head).
+      // The block table walked once per tile, not a division and two row lookups per key.
       int64_t bi = t0 / B, off = t0 % B;
       const float* kb = kv.key(table[bi], 0) + kv_head * hd;
       const float* vb = kv.value(table[bi], 0) + kv_head * hd;
