@@ -148,8 +148,8 @@ BENCHMARK(BM_ReferenceMatmul)->ArgsProduct({{0, 2, 3, 4}, {1, 64}})->UseRealTime
 // Decode attention through the model's path (paged_attention_batch, both threads): args batch of
 // sequences, context length, shape (0: bench-0.5b's 14 heads / 2 KV heads, 1: bench-110m's 12 / 4;
 // head_dim 64). GB/s counts the float32 K/V bytes read.
-void BM_PagedAttentionDecode(benchmark::State& state) {
-  const int64_t seqs = state.range(0), ctx = state.range(1), B = 16;
+void BM_PagedAttention(benchmark::State& state, bool prefill) {
+  const int64_t seqs = state.range(0), ctx = state.range(1), B = 16, queries = prefill ? ctx : 1;
   const AttentionShape shape =
       state.range(2) == 0 ? AttentionShape{14, 2, 64, 0.125f} : AttentionShape{12, 4, 64, 0.125f};
   const int64_t H = shape.num_heads, KVH = shape.num_kv_heads, hd = shape.head_dim;
@@ -164,8 +164,9 @@ void BM_PagedAttentionDecode(benchmark::State& state) {
   std::vector<int32_t> tables(static_cast<size_t>(seqs * blocks_per));
   for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
   std::vector<AttentionSequence> batch(static_cast<size_t>(seqs));
-  for (int64_t s = 0; s < seqs; ++s) batch[static_cast<size_t>(s)] = {s, 1, ctx, tables.data() + s * blocks_per};
-  std::vector<float> q(static_cast<size_t>(seqs * H * hd)), out(q.size());
+  for (int64_t s = 0; s < seqs; ++s)
+    batch[static_cast<size_t>(s)] = {s * queries, queries, ctx, tables.data() + s * blocks_per};
+  std::vector<float> q(static_cast<size_t>(seqs * queries * H * hd)), out(q.size());
   for (float& v : q) v = ud(rng);
   for (auto _ : state) {
     paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
@@ -176,10 +177,14 @@ void BM_PagedAttentionDecode(benchmark::State& state) {
       benchmark::Counter(kv_bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(state.range(2) == 0 ? "14/2 heads" : "12/4 heads");
 }
+void BM_PagedAttentionDecode(benchmark::State& state) { BM_PagedAttention(state, false); }
 BENCHMARK(BM_PagedAttentionDecode)
-    ->ArgsProduct({{1, 16}, {256, 2048}, {0, 1}})
+    ->ArgsProduct({{1, 16}, {64, 256, 2048}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+// One prompt of ctx tokens attending to itself (a prefill's attention).
+void BM_PagedAttentionPrefill(benchmark::State& state) { BM_PagedAttention(state, true); }
+BENCHMARK(BM_PagedAttentionPrefill)->ArgsProduct({{1}, {512}, {0, 1}})->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // Whole forward passes of the model at $PAGELLM_BENCH_MODEL (e.g. make_random_model.py's
 // bench-0.5b GGUF). Decode: `batch` sequences with 256 cached tokens each, one new token each

@@ -131,23 +131,31 @@ struct KeysSeen {
   int operator()(int64_t st) const { return static_cast<int>(std::min<int64_t>(kTile, pos0 + st / group + 1 - t0)); }
 };
 
-// The tile's probabilities are kept per block of 16 states, key-major, the layout the vertical
-// softmax leaves them in: state st's probability for key j.
-PAGELLM_AVX512_INLINE float prob(const float* probs, int64_t st, int j) {
-  return probs[(st & ~int64_t{15}) * 16 + j * 16 + (st & 15)];
-}
+// Where a tile's probabilities are: the vertical softmax leaves them per block of 16 states,
+// key-major; the per-state one where the scores were, one row of 16 keys per state.
+struct TileProbs {
+  const float* base;
+  bool key_major;
+  const float* row(int64_t st) const {
+    return key_major ? base + (st & ~int64_t{15}) * 16 + (st & 15) : base + st * 16;
+  }
+  int key_stride() const { return key_major ? 16 : 1; }
+};
 
 // States [s0, s0 + G) of one tile: acc_s = acc_s * corr_s + sum_{j < nb_s} p_sj v_j, each element
 // one chain over j in order, whatever G is (so decode and prefill get the same bits).
 template <int NV, int G>
-PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const float* probs, const float* corrs,
+PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, TileProbs probs, const float* corrs,
                                             KeysSeen keys_seen, int64_t s0, float* acc) {
   __m512 a[G][NV];
   int nb[G];
+  const float* pr[G];
+  const int js = probs.key_stride();
   int nb_max = 0, nb_min = kTile;
 #pragma GCC unroll 4
   for (int s = 0; s < G; ++s) {
     nb[s] = keys_seen(s0 + s);
+    pr[s] = probs.row(s0 + s);
     nb_max = std::max(nb_max, nb[s]);
     nb_min = std::min(nb_min, nb[s]);
     const __m512 c = _mm512_set1_ps(corrs[s0 + s]);
@@ -161,7 +169,7 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const floa
     for (int vv = 0; vv < NV; ++vv) v[vv] = _mm512_loadu_ps(vrow[j] + vv * 16);
 #pragma GCC unroll 4
     for (int s = 0; s < G; ++s) {
-      const __m512 pj = _mm512_set1_ps(prob(probs, s0 + s, j));
+      const __m512 pj = _mm512_set1_ps(pr[s][j * js]);
 #pragma GCC unroll 8
       for (int vv = 0; vv < NV; ++vv) a[s][vv] = _mm512_fmadd_ps(pj, v[vv], a[s][vv]);
     }
@@ -173,7 +181,7 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const floa
 #pragma GCC unroll 4
     for (int s = 0; s < G; ++s) {
       if (j >= nb[s]) continue;  // a later token of the chunk: not this state's key
-      const __m512 pj = _mm512_set1_ps(prob(probs, s0 + s, j));
+      const __m512 pj = _mm512_set1_ps(pr[s][j * js]);
 #pragma GCC unroll 8
       for (int vv = 0; vv < NV; ++vv) a[s][vv] = _mm512_fmadd_ps(pj, v[vv], a[s][vv]);
     }
@@ -186,7 +194,7 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, const floa
 
 // States [s0, s0 + left) in one group of `left` (1 <= left <= R).
 template <int NV, int R>
-PAGELLM_AVX512_INLINE void accumulate_rest(const float* const* vrow, const float* probs, const float* corrs,
+PAGELLM_AVX512_INLINE void accumulate_rest(const float* const* vrow, TileProbs probs, const float* corrs,
                                            KeysSeen keys_seen, int64_t s0, int64_t left, float* acc) {
   if constexpr (R >= 1) {
     if (left == R)
@@ -197,7 +205,7 @@ PAGELLM_AVX512_INLINE void accumulate_rest(const float* const* vrow, const float
 }
 
 template <int NV, int G>
-PAGELLM_AVX512_INLINE void accumulate_states(const float* const* vrow, const float* probs, const float* corrs,
+PAGELLM_AVX512_INLINE void accumulate_states(const float* const* vrow, TileProbs probs, const float* corrs,
                                              KeysSeen keys_seen, int64_t st_first, int64_t states, float* acc) {
   int64_t st = st_first;
   for (; st + G <= states; st += G) accumulate_group<NV, G>(vrow, probs, corrs, keys_seen, st, acc);
@@ -206,7 +214,7 @@ PAGELLM_AVX512_INLINE void accumulate_states(const float* const* vrow, const flo
 }
 
 // Any head_dim: one state at a time, the last vector masked.
-PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const float* const* vrow, const float* probs,
+PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const float* const* vrow, TileProbs probs,
                                           const float* corrs, KeysSeen keys_seen, int64_t st_first, int64_t states,
                                           float* acc) {
   for (int64_t st = st_first; st < states; ++st) {
@@ -214,8 +222,9 @@ PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const floa
     __m512 a[kMaxVectors];
     for (int64_t vv = 0; vv < nv; ++vv)
       a[vv] = _mm512_mul_ps(_mm512_loadu_ps(a_st + vv * 16), _mm512_set1_ps(corrs[st]));
-    for (int j = 0, nb = keys_seen(st); j < nb; ++j) {
-      const __m512 pj = _mm512_set1_ps(prob(probs, st, j));
+    const float* pr = probs.row(st);
+    for (int j = 0, nb = keys_seen(st), js = probs.key_stride(); j < nb; ++j) {
+      const __m512 pj = _mm512_set1_ps(pr[j * js]);
       for (int64_t vv = 0; vv < nv; ++vv) {
         const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
         a[vv] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m, vrow[j] + vv * 16), a[vv]);
@@ -227,9 +236,9 @@ PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const floa
 
 // Head dims that fill whole vectors get the grouped form (G states x NV vectors of accumulators
 // stay within 16 registers); the rest the masked loop. Same per-element arithmetic either way.
-PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, const float* const* vrow,
-                                      const float* probs, const float* corrs, KeysSeen keys_seen, int64_t st_first,
-                                      int64_t states, float* acc) {
+PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, const float* const* vrow, TileProbs probs,
+                                      const float* corrs, KeysSeen keys_seen, int64_t st_first, int64_t states,
+                                      float* acc) {
   if (hd == 64)
     accumulate_states<4, 4>(vrow, probs, corrs, keys_seen, st_first, states, acc);
   else if (hd == 128)
@@ -240,13 +249,79 @@ PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, co
     accumulate_states_any(nv, tail, vrow, probs, corrs, keys_seen, st_first, states, acc);
 }
 
+// A tile's 16 probabilities of one state summed as a fixed tree, (p_i + p_i+8), then 4, 2 and 1
+// apart: the same order whether the keys sit in lanes (per-state softmax, here) or across registers
+// (vertical softmax, sum_tree16 below), so both forms give the same bits. Each step adds a lane to
+// its partner and the partner to it, so every lane ends with the same total.
+PAGELLM_AVX512_INLINE __m512 sum_lanes16(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4e));  // lanes i and i + 8
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xb1));  // i and i + 4
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, 0x4e));        // i and i + 2
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, 0xb1));        // i and i + 1
+  return v;
+}
+
+PAGELLM_AVX512_INLINE __m512 sum_tree16(const __m512* p) {
+  __m512 t[8];
+  for (int i = 0; i < 8; ++i) t[i] = _mm512_add_ps(p[i], p[i + 8]);
+  for (int i = 0; i < 4; ++i) t[i] = _mm512_add_ps(t[i], t[i + 4]);
+  for (int i = 0; i < 2; ++i) t[i] = _mm512_add_ps(t[i], t[i + 2]);
+  return _mm512_add_ps(t[0], t[1]);
+}
+
+PAGELLM_AVX512_INLINE __m512 max_lanes16(__m512 v) {
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, 0x4e));
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, 0xb1));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, 0x4e));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, 0xb1));
+  return v;
+}
+
+// State st's scaled scores, -inf past the keys it sees.
+PAGELLM_AVX512_INLINE __m512 scaled_row(const float* scores, KeysSeen keys_seen, int64_t st, __m512 scale) {
+  const auto valid = static_cast<__mmask16>((1u << keys_seen(st)) - 1u);
+  return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), valid, _mm512_mul_ps(_mm512_loadu_ps(scores + st * 16), scale));
+}
+
+// Online softmax of one tile, per state: each live state's 16 scores (keys in lanes) take one
+// vector exp, where the vertical form below takes 16 whatever the live states. Per element the
+// same arithmetic as the vertical form (a max is exact in any order; the sum is sum_lanes16's tree).
+PAGELLM_AVX512 void softmax_rows(float* scores, KeysSeen keys_seen, int64_t st_first, int64_t states, __m512 scale,
+                                 float* mrun, float* lrun, float* corrs) {
+  for (int64_t c0 = st_first; c0 < states; c0 += 16) {
+    const int n = static_cast<int>(std::min<int64_t>(16, states - c0));
+    // Per-state values gathered into lanes in registers, and mrun, lrun, corrs read and written as
+    // whole vectors (lanes past the states are scratch padding): a vector load of what scalar or
+    // masked stores just wrote waits for them to retire (~12 % of a decode call).
+    __m512 row_max = _mm512_setzero_ps(), row_sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; ++i)
+      row_max = _mm512_mask_mov_ps(row_max, static_cast<__mmask16>(1u << i),
+                                   max_lanes16(scaled_row(scores, keys_seen, c0 + i, scale)));
+    const __m512 m_old = _mm512_loadu_ps(mrun + c0);
+    const __m512 m_new = _mm512_max_ps(m_old, row_max);
+    const __m512 corr = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m_old, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ),
+                                            simd::exp_ps(_mm512_sub_ps(m_old, m_new)));
+    for (int i = 0; i < n; ++i) {
+      const auto valid = static_cast<__mmask16>((1u << keys_seen(c0 + i)) - 1u);
+      const __m512 m_i = _mm512_permutexvar_ps(_mm512_set1_epi32(i), m_new);
+      const __m512 p =
+          _mm512_maskz_mov_ps(valid, simd::exp_ps(_mm512_sub_ps(scaled_row(scores, keys_seen, c0 + i, scale), m_i)));
+      _mm512_storeu_ps(scores + (c0 + i) * 16, p);
+      row_sum = _mm512_mask_mov_ps(row_sum, static_cast<__mmask16>(1u << i), sum_lanes16(p));
+    }
+    _mm512_storeu_ps(mrun + c0, m_new);
+    _mm512_storeu_ps(lrun + c0, _mm512_fmadd_ps(_mm512_loadu_ps(lrun + c0), corr, row_sum));
+    _mm512_storeu_ps(corrs + c0, corr);
+  }
+}
+
 // Online softmax of one tile for states [st_first, states), 16 states at a time with states in
 // lanes and keys across registers (after a transpose), so the running max, the rescaling factor
 // and the sum are plain vertical operations, each lane one state's own arithmetic. scores: [state]
-// [16] on entry; on return the probabilities in prob()'s layout. mrun, lrun, corrs: per state
-// (round_up(states, 16) floats each).
-PAGELLM_AVX512 void softmax_tile(float* scores, KeysSeen keys_seen, int64_t st_first, int64_t states, __m512 scale,
-                                 float* mrun, float* lrun, float* corrs) {
+// [16] on entry; on return the probabilities, key-major per block of 16 states. mrun, lrun, corrs:
+// per state (round_up(states, 16) + 16 floats each, see attend_block).
+PAGELLM_AVX512 void softmax_columns(float* scores, KeysSeen keys_seen, int64_t st_first, int64_t states, __m512 scale,
+                                    float* mrun, float* lrun, float* corrs) {
   for (int64_t b0 = st_first & ~int64_t{15}; b0 < states; b0 += 16) {
     // Lanes of this block that see the tile: states in [st_first, states).
     const int lo = static_cast<int>(std::max<int64_t>(0, st_first - b0));
@@ -270,21 +345,35 @@ PAGELLM_AVX512 void softmax_tile(float* scores, KeysSeen keys_seen, int64_t st_f
     // 0 on a state's first tile (m_old = -inf; exp_ps would clamp it to e^-87).
     const __m512 corr = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m_old, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ),
                                             simd::exp_ps(_mm512_sub_ps(m_old, m_new)));
-    __m512 l = _mm512_mul_ps(_mm512_mask_loadu_ps(_mm512_setzero_ps(), live, lrun + b0), corr);
     for (int j = 0; j < kTile; ++j) {
-      const __m512 p = _mm512_maskz_mov_ps(valid[j], simd::exp_ps(_mm512_sub_ps(r[j], m_new)));
-      l = _mm512_add_ps(l, p);
-      _mm512_storeu_ps(block + j * 16, p);
+      r[j] = _mm512_maskz_mov_ps(valid[j], simd::exp_ps(_mm512_sub_ps(r[j], m_new)));
+      _mm512_storeu_ps(block + j * 16, r[j]);
     }
+    const __m512 l = _mm512_fmadd_ps(_mm512_mask_loadu_ps(_mm512_setzero_ps(), live, lrun + b0), corr, sum_tree16(r));
     _mm512_mask_storeu_ps(mrun + b0, live, m_new);
     _mm512_mask_storeu_ps(lrun + b0, live, l);
     _mm512_mask_storeu_ps(corrs + b0, live, corr);
   }
 }
 
+// Up to this many states see a tile, the per-state softmax is the cheaper form (one exp and two
+// 16-lane reductions per state against a transpose and 16 exps per block of 16).
+constexpr int64_t kRowSoftmaxMaxStates = 8;
+
+PAGELLM_AVX512 TileProbs softmax_tile(float* scores, KeysSeen keys_seen, int64_t st_first, int64_t states, __m512 scale,
+                                      float* mrun, float* lrun, float* corrs) {
+  const bool rows = states - st_first <= kRowSoftmaxMaxStates;
+  if (rows)
+    softmax_rows(scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
+  else
+    softmax_columns(scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
+  return {scores, !rows};
+}
+
 constexpr int64_t attend_scratch_floats(int64_t states, int64_t hd) {
   const int64_t padded = (states + 15) / 16 * 16;
-  return states * ((hd + 15) / 16 * 16) + padded * (3 + 16 * kMaxTilesPerPass) + 16 + kMaxTilesPerPass * hd * 16;
+  return states * ((hd + 15) / 16 * 16) + (padded + 16) * 3 + padded * 16 * kMaxTilesPerPass + 16 +
+         kMaxTilesPerPass * hd * 16;
 }
 
 // Query tokens at positions pos0 .. pos0 + nq - 1 of one sequence, the query heads q[0..group) of
@@ -297,13 +386,16 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
                                  int64_t pos0, const int32_t* table, const KVLayerView& kv, int64_t kv_head, float* out,
                                  float* scratch) {
   const int64_t hd = sh.head_dim, nv = (hd + 15) / 16, B = kv.block_size, states = nq * group;
+  const int64_t token_stride = kv.token_stride();
   const auto tail = static_cast<__mmask16>(hd % 16 ? (1u << (hd % 16)) - 1 : 0xffffu);
   const int64_t padded = (states + 15) / 16 * 16;  // whole blocks of 16 states for the softmax
   float* acc = scratch;                            // [token][head][nv * 16]
   float* mrun = acc + states * nv * 16;            // [token][head]
-  float* lrun = mrun + padded;                     // [token][head]
-  float* corrs = lrun + padded;                    // [token][head]: this tile's rescaling of acc
-  float* scores = corrs + padded;  // per tile of the pass: [token][head][16]: scores, then probabilities
+  // Each per-state array 16 floats longer: softmax_rows reads and writes 16 states from any state.
+  const int64_t per_state = padded + 16;
+  float* lrun = mrun + per_state;     // [token][head]
+  float* corrs = lrun + per_state;    // [token][head]: this tile's rescaling of acc
+  float* scores = corrs + per_state;  // per tile of the pass: [token][head][16]: scores, then probabilities
   float* kt = scores + kMaxTilesPerPass * padded * 16;  // per tile of the pass: [hd][16], 64-byte aligned below
   kt = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(kt) + 63) & ~uintptr_t{63});
   std::fill(acc, acc + states * nv * 16, 0.0f);
@@ -324,11 +416,18 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
     for (int64_t u = 0; u < tiles; ++u) {
       const int64_t t0 = pass0 + u * kTile;
       const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
+      // The block table walked once per tile, not a division and two row lookups per key.
+      int64_t bi = t0 / B, off = t0 % B;
+      const float* kb = kv.key(table[bi], 0) + kv_head * hd;
+      const float* vb = kv.value(table[bi], 0) + kv_head * hd;
       for (int j = 0; j < tile_nb; ++j) {
-        const int64_t p = t0 + j;
-        const int64_t block = table[p / B];
-        krow[u][j] = kv.key(block, p % B) + kv_head * hd;
-        vrow[u][j] = kv.value(block, p % B) + kv_head * hd;
+        krow[u][j] = kb + off * token_stride;
+        vrow[u][j] = vb + off * token_stride;
+        if (++off == B && j + 1 < tile_nb) {
+          off = 0;
+          kb = kv.key(table[++bi], 0) + kv_head * hd;
+          vb = kv.value(table[bi], 0) + kv_head * hd;
+        }
       }
       if (transposed) transpose_key_tile(krow[u], tile_nb, hd, kt + u * kt_stride);
     }
@@ -368,10 +467,10 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
           }
         }
       }
-      softmax_tile(tile_scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
+      const TileProbs probs = softmax_tile(tile_scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
       // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j); several
       // states at a time share each value row's loads and keep more FMA chains in flight.
-      accumulate_values(hd, nv, tail, vrow[u], tile_scores, corrs, keys_seen, st_first, states, acc);
+      accumulate_values(hd, nv, tail, vrow[u], probs, corrs, keys_seen, st_first, states, acc);
     }
   }
   for (int64_t i = 0; i < nq; ++i)
