@@ -90,6 +90,7 @@ class LlamaModel {
   };
 
   void check_batch(const ForwardBatch& batch, const KVCache& cache) const;
+  void map_embedding_rows() const;
 
   std::shared_ptr<const LoadedModel> loaded_;
   const TensorView* embed_tokens_;

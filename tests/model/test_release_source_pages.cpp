@@ -79,7 +79,15 @@ TEST_P(ReleaseSourcePages, PackedWeightsLeaveRamAndOutputsStayExact) {
   ASSERT_EQ(resident_before, mapped_pages);
 
   LlamaModel model(loaded);
+  // The token-embedding table is read in place by lookups; the model maps it whole at load so that
+  // no decode step waits on a page fault for a token it has not seen before.
+  const TensorView& embed_table = w.get("model.embed_tokens.weight");
+  if (in_file_mapping(embed_table.data, tc.file_suffix)) {
+    EXPECT_EQ(resident_pages(embed_table.data, size_t(embed_table.nbytes())),
+              whole_pages(embed_table.data, size_t(embed_table.nbytes())));
+  }
   for (const TensorView* v : packed) {
+    if (v == &embed_table) continue;  // tied: packed as the LM head, and mapped for lookups
     if (in_file_mapping(v->data, tc.file_suffix)) {
       EXPECT_EQ(resident_pages(v->data, size_t(v->nbytes())), 0) << "packed weights' source pages stay resident";
     }
