@@ -119,10 +119,11 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
   // Tied embeddings too: packing read the whole table, but lookups need only the rows of the
   // tokens seen, which page back in on demand.
   w.release_source_pages(*lm_head_);
-  // Once more now that packing has read its last byte: reading the next layer faulted in the
-  // cached pages around each read (the kernel's fault-around), some of them released already.
-  for (const LayerWeights& lw : layers_) lw.release_sources(w);
   map_embedding_rows();
+  // Once more now that packing and the embedding table's mapping have read their last byte: each
+  // read faulted in the cached pages around it (the kernel's fault-around), some released already.
+  for (const LayerWeights& lw : layers_) lw.release_sources(w);
+  if (lm_head_ != embed_tokens_) w.release_source_pages(*lm_head_);
   inv_freq_ = rope_inverse_frequencies(c);
 }
 
