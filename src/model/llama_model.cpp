@@ -116,12 +116,11 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
   }
   const kernels::LinearPart head[] = {{lm_head_, nullptr}};
   lm_head_packed_ = Linear(head, precision_);
-  // Tied embeddings too: packing read the whole table, but lookups need only the rows of the
-  // tokens seen, which page back in on demand.
-  w.release_source_pages(*lm_head_);
+  // Tied embeddings keep their pages: lookups read the table in place (map_embedding_rows).
   map_embedding_rows();
-  // Once more now that packing and the embedding table's mapping have read their last byte: each
-  // read faulted in the cached pages around it (the kernel's fault-around), some released already.
+  // The LM head's source, and the layers' once more now that packing and the embedding table's
+  // mapping have read their last byte: each read faulted in the cached pages around it (the
+  // kernel's fault-around), some released already.
   for (const LayerWeights& lw : layers_) lw.release_sources(w);
   if (lm_head_ != embed_tokens_) w.release_source_pages(*lm_head_);
   inv_freq_ = rope_inverse_frequencies(c);

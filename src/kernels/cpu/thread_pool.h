@@ -61,8 +61,7 @@ class ThreadPool {
   // Per thread index, written and read only by the thread running that index.
   struct alignas(64) IdleWarm {
     WarmRegion region;
-    int64_t done = 0;   // bytes of each stream already loaded
-    uint64_t sink = 0;  // what the loads read, kept so they are not optimized away
+    int64_t done = 0;  // bytes of each stream already loaded
   };
   void worker_loop(int index);
   // Loads the next part of slot `index`'s region; false when none is left.
