@@ -254,22 +254,37 @@ TEST_F(HttpBeamSearch, OtherRequestsAreServedWhileASearchRuns) {
 
 TEST_F(HttpBeamSearch, ClientsThatGoAwayFreeEveryBeam) {
   const std::string abort_label = "model_name=\"demo\",finished_reason=\"abort\"";
-  const double aborts_before =
-      test::metrics_value(wait_idle(), "vllm:request_success_total", abort_label).get<double>();
+  const std::string idle = wait_idle();
+  const double aborts_before = test::metrics_value(idle, "vllm:request_success_total", abort_label).get<double>();
+  const double prompt_tokens_before = test::metrics_value(idle, "vllm:prompt_tokens_total").get<double>();
+  const std::string prompt = "Once upon a time";
+  // Shorter than a block, so no search's prompt is a prefix-cache hit: each admitted search
+  // adds its whole prompt to vllm:prompt_tokens once it is scheduled.
+  const auto prompt_len = static_cast<double>(encode(prompt).size());
+  ASSERT_LT(prompt_len, 16);
+  std::atomic<bool> all_admitted{false};
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i)
-    threads.emplace_back([i] {
+    threads.emplace_back([i, &prompt, &all_admitted] {
       int fd = test::connect_to(server_->port());
-      const std::string body =
-          Json{{"prompt", "Once upon a time"}, {"max_tokens", 240},   {"use_beam_search", true}, {"n", 8},
-               {"ignore_eos", true},           {"stream", i % 2 == 0}}
-              .dump();
+      const std::string body = Json{{"prompt", prompt}, {"max_tokens", 240},  {"use_beam_search", true},
+                                    {"n", 8},           {"ignore_eos", true}, {"stream", i % 2 == 0}}
+                                   .dump();
       test::send_all(fd,
                      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\n\r\n" + body);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      while (!all_admitted.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       ::close(fd);  // long before the search ends
     });
+  // A client that goes away before the engine has its request leaves nothing to abort, so the
+  // clients stay until every search has been scheduled (a fixed wait was too short under load).
+  double prompt_tokens = prompt_tokens_before;
+  for (int i = 0; i < 6000 && prompt_tokens - prompt_tokens_before < 8 * prompt_len; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    prompt_tokens = test::metrics_value(metrics(), "vllm:prompt_tokens_total").get<double>();
+  }
+  EXPECT_GE(prompt_tokens - prompt_tokens_before, 8 * prompt_len) << "not every search was scheduled";
+  all_admitted = true;
   for (auto& t : threads) t.join();
   const std::string m = wait_idle();
   EXPECT_EQ(test::metrics_value(m, "vllm:num_requests_running"), Json(0.0)) << m;
