@@ -32,7 +32,8 @@ std::shared_ptr<server::ServerContext> load_context(const ServeOptions& o, const
   auto ctx = std::make_shared<server::ServerContext>();
   ctx->config = config;
   ctx->model_path = o.model;
-  ModelBundle bundle = load_model_bundle(o.model, o.engine.to_config().dtype);
+  EngineConfig engine_config = o.engine.to_config();
+  ModelBundle bundle = load_model_bundle(o.model, engine_config.dtype, codes_weights(engine_config));
   ctx->tokenizer = bundle.tokenizer;
   if (config.chat_template_file)
     ctx->chat_template.emplace(read_text_file(*config.chat_template_file));
@@ -43,7 +44,6 @@ std::shared_ptr<server::ServerContext> load_context(const ServeOptions& o, const
   ctx->sampling_defaults.generation = bundle.files->generation;
   ctx->sampling_defaults.max_logprobs = config.max_logprobs;
   ctx->sampling_defaults.vocab_size = bundle.config().vocab_size;
-  EngineConfig engine_config = o.engine.to_config();
   engine_config.max_logprobs = config.max_logprobs;
   ctx->engine = std::make_unique<AsyncEngine>(bundle, engine_config);
   ctx->sampling_defaults.max_model_len = ctx->engine->config().scheduler.max_model_len;

@@ -19,6 +19,7 @@ struct EngineFlags {
   bool enable_chunked_prefill = true;
   std::string scheduling_policy = "fcfs";
   std::string dtype = "auto";
+  std::string weight_coding = "auto";
 
   // Validates and converts; throws Error(kInvalidArgument) naming the flag.
   EngineConfig to_config() const;

@@ -23,4 +23,16 @@ int64_t default_kv_cache_memory() {
   return std::clamp<int64_t>(forty_percent, int64_t{64} << 20, int64_t{4} << 30);
 }
 
+bool codes_weights(const EngineConfig& config) {
+  switch (config.weight_coding) {
+    case WeightCoding::kOn:
+      return true;
+    case WeightCoding::kOff:
+      return false;
+    case WeightCoding::kAuto:
+      break;
+  }
+  return config.scheduler.max_num_seqs <= 4;
+}
+
 }  // namespace pagellm

@@ -8,7 +8,7 @@
 namespace pagellm {
 
 LLM::LLM(const std::string& model_path, EngineConfig config)
-    : LLM(load_model_bundle(model_path, config.dtype), config) {}
+    : LLM(load_model_bundle(model_path, config.dtype, codes_weights(config)), config) {}
 
 LLM::LLM(ModelBundle bundle, EngineConfig config) : engine_(std::move(bundle), config) {}
 

@@ -8,7 +8,7 @@
 
 namespace pagellm {
 
-ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype) {
+ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype, bool code_weights) {
   ModelBundle bundle;
   std::shared_ptr<LoadedModel> files = load_model(path);
   bundle.tokenizer = files->gguf ? Tokenizer::from_gguf(*files->gguf) : Tokenizer::from_hf(files->hf_dir);
@@ -19,7 +19,9 @@ ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype) {
            precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available() ? "AMX tiles"
            : kernels::cpu_has_avx512_bf16()                                          ? "AVX-512"
                                                                                      : "portable kernels");
-  bundle.model = std::make_shared<LlamaModel>(bundle.files, precision);
+  bundle.model = std::make_shared<LlamaModel>(bundle.files, precision, code_weights);
+  if (code_weights && !bundle.model->weights_coded())
+    log_info("weights stay raw bf16 (coding needs BF16 weights computed in bfloat16 on AVX-512 VBMI, no AMX)");
   return bundle;
 }
 

@@ -21,6 +21,8 @@ struct ModelBundle {
 };
 
 // dtype: the projections' compute precision (see model/compute_dtype.h).
-ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype = ComputeDType::kAuto);
+// code_weights: store BF16 weights coded where the CPU can decode them (codes_weights()).
+ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype = ComputeDType::kAuto,
+                              bool code_weights = false);
 
 }  // namespace pagellm

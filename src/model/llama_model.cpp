@@ -46,12 +46,13 @@ void grow(std::vector<float>& v, int64_t n) {
 
 }  // namespace
 
-LlamaModel::Linear::Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision) {
+LlamaModel::Linear::Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision,
+                           WeightArena* arena, bool code) {
   // Consecutive parts with one dtype share a PackedWeight (a GGUF may mix Q8_0 and F16).
   size_t begin = 0;
   for (size_t i = 1; i <= parts.size(); ++i)
     if (i == parts.size() || parts[i].weight->dtype != parts[begin].weight->dtype) {
-      groups_.emplace_back(parts.subspan(begin, i - begin), precision);
+      groups_.emplace_back(parts.subspan(begin, i - begin), precision, arena, code);
       begin = i;
     }
 }
@@ -71,8 +72,8 @@ void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* con
 LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded)
     : LlamaModel(std::move(loaded), precision_from_env()) {}
 
-LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision)
-    : loaded_(std::move(loaded)), precision_(precision) {
+LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision, bool code_weights)
+    : loaded_(std::move(loaded)), precision_(precision), code_weights_(code_weights) {
   if (ForwardProfile::enabled_from_env()) profile_ = std::make_unique<ForwardProfile>();
   const WeightStore& w = loaded_->weights;
   const ModelConfig& c = loaded_->config;
@@ -105,17 +106,17 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
                                        {lw.v_proj, bias_or_null(lw.v_bias)}};
     const kernels::LinearPart gate_up[] = {{lw.gate_proj, nullptr}, {lw.up_proj, nullptr}};
     const kernels::LinearPart o[] = {{lw.o_proj, nullptr}}, down[] = {{lw.down_proj, nullptr}};
-    lw.qkv = Linear(qkv, precision_);
-    lw.gate_up = Linear(gate_up, precision_);
-    lw.o = Linear(o, precision_);
-    lw.down = Linear(down, precision_);
+    lw.qkv = Linear(qkv, precision_, &arena_, code_weights_);
+    lw.gate_up = Linear(gate_up, precision_, &arena_, code_weights_);
+    lw.o = Linear(o, precision_, &arena_, code_weights_);
+    lw.down = Linear(down, precision_, &arena_, code_weights_);
     // The forward pass reads only the packed copies: let the mapped source pages go, layer by
     // layer, so peak RSS holds one layer's source at a time instead of the whole file.
     lw.release_sources(w);
     layers_.push_back(std::move(lw));
   }
   const kernels::LinearPart head[] = {{lm_head_, nullptr}};
-  lm_head_packed_ = Linear(head, precision_);
+  lm_head_packed_ = Linear(head, precision_, &arena_, code_weights_);
   // Tied embeddings keep their pages: lookups read the table in place (map_embedding_rows).
   map_embedding_rows();
   // The LM head's source, and the layers' once more now that packing and the embedding table's
@@ -131,6 +132,8 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
 // with random token ids a 110M decode step spent 64 us (1.7 %) on that. Memory: the table's pages
 // (55 MiB for the 0.5B) are mapped from the start instead of as tokens appear; serving with random
 // prompts had paged in nearly all of them anyway (docs/perf/memory.md).
+bool LlamaModel::weights_coded() const { return lm_head_packed_.groups().front().coded(); }
+
 void LlamaModel::map_embedding_rows() const {
   const auto* bytes = static_cast<const volatile uint8_t*>(embed_tokens_->data);
   const auto size = static_cast<size_t>(embed_tokens_->nbytes());

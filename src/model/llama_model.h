@@ -14,6 +14,7 @@
 #include "model/forward_profile.h"
 #include "model/kv_cache.h"
 #include "model/model_loader.h"
+#include "tensor/weight_arena.h"
 
 namespace pagellm {
 
@@ -25,7 +26,9 @@ class LlamaModel {
   // error as models/README.md's "bf16 activations" row). Without an explicit choice, PAGELLM_MATMUL=bf16 in the
   // environment picks kBF16.
   explicit LlamaModel(std::shared_ptr<const LoadedModel> loaded);
-  LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision);
+  // code_weights: BF16 projections stored coded where the CPU can decode them (PackedWeight).
+  LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision, bool code_weights = false);
+  bool weights_coded() const;
 
   const ModelConfig& config() const { return loaded_->config; }
   const LoadedModel& loaded() const { return *loaded_; }
@@ -52,7 +55,8 @@ class LlamaModel {
   class Linear {
    public:
     Linear() = default;
-    Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision);
+    Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision, WeightArena* arena,
+           bool code);
     // next: the projection the forward pass runs after this one (its weights are warmed at the
     // barrier between them in decode steps).
     void forward(const float* x, int64_t m, std::span<float* const> ys, const Linear& next) const;
@@ -93,6 +97,7 @@ class LlamaModel {
   void map_embedding_rows() const;
 
   std::shared_ptr<const LoadedModel> loaded_;
+  WeightArena arena_;  // the packed weights' memory: declared before them, so it outlives them
   const TensorView* embed_tokens_;
   const TensorView* lm_head_;
   std::vector<float> final_norm_;
@@ -100,6 +105,7 @@ class LlamaModel {
   std::vector<double> inv_freq_;
   Linear lm_head_packed_;
   kernels::MatmulPrecision precision_;
+  bool code_weights_;
   mutable std::unique_ptr<ForwardProfile> profile_;  // guarded by scratch_mutex_
   mutable std::mutex scratch_mutex_;                 // forward() calls are serialized on the scratch buffers
   mutable Scratch scratch_;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "kernels/cpu/amx_matmul.h"
+#include "kernels/cpu/coded_bf16.h"
 #include "kernels/cpu/panel_out.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/convert.h"
@@ -20,6 +21,10 @@
 
 #define PAGELLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,fma")))
 #define PAGELLM_AVX512_INLINE PAGELLM_AVX512 inline __attribute__((always_inline))
+// The coded-weight kernels also need VBMI (vpermb, vpmultishiftqb); weights are only coded where
+// the CPU has it.
+#define PAGELLM_AVX512_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vbmi,f16c,fma")))
+#define PAGELLM_AVX512_VBMI_INLINE PAGELLM_AVX512_VBMI inline __attribute__((always_inline))
 
 namespace pagellm::kernels {
 namespace {
@@ -29,7 +34,8 @@ constexpr int64_t kQ8Block = 32;
 constexpr int64_t kQ8BlockBytes = P * 4 + kQ8Block * P;  // 16 scales + 32 x 16 int8 = 576
 
 // Kernel formats: how a panel's k-pair turns into two float32 vectors (or a bf16 pair vector).
-enum Fmt { kFmtF32, kFmtBF16, kFmtF16, kFmtQ8, kFmtBF16Dot, kNumFmts };
+// kFmtBF16Coded: vdpbf16ps on coded panels (coded_bf16.h), decoded in registers.
+enum Fmt { kFmtF32, kFmtBF16, kFmtF16, kFmtQ8, kFmtBF16Dot, kFmtBF16Coded, kNumFmts };
 
 int64_t panel_bytes_for(DType storage, int64_t k) {
   const int64_t pairs = (k + 1) / 2;
@@ -78,6 +84,11 @@ float packed_value(DType storage, const uint8_t* panel, int64_t j, int64_t k) {
     default:
       return 0.0f;
   }
+}
+
+float weight_at(bool coded, DType storage, const uint8_t* panel, int64_t j, int64_t k) {
+  return coded ? bf16_to_f32(coded_bf16::value(panel, k / 2, static_cast<int>(j * 2 + k % 2)))
+               : packed_value(storage, panel, j, k);
 }
 
 // Writes row `j` of a panel from one source weight row (converting when storage differs).
@@ -139,6 +150,9 @@ struct Call {
   // panel in the next call (NR panels on), so every stream is already warm when the next call
   // starts it (0: no wrap).
   int64_t prefetch_wrap = 0;
+  // Kernels reading decoded scratch prefetch the next panels' coded bytes instead: k-pair kp's at
+  // next_coded[j] + kHeaderBytes + kp * kPairBytes (nullptr: none).
+  const uint8_t* const* next_coded = nullptr;
 };
 
 inline int64_t prefetch_offset(const Call& call, int64_t offset) {
@@ -172,7 +186,9 @@ PAGELLM_AVX512_INLINE void decode(const uint8_t* panel, int64_t kp, __m512& lo, 
 }
 
 // Bytes of one k-pair of one panel (Q8_0: on average, scales included) and the prefetch distance.
-constexpr int64_t pair_bytes_of(int fmt) { return fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : 64; }
+constexpr int64_t pair_bytes_of(int fmt) {
+  return fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : fmt == kFmtBF16Coded ? coded_bf16::kPairBytes : 64;
+}
 template <int F>
 constexpr int64_t kPairBytes = pair_bytes_of(F);
 constexpr int64_t kPrefetchAhead = 2048;
@@ -197,6 +213,9 @@ constexpr int64_t kActivationBlockBytes = 384 << 10;
 constexpr int64_t kMinSplitWeightBytes = 256 << 10;
 // Activations below this many elements are rounded to bf16 on the calling thread.
 constexpr int64_t kParallelRoundingElems = 1 << 16;
+// K-pairs of coded weights decoded at a time for batches up to kStreamRows rows: whole K up to
+// 5,120 (two panels' lines, <= 640 KiB, stay in L2 while the row tiles run over them).
+constexpr int64_t kScratchPairs = 2560;
 
 // K-pairs per block for `rows` rows: as many as keep the rows' activations (bytes_per_pair each:
 // a bf16 pair or two floats) within kActivationBlockBytes, at least 128, split evenly, a multiple
@@ -207,13 +226,10 @@ int64_t k_block_pairs(int64_t kpairs, int64_t rows, int64_t bytes_per_pair) {
   return ((kpairs + blocks - 1) / blocks + 15) / 16 * 16;
 }
 
-// MR rows x NR panels over k-pairs [kp0, kp1). first: start from zero (else reload partial sums
-// from the output); last: add the bias. Each lane's sum runs k in order.
-template <int F, int MR, int NR>
-PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
-                                  int64_t kp0, int64_t kp1, bool first, bool last) {
-  __m512 acc[MR][NR];
-  __mmask16 mask[NR];
+// A tile's accumulators: zero (first K block) or the partial sums parked in the output.
+template <int MR, int NR>
+PAGELLM_AVX512_INLINE void start_tile(__m512 (&acc)[MR][NR], __mmask16 (&mask)[NR], const PanelOut* outs, int64_t m0,
+                                      bool first) {
 #pragma GCC unroll 4
   for (int j = 0; j < NR; ++j) mask[j] = static_cast<__mmask16>((1u << outs[j].valid) - 1u);
 #pragma GCC unroll 8
@@ -221,6 +237,31 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
 #pragma GCC unroll 4
     for (int j = 0; j < NR; ++j)
       acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[j], outs[j].c + (m0 + r) * outs[j].ldc);
+}
+
+// Stores a tile's sums, adding the bias after the last K block.
+template <int MR, int NR>
+PAGELLM_AVX512_INLINE void finish_tile(const __m512 (&acc)[MR][NR], const __mmask16 (&mask)[NR], const PanelOut* outs,
+                                       int64_t m0, bool last) {
+#pragma GCC unroll 4
+  for (int j = 0; j < NR; ++j) {
+    const __m512 b = last ? _mm512_loadu_ps(outs[j].bias) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 v = last ? _mm512_add_ps(acc[r][j], b) : acc[r][j];
+      _mm512_mask_storeu_ps(outs[j].c + (m0 + r) * outs[j].ldc, mask[j], v);
+    }
+  }
+}
+
+// MR rows x NR panels over k-pairs [kp0, kp1). first: start from zero (else reload partial sums
+// from the output); last: add the bias. Each lane's sum runs k in order.
+template <int F, int MR, int NR>
+PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
+                                  int64_t kp0, int64_t kp1, bool first, bool last) {
+  __m512 acc[MR][NR];
+  __mmask16 mask[NR];
+  start_tile<MR, NR>(acc, mask, outs, m0, first);
 
   if constexpr (F == kFmtBF16Dot) {
     const uint32_t* xr = call.xb + m0 * call.ldxb;
@@ -232,6 +273,15 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
 #pragma GCC unroll 4
         for (int j = 0; j < NR; ++j)
           _mm_prefetch(reinterpret_cast<const char*>(panels[j]) + prefetch_offset(call, kp * 64), _MM_HINT_T1);
+      } else if (call.next_coded && kp % 2 == 0) {
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j) {
+          const char* next = reinterpret_cast<const char*>(call.next_coded[j]);
+          if (next) {
+            _mm_prefetch(next + coded_bf16::kHeaderBytes + kp * coded_bf16::kPairBytes, _MM_HINT_T1);
+            _mm_prefetch(next + coded_bf16::kHeaderBytes + kp * coded_bf16::kPairBytes + 64, _MM_HINT_T1);
+          }
+        }
       }
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
@@ -277,14 +327,113 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
     }
   }
 
+  finish_tile<MR, NR>(acc, mask, outs, m0, last);
+}
+
+// ---- coded bf16 panels (coded_bf16.h; AVX-512 VBMI) ----
+
+// Constants of the pair decoder: which packed code bytes each qword lane takes, and where each
+// of its 8 codes starts.
+struct PairDecoder {
+  __m512i spread, shifts;
+};
+
+PAGELLM_AVX512_VBMI_INLINE PairDecoder pair_decoder() {
+  alignas(64) uint8_t spread[64], shifts[64];
+  for (int lane = 0; lane < 8; ++lane)
+    for (int b = 0; b < 8; ++b) {
+      spread[lane * 8 + b] = static_cast<uint8_t>(5 * lane + b);
+      shifts[lane * 8 + b] = static_cast<uint8_t>(5 * b);
+    }
+  return {_mm512_load_si512(spread), _mm512_load_si512(shifts)};
+}
+
+// K-pairs kp and kp + 1 (kp even) of a coded panel as two raw 64-byte lines.
+PAGELLM_AVX512_VBMI_INLINE void coded_pair(const uint8_t* panel, int64_t kp, const PairDecoder& d, __m512i table_hi,
+                                           __m512i table_lo, __m512i& first, __m512i& second) {
+  const uint8_t* record = panel + coded_bf16::kHeaderBytes + kp / 2 * coded_bf16::kRecordBytes;
+  const __m512i sign_mantissa = _mm512_loadu_si512(record);
+  const __m512i packed = _mm512_loadu_si512(record + coded_bf16::kCodeOffset);
+  const __m512i codes = _mm512_multishift_epi64_epi8(d.shifts, _mm512_permutexvar_epi8(d.spread, packed));
+  // table byte | (sign_mantissa & mask), written over the table bytes (0xf8: A | (B & C))
+  const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutexvar_epi8(codes, table_hi), sign_mantissa,
+                                               _mm512_set1_epi8(static_cast<char>(0x80)), 0xf8);
+  const __m512i lo =
+      _mm512_ternarylogic_epi32(_mm512_permutexvar_epi8(codes, table_lo), sign_mantissa, _mm512_set1_epi8(0x7f), 0xf8);
+  first = _mm512_unpacklo_epi8(lo, hi);
+  second = _mm512_unpackhi_epi8(lo, hi);
+}
+
+// The bf16 dot kernel on coded panels: each pair of k-pairs decoded in registers, then used as
+// kernel_avx512<kFmtBF16Dot> uses a loaded line (the same chain per output element).
+template <int MR, int NR>
+PAGELLM_AVX512_VBMI void kernel_coded(const Call& call, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
+                                      int64_t kp0, int64_t kp1, bool first, bool last) {
+  __m512 acc[MR][NR];
+  __mmask16 mask[NR];
+  start_tile<MR, NR>(acc, mask, outs, m0, first);
+  const uint32_t* xr = call.xb + m0 * call.ldxb;
+  const PairDecoder d = pair_decoder();
+  __m512i table_hi[NR], table_lo[NR];
 #pragma GCC unroll 4
   for (int j = 0; j < NR; ++j) {
-    const __m512 b = last ? _mm512_loadu_ps(outs[j].bias) : _mm512_setzero_ps();
+    table_hi[j] = _mm512_load_si512(panels[j]);
+    table_lo[j] = _mm512_load_si512(panels[j] + coded_bf16::kLowTableOffset);
+  }
+  __m512i a[NR], b[NR];
+  auto decode = [&](int64_t kp) PAGELLM_AVX512_VBMI __attribute__((always_inline)) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) coded_pair(panels[j], kp, d, table_hi[j], table_lo[j], a[j], b[j]);
+  };
+  auto dot = [&](int64_t kp, const __m512i* w) PAGELLM_AVX512_VBMI __attribute__((always_inline)) {
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      const __m512 v = last ? _mm512_add_ps(acc[r][j], b) : acc[r][j];
-      _mm512_mask_storeu_ps(outs[j].c + (m0 + r) * outs[j].ldc, mask[j], v);
+      const __m512i xv = _mm512_set1_epi32(static_cast<int>(xr[r * call.ldxb + kp]));
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)w[j], (__m512bh)xv);
     }
+  };
+  int64_t kp = kp0;
+  if (kp < kp1 && kp % 2) {
+    decode(kp - 1);
+    dot(kp, b);
+    ++kp;
+  }
+  for (; kp + 2 <= kp1; kp += 2) {
+    if (call.prefetch) {  // 104 coded bytes a pair: two lines keep every line prefetched
+      const int64_t offset = prefetch_offset(call, coded_bf16::kHeaderBytes + kp * coded_bf16::kPairBytes);
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) {
+        _mm_prefetch(reinterpret_cast<const char*>(panels[j]) + offset, _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(panels[j]) + offset + 64, _MM_HINT_T1);
+      }
+    }
+    decode(kp);
+    dot(kp, a);
+    dot(kp + 1, b);
+  }
+  if (kp < kp1) {
+    decode(kp);
+    dot(kp, a);
+  }
+  finish_tile<MR, NR>(acc, mask, outs, m0, last);
+}
+
+// K-pairs [kp0, kp1) of a coded panel decoded into raw lines at out (64-byte aligned), with the
+// coded stream prefetched ahead.
+PAGELLM_AVX512_VBMI void decode_coded_lines(const uint8_t* panel, int64_t kp0, int64_t kp1, uint8_t* out) {
+  const PairDecoder d = pair_decoder();
+  const __m512i table_hi = _mm512_load_si512(panel);
+  const __m512i table_lo = _mm512_load_si512(panel + coded_bf16::kLowTableOffset);
+  for (int64_t kp = kp0 - kp0 % 2; kp < kp1; kp += 2) {
+    const char* ahead =
+        reinterpret_cast<const char*>(panel) + coded_bf16::kHeaderBytes + kp * coded_bf16::kPairBytes + kPrefetchAhead;
+    _mm_prefetch(ahead, _MM_HINT_T1);
+    _mm_prefetch(ahead + 64, _MM_HINT_T1);
+    __m512i first, second;
+    coded_pair(panel, kp, d, table_hi, table_lo, first, second);
+    if (kp >= kp0) _mm512_store_si512(out + (kp - kp0) * 64, first);
+    if (kp + 1 < kp1) _mm512_store_si512(out + (kp + 1 - kp0) * 64, second);
   }
 }
 
@@ -296,9 +445,16 @@ constexpr int kMaxMR = 8;
 // dot products). Used for the bf16 dot path, where it beat 8 rows x 2 panels (110M prefill +7-10 %).
 constexpr int kWideMR = 6;
 constexpr int64_t kStreamRows = 64;
+template <int F, int MR, int NR>
+constexpr KernelFn kernel_of() {
+  if constexpr (F == kFmtBF16Coded)
+    return &kernel_coded<MR, NR>;
+  else
+    return &kernel_avx512<F, MR, NR>;
+}
 template <int F, int NR, int... MRs>
 constexpr std::array<KernelFn, kMaxMR> row_of(std::integer_sequence<int, MRs...>) {
-  return {(MRs + 1 <= (NR == 4 ? kWideMR : kMaxMR) ? &kernel_avx512<F, MRs + 1, NR> : nullptr)...};
+  return {(MRs + 1 <= (NR == 4 ? kWideMR : kMaxMR) ? kernel_of<F, MRs + 1, NR>() : nullptr)...};
 }
 template <int F>
 constexpr std::array<std::array<KernelFn, kMaxMR>, 3> table_of() {
@@ -307,7 +463,8 @@ constexpr std::array<std::array<KernelFn, kMaxMR>, 3> table_of() {
           row_of<F, 4>(std::make_integer_sequence<int, kMaxMR>{})};
 }
 const std::array<std::array<std::array<KernelFn, kMaxMR>, 3>, kNumFmts> kKernels = {
-    table_of<kFmtF32>(), table_of<kFmtBF16>(), table_of<kFmtF16>(), table_of<kFmtQ8>(), table_of<kFmtBF16Dot>()};
+    table_of<kFmtF32>(), table_of<kFmtBF16>(),    table_of<kFmtF16>(),
+    table_of<kFmtQ8>(),  table_of<kFmtBF16Dot>(), table_of<kFmtBF16Coded>()};
 
 PAGELLM_AVX512 void prefetch_l2(const uint8_t* p, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T1);
@@ -326,20 +483,20 @@ PAGELLM_AVX512 void to_bf16_pairs(const float* x, int64_t k, uint32_t* out) {
 
 // ---- portable path: the same per-element chain, one element at a time ----
 
-void portable_panel(DType storage, bool dot_pairs, const Call& call, const uint8_t* panel, const PanelOut& out,
-                    int64_t r0, int64_t r1) {
+void portable_panel(DType storage, bool coded, bool dot_pairs, const Call& call, const uint8_t* panel,
+                    const PanelOut& out, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     for (int j = 0; j < out.valid; ++j) {
       float acc = 0.0f;
       if (dot_pairs) {
         const auto* xb = reinterpret_cast<const uint16_t*>(call.xb + r * call.ldxb);
         for (int64_t e = 0; e < call.k; e += 2) {
-          const float w1 = e + 1 < call.k ? packed_value(storage, panel, j, e + 1) : 0.0f;
-          acc += packed_value(storage, panel, j, e) * bf16_to_f32(xb[e]) + w1 * bf16_to_f32(xb[e + 1]);
+          const float w1 = e + 1 < call.k ? weight_at(coded, storage, panel, j, e + 1) : 0.0f;
+          acc += weight_at(coded, storage, panel, j, e) * bf16_to_f32(xb[e]) + w1 * bf16_to_f32(xb[e + 1]);
         }
       } else {
         for (int64_t e = 0; e < call.k; ++e)
-          acc = std::fma(packed_value(storage, panel, j, e), call.x[r * call.ldx + e], acc);
+          acc = std::fma(weight_at(coded, storage, panel, j, e), call.x[r * call.ldx + e], acc);
       }
       out.c[r * out.ldc + j] = acc + out.bias[j];
     }
@@ -369,10 +526,13 @@ bool cpu_has_avx512_bf16() {
   return has;
 }
 
-PackedWeight::PackedWeight(const TensorView& w, const float* bias, MatmulPrecision precision)
-    : PackedWeight(std::span<const LinearPart>(std::array<LinearPart, 1>{LinearPart{&w, bias}}), precision) {}
+PackedWeight::PackedWeight(const TensorView& w, const float* bias, MatmulPrecision precision, WeightArena* arena,
+                           bool code)
+    : PackedWeight(std::span<const LinearPart>(std::array<LinearPart, 1>{LinearPart{&w, bias}}), precision, arena,
+                   code) {}
 
-PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision) {
+PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision, WeightArena* arena,
+                           bool code) {
   if (parts.empty()) fail(ErrorCode::kInternal, "PackedWeight needs at least one weight");
   const DType src = parts[0].weight->dtype;
   k_ = parts[0].weight->cols();
@@ -385,7 +545,8 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
   bf16_compute_ = precision == MatmulPrecision::kBF16 && storage_ == DType::kBF16;
   if (storage_ == DType::kQ8_0 && k_ % kQ8Block != 0)
     fail(ErrorCode::kInvalidModel, "Q8_0 weight with {} columns (not a multiple of 32)", k_);
-  panel_bytes_ = panel_bytes_for(storage_, k_);
+  raw_panel_bytes_ = panel_bytes_for(storage_, k_);
+  panel_bytes_ = raw_panel_bytes_;
 
   for (const LinearPart& p : parts) {
     const int64_t n = p.weight->rows();
@@ -394,26 +555,89 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
     num_panels_ += (n + P - 1) / P;
   }
   bias_.assign(static_cast<size_t>(num_panels_ * P), 0.0f);
-  data_ = AlignedBuffer(static_cast<size_t>(num_panels_ * panel_bytes_));
+  for (size_t pi = 0; pi < parts.size(); ++pi)
+    if (parts[pi].bias)
+      std::copy(parts[pi].bias, parts[pi].bias + parts_[pi].n, bias_.begin() + parts_[pi].first_panel * P);
+  coded_ = code && bf16_compute_ && cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !amx::available();
+  if (!coded_) {
+    allocate(static_cast<size_t>(num_panels_ * panel_bytes_), arena);
+    pack(parts, src, data_);
+    return;
+  }
+  AlignedBuffer raw(static_cast<size_t>(num_panels_ * raw_panel_bytes_));
+  pack(parts, src, raw.data());
+  code_panels(raw.data(), arena);
+}
+
+void PackedWeight::allocate(size_t bytes, WeightArena* arena) {
+  data_bytes_ = bytes;
+  if (arena) {
+    data_ = arena->allocate(bytes);
+  } else {
+    owned_ = AlignedBuffer(bytes);
+    data_ = owned_.data();
+  }
+}
+
+void PackedWeight::pack(std::span<const LinearPart> parts, DType src, uint8_t* out) const {
+  ThreadPool& pool = ThreadPool::instance();
   for (size_t pi = 0; pi < parts.size(); ++pi) {
-    const LinearPart& part = parts[pi];
     const int64_t first = parts_[pi].first_panel;
     const int64_t n = parts_[pi].n;
-    if (part.bias) std::copy(part.bias, part.bias + n, bias_.begin() + first * P);
-    ThreadPool& pool = ThreadPool::instance();
     pool.run(pool.num_threads(), [&](int t) {
       for (int64_t row = n * t / pool.num_threads(); row < n * (t + 1) / pool.num_threads(); ++row)
-        pack_row(src, part.weight->row(row), k_, storage_, data_.data() + (first + row / P) * panel_bytes_, row % P);
+        pack_row(src, parts[pi].weight->row(row), k_, storage_, out + (first + row / P) * raw_panel_bytes_, row % P);
     });
   }
 }
+
+// Codes every panel that fits the code's window; the others follow the coded ones, raw.
+void PackedWeight::code_panels(const uint8_t* raw, WeightArena* arena) {
+  const int64_t kpairs = raw_panel_bytes_ / 64;  // whole 16-pair tiles, zero-padded
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.num_threads();
+  std::vector<int> base(static_cast<size_t>(num_panels_));
+  pool.run(threads, [&](int t) {
+    for (int64_t p = num_panels_ * t / threads; p < num_panels_ * (t + 1) / threads; ++p)
+      base[static_cast<size_t>(p)] =
+          coded_bf16::base_for(reinterpret_cast<const uint16_t*>(raw + p * raw_panel_bytes_), kpairs);
+  });
+  panel_bytes_ = coded_bf16::panel_bytes(kpairs);
+  raw_offset_.assign(static_cast<size_t>(num_panels_), -1);
+  int64_t end = num_panels_ * panel_bytes_;
+  for (int64_t p = 0; p < num_panels_; ++p) {
+    if (base[static_cast<size_t>(p)] >= 0) continue;
+    raw_offset_[static_cast<size_t>(p)] = end;
+    end += raw_panel_bytes_;
+    ++raw_panels_;
+  }
+  allocate(static_cast<size_t>(end + coded_bf16::kReadSlack), arena);
+  data_bytes_ = static_cast<size_t>(end);
+  pool.run(threads, [&](int t) {
+    for (int64_t p = num_panels_ * t / threads; p < num_panels_ * (t + 1) / threads; ++p) {
+      const uint8_t* from = raw + p * raw_panel_bytes_;
+      const int b = base[static_cast<size_t>(p)];
+      if (b >= 0)
+        coded_bf16::encode(reinterpret_cast<const uint16_t*>(from), kpairs, b, data_ + p * panel_bytes_);
+      else
+        std::memcpy(data_ + raw_offset_[static_cast<size_t>(p)], from, static_cast<size_t>(raw_panel_bytes_));
+    }
+  });
+}
+
+const uint8_t* PackedWeight::panel_data(int64_t p) const {
+  const int64_t raw_at = coded_ ? raw_offset_[static_cast<size_t>(p)] : -1;
+  return data_ + (raw_at >= 0 ? raw_at : p * panel_bytes_);
+}
+
+bool PackedWeight::uses_amx() const { return bf16_compute_ && !coded_ && amx::available(); }
 
 void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
   if (ys.size() != parts_.size())
     fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {} parts", ys.size(), parts_.size());
   if (m <= 0 || num_panels_ == 0) return;
   const bool avx = cpu_has_avx512_bf16();
-  if (avx && bf16_compute_ && amx::available()) {
+  if (avx && uses_amx()) {
     forward_amx(x, m, ys);
     return;
   }
@@ -421,7 +645,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
 
   // Up to kStreamRows rows (activations <= 1.25 MB for K = 4864: they stay in L2) each panel is
   // streamed whole (no K blocks) with prefetch, reading every weight byte once.
-  Call call{data_.data(), panel_bytes_, k_, x, k_, nullptr, kpairs, m <= kStreamRows};
+  Call call{data_, panel_bytes_, k_, x, k_, nullptr, kpairs, m <= kStreamRows};
   thread_local std::vector<uint32_t> xb_scratch;  // grows to the largest batch, then stays
   if (bf16_compute_) {
     if (xb_scratch.size() < static_cast<size_t>(m * kpairs)) xb_scratch.resize(static_cast<size_t>(m * kpairs));
@@ -496,7 +720,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
 
     if (!avx) {
       for (int64_t p = p_begin; p < p_end; ++p)
-        portable_panel(storage_, bf16_compute_, call, data_.data() + p * panel_bytes_, out_of(p), rows_begin, rows_end);
+        portable_panel(storage_, panel_coded(p), bf16_compute_, call, panel_data(p), out_of(p), rows_begin, rows_end);
     } else {
       // Decode (m <= 4): 4 panels at a time for memory-level parallelism. Up to kStreamRows rows:
       // whole K per pass (weights streamed once, prefetched). Bigger batches: blocks of rows, each
@@ -506,14 +730,19 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       const bool small = m <= 4;
       const bool k_blocked = m > kStreamRows;
       const int64_t row_block = k_blocked ? block_rows : m;
-      const int64_t kc = k_blocked ? k_block_pairs(kpairs, std::min(m, row_block), fmt == kFmtBF16Dot ? 4 : 8) : kpairs;
+      // Coded weights in batches are decoded a K block at a time into scratch that stays in cache.
+      const bool decode_to_scratch = coded_ && !small;
+      const int64_t kc = k_blocked           ? k_block_pairs(kpairs, std::min(m, row_block), fmt == kFmtBF16Dot ? 4 : 8)
+                         : decode_to_scratch ? std::min(kpairs, kScratchPairs)
+                                             : kpairs;
       const int64_t pair_bytes = pair_bytes_of(fmt);
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
       const bool wide = fmt == kFmtBF16Dot && k_blocked;  // batch decode (M <= 64): 8 x 2 was 5 % faster
       // Whole groups of 4 panels (a 62-panel chunk left a 2-panel tail to the 8 x 2 kernel in every
       // run); one chunk when K is not blocked, as there is no partial sum to keep.
       const int64_t chunk =
-          k_blocked && kc < kpairs
+          decode_to_scratch && !k_blocked && kc < kpairs ? 4  // a group's K blocks in a row, streamed in order
+          : k_blocked && kc < kpairs
               ? std::max<int64_t>(
                     4, kPartialSumBytes / (std::min(m, row_block) * P * static_cast<int64_t>(sizeof(float))) / 4 * 4)
               : p_end - p_begin;
@@ -525,20 +754,46 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
             const int64_t kp1 = std::min(kpairs, kp0 + kc);
             for (int64_t p = c_begin; p < c_end;) {
               const int64_t left = c_end - p;
-              const int nr = ((small || wide) && left >= 4) ? 4 : left >= 2 ? 2 : 1;
+              int nr = ((small || wide) && left >= 4) ? 4 : left >= 2 ? 2 : 1;
+              // A raw panel among coded ones runs alone, with the raw kernel.
+              for (int j = 0; coded_ && small && j < nr; ++j)
+                if (!panel_coded(p + j)) nr = 1;
               const int rows = small ? mr_max : nr == 4 ? kWideMR : kMaxMR;
               const int nr_index = nr == 4 ? 2 : nr - 1;
               const uint8_t* panels[4];
               PanelOut outs[4];
               for (int j = 0; j < nr; ++j) {
-                panels[j] = data_.data() + (p + j) * panel_bytes_;
+                panels[j] = panel_data(p + j);
                 outs[j] = out_of(p + j);
               }
-              if (k_blocked) {  // the next panels' K block, into L2 while these run over all rows
-                for (int64_t q = p + nr; q < std::min(c_end, p + 2 * nr); ++q)
-                  prefetch_l2(data_.data() + q * panel_bytes_ + kp0 * pair_bytes, (kp1 - kp0) * pair_bytes);
-              }
               Call this_call = call;
+              int kernel_fmt = fmt;
+              const uint8_t* next_coded[4] = {};
+              if (decode_to_scratch) {
+                // Raw lines of this K block, indexed by absolute k-pair like a raw panel. The row
+                // tiles over them prefetch the next group's coded K block, which the memory would
+                // otherwise idle through.
+                thread_local AlignedBuffer scratch;
+                const int64_t bytes = 4 * kc * 64;
+                if (static_cast<int64_t>(scratch.size()) < bytes) scratch = AlignedBuffer(static_cast<size_t>(bytes));
+                for (int j = 0; j < nr; ++j) {
+                  if (p + nr + j < c_end && panel_coded(p + nr + j)) next_coded[j] = panel_data(p + nr + j);
+                  if (!panel_coded(p + j)) continue;
+                  uint8_t* lines = scratch.data() + j * kc * 64;
+                  decode_coded_lines(panels[j], kp0, kp1, lines);
+                  panels[j] = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(lines) - kp0 * 64);
+                }
+                this_call.prefetch = false;
+              } else if (coded_) {
+                if (panel_coded(p))
+                  kernel_fmt = kFmtBF16Coded;
+                else
+                  this_call.panel_bytes = raw_panel_bytes_;
+              }
+              if (k_blocked && !decode_to_scratch) {  // the next panels' K block, into L2 while these run
+                for (int64_t q = p + nr; q < std::min(c_end, p + 2 * nr); ++q)
+                  prefetch_l2(panel_data(q) + kp0 * pair_bytes, (kp1 - kp0) * pair_bytes);
+              }
               for (int64_t m0 = r_begin; m0 < r_end; m0 += rows) {
                 const int mr = static_cast<int>(std::min<int64_t>(rows, r_end - m0));
                 // The first row block streams these panels from memory, prefetching just ahead; the
@@ -546,7 +801,8 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                 // memory stays busy through the whole pass.
                 this_call.prefetch_ahead = m0 == r_begin ? kPrefetchAhead : nr * panel_bytes_;
                 this_call.prefetch_wrap = m0 == r_begin && !k_blocked ? (nr - 1) * panel_bytes_ : 0;
-                kKernels[static_cast<size_t>(fmt)][static_cast<size_t>(nr_index)][static_cast<size_t>(mr - 1)](
+                this_call.next_coded = decode_to_scratch && m0 == r_begin ? next_coded : nullptr;
+                kKernels[static_cast<size_t>(kernel_fmt)][static_cast<size_t>(nr_index)][static_cast<size_t>(mr - 1)](
                     this_call, panels, outs, m0, kp0, kp1, kp0 == 0, kp1 == kpairs);
               }
               p += nr;
@@ -574,7 +830,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
 }
 
 bool PackedWeight::uses_first_runs(int64_t m, int threads) const {
-  return m <= kMaxWarmRows && threads > 1 && cpu_has_avx512_bf16() && !(bf16_compute_ && amx::available());
+  return m <= kMaxWarmRows && threads > 1 && cpu_has_avx512_bf16() && !uses_amx();
 }
 
 int64_t PackedWeight::first_run_panels(int threads) const {
@@ -594,8 +850,8 @@ WarmRegion PackedWeight::first_run_region(int t, int64_t m) const {
   const int64_t warm = kWarmBytes;
   const int64_t streams = std::min<int64_t>(4, p1 - p0);
   if (streams * panel_bytes_ <= warm)
-    return WarmRegion{data_.data() + p0 * panel_bytes_, 0, 1, std::min(warm, (p1 - p0) * panel_bytes_)};
-  return WarmRegion{data_.data() + p0 * panel_bytes_, panel_bytes_, streams, warm / streams};
+    return WarmRegion{data_ + p0 * panel_bytes_, 0, 1, std::min(warm, (p1 - p0) * panel_bytes_)};
+  return WarmRegion{data_ + p0 * panel_bytes_, panel_bytes_, streams, warm / streams};
 }
 
 // Small problems stay on the calling thread; the split never changes a result. Small means few
@@ -656,7 +912,7 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
       panels.clear();
       outs.clear();
       for (int64_t p = p0; p < p1; ++p) {
-        panels.push_back(data_.data() + p * panel_bytes_);
+        panels.push_back(data_ + p * panel_bytes_);
         outs.push_back(panel_out(p, ys));
       }
       amx::matmul_panels(a, k_tiles, panels.data(), outs.data(), p1 - p0);

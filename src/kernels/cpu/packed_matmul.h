@@ -7,6 +7,10 @@
 //   F16 storage   [K/2][2][16] f16    (64 B/pair; two vcvtph2ps)
 //   F32 storage   [K/2][2][16] f32    (128 B/pair)
 //   Q8_0 storage  [K/32][16 f32 scales, 32 x 16 int8]   (576 B per 32 k)
+// BF16 weights computed with vdpbf16ps (no AMX) may be stored coded, 13 bits a value without loss
+// (coded_bf16.h): decode-sized calls decode them in registers, bigger batches into a
+// cache-resident scratch of raw lines first. A panel whose values span too many binades is kept
+// raw after the coded ones. The products are those of the raw panels, bit for bit.
 // Several weights sharing K (q|k|v, gate|up) can be packed into one PackedWeight so one call
 // and one pass over the activations computes them all; each part starts on a panel boundary.
 //
@@ -24,6 +28,7 @@
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/aligned_buffer.h"
 #include "tensor/tensor_view.h"
+#include "tensor/weight_arena.h"
 
 namespace pagellm::kernels {
 
@@ -43,10 +48,14 @@ class PackedWeight {
   static constexpr int64_t kPanel = 16;
 
   PackedWeight() = default;
-  // All parts must share the dtype and the input size.
-  explicit PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision = MatmulPrecision::kExact);
+  // All parts must share the dtype and the input size. arena: where the packed bytes go (it must
+  // outlive this weight); without one the weight owns its buffer. code: store BF16 weights coded
+  // (kBF16 precision, where the CPU has AVX-512 VBMI and no AMX; see coded() and coded_bf16.h).
+  explicit PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision = MatmulPrecision::kExact,
+                        WeightArena* arena = nullptr, bool code = false);
   explicit PackedWeight(const TensorView& w, const float* bias = nullptr,
-                        MatmulPrecision precision = MatmulPrecision::kExact);
+                        MatmulPrecision precision = MatmulPrecision::kExact, WeightArena* arena = nullptr,
+                        bool code = false);
 
   int64_t in_features() const { return k_; }
   size_t num_parts() const { return parts_.size(); }
@@ -54,9 +63,10 @@ class PackedWeight {
   DType storage() const { return storage_; }
   bool bf16_compute() const { return bf16_compute_; }
   // The packed weights: what one decode call streams from memory.
-  std::span<const uint8_t> packed_bytes() const {
-    return {data_.data(), static_cast<size_t>(num_panels_ * panel_bytes_)};
-  }
+  std::span<const uint8_t> packed_bytes() const { return {data_, data_bytes_}; }
+  bool coded() const { return coded_; }
+  // Panels of a coded weight kept raw (values spanning more binades than a code covers).
+  int64_t raw_panels() const { return raw_panels_; }
 
   // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major, not aliasing x
   // (partial sums are parked in y between K blocks). Callable from several threads at once.
@@ -71,6 +81,13 @@ class PackedWeight {
 
  private:
   PanelOut panel_out(int64_t panel, std::span<float* const> ys) const;
+  // Where panel p's bytes start, and whether they are coded (else raw, in storage_'s layout).
+  const uint8_t* panel_data(int64_t p) const;
+  bool panel_coded(int64_t p) const { return coded_ && raw_offset_[static_cast<size_t>(p)] < 0; }
+  bool uses_amx() const;
+  void pack(std::span<const LinearPart> parts, DType src, uint8_t* out) const;
+  void code_panels(const uint8_t* raw, WeightArena* arena);
+  void allocate(size_t bytes, WeightArena* arena);
   int threads_for(int64_t m) const;
   // Decode-sized calls: thread t (< kMaxFirstRuns) starts with its own run of panels, the one it
   // warmed at the end of the previous call; the rest are claimed from a shared counter.
@@ -93,8 +110,14 @@ class PackedWeight {
   bool bf16_compute_ = false;
   int64_t k_ = 0;
   int64_t num_panels_ = 0;
-  int64_t panel_bytes_ = 0;
-  AlignedBuffer data_;
+  int64_t panel_bytes_ = 0;      // stride of the panels in data_ (coded size when coded_)
+  int64_t raw_panel_bytes_ = 0;  // one panel in storage_'s layout
+  bool coded_ = false;
+  int64_t raw_panels_ = 0;
+  std::vector<int64_t> raw_offset_;  // coded_: per panel, -1 or where in data_ its raw copy is
+  AlignedBuffer owned_;              // data_'s buffer when there is no arena
+  uint8_t* data_ = nullptr;
+  size_t data_bytes_ = 0;
 };
 
 // True when the CPU runs the AVX-512 (F, BW, VL, BF16, F16C) kernels; otherwise a portable
