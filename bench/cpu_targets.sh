@@ -56,15 +56,19 @@ if [ "$only" != "serving" ]; then
       --dtype bf16 --threads 2 --bw "$bw_now" | awk '$1 == "1" {print $NF}')
     prefill=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 512 --output-len 1 --batch-size 1 \
       --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Prefill:/ {print $2}')
+    # One stream: --max-num-seqs 1, so --weight-coding auto stores the BF16 weights coded (19 %
+    # fewer bytes a step, docs/perf/kernels.md); the raw weights' figure follows for comparison.
     decode=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
-      --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
+      --max-num-seqs 1 --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
+    decode_raw=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
+      --max-num-seqs 1 --weight-coding off --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
     # The same decode with a plain read of the weights after each step (docs/cli.md): the step
     # against what a read loop gets from this host in the same minutes.
     read_line=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
-      --num-iters 3 --num-iters-warmup 1 --weight-read 2>/dev/null | grep -E '^(Decode|Weight read):' | tr '\n' ' ')
-    awk -v p="$preset" -v pf="$prefill" -v d="$decode" -v l="$limit" -v ln="$limit_now" -v bw="$bw_now" 'BEGIN {
+      --max-num-seqs 1 --num-iters 3 --num-iters-warmup 1 --weight-read 2>/dev/null | grep -E '^(Decode|Weight read):' | tr '\n' ' ')
+    awk -v p="$preset" -v pf="$prefill" -v d="$decode" -v dr="$decode_raw" -v l="$limit" -v ln="$limit_now" -v bw="$bw_now" 'BEGIN {
       printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s = %5.1f%% of the %.1f tok/s bandwidth limit", p, pf, d, 100 * d / l, l
-      printf " (%5.1f%% of %.1f tok/s at the %.1f GB/s read just before)\n", 100 * d / ln, ln, bw }'
+      printf " (%5.1f%% of %.1f tok/s at the %.1f GB/s read just before); raw weights %.1f tok/s\n", 100 * d / ln, ln, bw, dr }'
     echo "$read_line" | awk '{
       for (i = 1; i <= NF; i++) { if ($i == "Decode:") d = $(i + 1); if ($i == "GB/s,") r = $(i - 1); if ($(i + 1) == "%" && $(i + 4) == "read") s = $i }
       sub(/^\(/, "", r); sub(/^\(/, "", s)

@@ -151,7 +151,7 @@ struct Call {
   // starts it (0: no wrap).
   int64_t prefetch_wrap = 0;
   // Kernels reading decoded scratch prefetch the next panels' coded bytes instead: k-pair kp's at
-  // next_coded[j] + kHeaderBytes + kp * kPairBytes (nullptr: none).
+  // next_coded[j] + kHeaderBytes + kp * kPairBytes.
   const uint8_t* const* next_coded = nullptr;
 };
 
@@ -270,17 +270,16 @@ PAGELLM_AVX512 void kernel_avx512(const Call& call, const uint8_t* const* panels
 #pragma GCC unroll 4
       for (int j = 0; j < NR; ++j) w[j] = _mm512_loadu_si512(panels[j] + kp * 64);
       if (call.prefetch) {
+        if (call.next_coded) {  // 52 coded bytes a k-pair: every line is asked for
 #pragma GCC unroll 4
-        for (int j = 0; j < NR; ++j)
-          _mm_prefetch(reinterpret_cast<const char*>(panels[j]) + prefetch_offset(call, kp * 64), _MM_HINT_T1);
-      } else if (call.next_coded && kp % 2 == 0) {
+          for (int j = 0; j < NR; ++j)
+            _mm_prefetch(reinterpret_cast<const char*>(call.next_coded[j]) + coded_bf16::kHeaderBytes +
+                             kp * coded_bf16::kPairBytes,
+                         _MM_HINT_T1);
+        } else {
 #pragma GCC unroll 4
-        for (int j = 0; j < NR; ++j) {
-          const char* next = reinterpret_cast<const char*>(call.next_coded[j]);
-          if (next) {
-            _mm_prefetch(next + coded_bf16::kHeaderBytes + kp * coded_bf16::kPairBytes, _MM_HINT_T1);
-            _mm_prefetch(next + coded_bf16::kHeaderBytes + kp * coded_bf16::kPairBytes + 64, _MM_HINT_T1);
-          }
+          for (int j = 0; j < NR; ++j)
+            _mm_prefetch(reinterpret_cast<const char*>(panels[j]) + prefetch_offset(call, kp * 64), _MM_HINT_T1);
         }
       }
 #pragma GCC unroll 8
@@ -777,13 +776,13 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                 const int64_t bytes = 4 * kc * 64;
                 if (static_cast<int64_t>(scratch.size()) < bytes) scratch = AlignedBuffer(static_cast<size_t>(bytes));
                 for (int j = 0; j < nr; ++j) {
-                  if (p + nr + j < c_end && panel_coded(p + nr + j)) next_coded[j] = panel_data(p + nr + j);
+                  // (no coded panel next: these panels' own bytes, read already, are asked for again)
+                  next_coded[j] = p + nr + j < c_end && panel_coded(p + nr + j) ? panel_data(p + nr + j) : panels[j];
                   if (!panel_coded(p + j)) continue;
                   uint8_t* lines = scratch.data() + j * kc * 64;
                   decode_coded_lines(panels[j], kp0, kp1, lines);
                   panels[j] = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(lines) - kp0 * 64);
                 }
-                this_call.prefetch = false;
               } else if (coded_) {
                 if (panel_coded(p))
                   kernel_fmt = kFmtBF16Coded;
@@ -801,7 +800,10 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                 // memory stays busy through the whole pass.
                 this_call.prefetch_ahead = m0 == r_begin ? kPrefetchAhead : nr * panel_bytes_;
                 this_call.prefetch_wrap = m0 == r_begin && !k_blocked ? (nr - 1) * panel_bytes_ : 0;
-                this_call.next_coded = decode_to_scratch && m0 == r_begin ? next_coded : nullptr;
+                if (decode_to_scratch) {
+                  this_call.prefetch = m0 == r_begin;
+                  this_call.next_coded = next_coded;
+                }
                 kKernels[static_cast<size_t>(kernel_fmt)][static_cast<size_t>(nr_index)][static_cast<size_t>(mr - 1)](
                     this_call, panels, outs, m0, kp0, kp1, kp0 == 0, kp1 == kpairs);
               }
