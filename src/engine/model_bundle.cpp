@@ -20,8 +20,10 @@ ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype, bool 
            : kernels::cpu_has_avx512_bf16()                                          ? "AVX-512"
                                                                                      : "portable kernels");
   bundle.model = std::make_shared<LlamaModel>(bundle.files, precision, code_weights);
-  if (code_weights && !bundle.model->weights_coded())
-    log_info("weights stay raw bf16 (coding needs BF16 weights computed in bfloat16 on AVX-512 VBMI, no AMX)");
+  if (bundle.model->weights_coded())
+    log_info("BF16 weights stored coded, 13 bits a value (--weight-coding)");
+  else if (code_weights)
+    log_info("BF16 weights stay raw (coding needs BF16 weights computed in bfloat16 on AVX-512 VBMI, no AMX)");
   return bundle;
 }
 

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "run_command.h"
 #include "test_paths.h"
@@ -212,6 +214,41 @@ TEST(BenchLatency, OneOutputTokenHasNoDecodePhase) {
   ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
   check_consistent(r.json, 2, 8, 1, 2);
   EXPECT_EQ(r.result.out.find("Decode:"), std::string::npos) << r.result.out;
+}
+
+// Whether this CPU codes weights: AVX-512 BF16 and VBMI, and no AMX (which computes raw tiles).
+bool cpu_codes_weights() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("flags", 0) == 0) {
+      auto has = [&](const std::string& flag) {
+        return (" " + line + " ").find(" " + flag + " ") != std::string::npos;
+      };
+      return has("avx512_bf16") && has("avx512vbmi") && !has("amx_tile");
+    }
+  return false;
+}
+
+TEST(BenchLatency, WeightCodingFollowsTheFlagAndMaxNumSeqsAndBadValuesNameTheFlag) {
+  const std::string bf16 = test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-bf16.gguf";
+  const std::string base = pagellm_bin() + " bench latency -m " + shell_quote(bf16) +
+                           " --batch-size 1 --input-len 4 --output-len 3 --num-iters 1 --num-iters-warmup 0";
+  const std::string coded_header = ", BF16 weights coded\n";
+  auto one = run_command(base + " --max-num-seqs 1");  // auto: coded for one sequence at a time
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out.find(coded_header) != std::string::npos, cpu_codes_weights()) << one.out;
+  auto on = run_command(base + " --weight-coding on");
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_EQ(on.out.find(coded_header) != std::string::npos, cpu_codes_weights()) << on.out;
+  for (const char* flags : {" --max-num-seqs 1 --weight-coding off", ""}) {  // off; auto with the default 128
+    auto raw = run_command(base + flags);
+    ASSERT_EQ(raw.exit_code, 0) << raw.err;
+    EXPECT_EQ(raw.out.find(coded_header), std::string::npos) << flags << "\n" << raw.out;
+  }
+  auto bad = run_command(base + " --weight-coding maybe");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--weight-coding"), std::string::npos) << bad.err;
 }
 
 TEST(BenchLatency, RejectsBadShapes) {
