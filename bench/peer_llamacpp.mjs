@@ -92,7 +92,9 @@ const jsonPath = path.join(os.tmpdir(), `peer_llamacpp_${process.pid}.json`);
 function pagellmLatency(batch, input, output) {
   const args = ["bench", "latency", "--model", model, "--batch-size", String(batch), "--input-len", String(input),
     "--output-len", String(output), "--num-iters", String(reps), "--num-iters-warmup", "1", "--temperature", "0",
-    "--output-json", jsonPath];
+    // As many sequences as the batch, like llama.cpp's context: one sequence stores BF16 weights coded
+    // (--weight-coding auto, docs/cli.md).
+    "--max-num-seqs", String(batch), "--output-json", jsonPath];
   const r = run(pagellm, args, {env: {...process.env, PAGELLM_NUM_THREADS: String(threads)}});
   // The latency percentiles are in the JSON; the rates are what this comparison is about.
   for (const line of r.stdout.split("\n")) if (line && !line.includes("percentile")) console.log(`  pagellm   | ${line}`);
