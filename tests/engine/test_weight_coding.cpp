@@ -6,7 +6,6 @@
 
 #include "../model/model_runner_for_tests.h"
 #include "engine/engine_config.h"
-#include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/packed_matmul.h"
 #include "model/llama_model.h"
 #include "model/weight_coding.h"
@@ -42,9 +41,8 @@ TEST(WeightCoding, AutoCodesOnlyWhenNoDecodeStepBatchesMoreThanFourSequences) {
 }
 
 TEST(WeightCoding, CodedModelComputesTheRawModelsLogitsBitForBit) {
-  const bool cpu_codes =
-      kernels::cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !kernels::amx::available();
-  if (!cpu_codes) GTEST_SKIP() << "this CPU does not code weights (needs AVX-512 BF16 and VBMI, no AMX)";
+  if (!kernels::cpu_codes_weights())
+    GTEST_SKIP() << "this CPU does not code weights (needs AVX-512 BF16 and VBMI, no AMX)";
   for (const char* name : {"llama-gqa", "llama-tied-mha", "llama3-rope"}) {
     const std::string path = test::shared_dir() + "/models/tiny-random/" + name + "/" + name + "-bf16.gguf";
     std::shared_ptr<const LoadedModel> files = load_model(path);

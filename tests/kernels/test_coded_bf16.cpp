@@ -9,7 +9,6 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/coded_bf16.h"
 #include "kernels/cpu/packed_matmul.h"
 #include "tensor/convert.h"
@@ -18,8 +17,6 @@ namespace pagellm::kernels {
 namespace {
 
 constexpr int64_t kValues = 32;  // per k-pair of a panel
-
-bool cpu_codes() { return cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !amx::available(); }
 
 uint16_t bits_with_exponent(std::mt19937& rng, int exponent) {
   return static_cast<uint16_t>((rng() & 0x8000u) | static_cast<unsigned>(exponent) << 7 | (rng() & 0x7fu));
@@ -89,7 +86,8 @@ void expect_same_bits(const std::vector<float>& a, const std::vector<float>& b, 
 }
 
 TEST(CodedBf16, CodedWeightsGiveTheRawWeightsOutputsBitForBit) {
-  if (!cpu_codes()) GTEST_SKIP() << "this CPU does not decode coded weights (needs AVX-512 BF16 and VBMI, no AMX)";
+  if (!cpu_codes_weights())
+    GTEST_SKIP() << "this CPU does not decode coded weights (needs AVX-512 BF16 and VBMI, no AMX)";
   std::mt19937 rng(5);
   struct Case {
     int64_t n, k;
@@ -132,7 +130,7 @@ TEST(CodedBf16, CodedWeightsGiveTheRawWeightsOutputsBitForBit) {
 }
 
 TEST(CodedBf16, PortablePathReadsCodedPanels) {
-  if (!cpu_codes()) GTEST_SKIP() << "this CPU does not code weights (needs AVX-512 BF16 and VBMI, no AMX)";
+  if (!cpu_codes_weights()) GTEST_SKIP() << "this CPU does not code weights (needs AVX-512 BF16 and VBMI, no AMX)";
   std::mt19937 rng(9);
   Bf16Weight w = make_weight(40, 77, 0.02f, rng, {3});
   const PackedWeight raw(w.view, nullptr, MatmulPrecision::kBF16);

@@ -186,9 +186,7 @@ PAGELLM_AVX512_INLINE void decode(const uint8_t* panel, int64_t kp, __m512& lo, 
 }
 
 // Bytes of one k-pair of one panel (Q8_0: on average, scales included) and the prefetch distance.
-constexpr int64_t pair_bytes_of(int fmt) {
-  return fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : fmt == kFmtBF16Coded ? coded_bf16::kPairBytes : 64;
-}
+constexpr int64_t pair_bytes_of(int fmt) { return fmt == kFmtF32 ? 128 : fmt == kFmtQ8 ? kQ8BlockBytes / 16 : 64; }
 template <int F>
 constexpr int64_t kPairBytes = pair_bytes_of(F);
 constexpr int64_t kPrefetchAhead = 2048;
@@ -516,6 +514,8 @@ bool g_force_portable = false;
 
 void force_portable_kernels(bool force) { g_force_portable = force; }
 
+bool cpu_codes_weights() { return cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !amx::available(); }
+
 bool cpu_has_avx512_bf16() {
   if (g_force_portable) return false;
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -557,7 +557,7 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
   for (size_t pi = 0; pi < parts.size(); ++pi)
     if (parts[pi].bias)
       std::copy(parts[pi].bias, parts[pi].bias + parts_[pi].n, bias_.begin() + parts_[pi].first_panel * P);
-  coded_ = code && bf16_compute_ && cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !amx::available();
+  coded_ = code && bf16_compute_ && cpu_codes_weights();
   if (!coded_) {
     allocate(static_cast<size_t>(num_panels_ * panel_bytes_), arena);
     pack(parts, src, data_);
@@ -608,7 +608,6 @@ void PackedWeight::code_panels(const uint8_t* raw, WeightArena* arena) {
     if (base[static_cast<size_t>(p)] >= 0) continue;
     raw_offset_[static_cast<size_t>(p)] = end;
     end += raw_panel_bytes_;
-    ++raw_panels_;
   }
   allocate(static_cast<size_t>(end + coded_bf16::kReadSlack), arena);
   data_bytes_ = static_cast<size_t>(end);
@@ -627,6 +626,10 @@ void PackedWeight::code_panels(const uint8_t* raw, WeightArena* arena) {
 const uint8_t* PackedWeight::panel_data(int64_t p) const {
   const int64_t raw_at = coded_ ? raw_offset_[static_cast<size_t>(p)] : -1;
   return data_ + (raw_at >= 0 ? raw_at : p * panel_bytes_);
+}
+
+int64_t PackedWeight::raw_panels() const {
+  return std::count_if(raw_offset_.begin(), raw_offset_.end(), [](int64_t at) { return at >= 0; });
 }
 
 bool PackedWeight::uses_amx() const { return bf16_compute_ && !coded_ && amx::available(); }

@@ -66,7 +66,7 @@ class PackedWeight {
   std::span<const uint8_t> packed_bytes() const { return {data_, data_bytes_}; }
   bool coded() const { return coded_; }
   // Panels of a coded weight kept raw (values spanning more binades than a code covers).
-  int64_t raw_panels() const { return raw_panels_; }
+  int64_t raw_panels() const;
 
   // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major, not aliasing x
   // (partial sums are parked in y between K blocks). Callable from several threads at once.
@@ -113,7 +113,6 @@ class PackedWeight {
   int64_t panel_bytes_ = 0;      // stride of the panels in data_ (coded size when coded_)
   int64_t raw_panel_bytes_ = 0;  // one panel in storage_'s layout
   bool coded_ = false;
-  int64_t raw_panels_ = 0;
   std::vector<int64_t> raw_offset_;  // coded_: per panel, -1 or where in data_ its raw copy is
   AlignedBuffer owned_;              // data_'s buffer when there is no arena
   uint8_t* data_ = nullptr;
@@ -126,5 +125,8 @@ bool cpu_has_avx512_bf16();
 // Tests only: make cpu_has_avx512_bf16() report false so the portable paths run (not thread-safe
 // against concurrent kernel calls; set it before, reset it after).
 void force_portable_kernels(bool force);
+// True when BF16 weights packed with `code` are stored coded: AVX-512 BF16 and VBMI, and no AMX
+// (whose tiles read raw panels).
+bool cpu_codes_weights();
 
 }  // namespace pagellm::kernels
