@@ -147,9 +147,12 @@ BENCHMARK(BM_ReferenceMatmul)->ArgsProduct({{0, 2, 3, 4}, {1, 64}})->UseRealTime
 
 // Decode attention through the model's path (paged_attention_batch, both threads): args batch of
 // sequences, context length, shape (0: bench-0.5b's 14 heads / 2 KV heads, 1: bench-110m's 12 / 4;
-// head_dim 64). GB/s counts the float32 K/V bytes read.
+// head_dim 64), and for decode whether the K/V come from DRAM (1: enough copies of the cache, used
+// round-robin, to exceed the 32 MiB L3, as in a decode step, where every layer's weights stream
+// through the cache between two visits of a layer's K/V). GB/s counts the float32 K/V bytes read.
 void BM_PagedAttention(benchmark::State& state, bool prefill) {
   const int64_t seqs = state.range(0), ctx = state.range(1), B = 16, queries = prefill ? ctx : 1;
+  const bool cold = !prefill && state.range(3) != 0;
   const AttentionShape shape =
       state.range(2) == 0 ? AttentionShape{14, 2, 64, 0.125f} : AttentionShape{12, 4, 64, 0.125f};
   const int64_t H = shape.num_heads, KVH = shape.num_kv_heads, hd = shape.head_dim;
@@ -158,9 +161,12 @@ void BM_PagedAttention(benchmark::State& state, bool prefill) {
   std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
   // Allocated like the engine's KV cache (AlignedBuffer: 2 MiB pages where the kernel gives them).
   const auto kv_floats = static_cast<size_t>(seqs * blocks_per * 2 * B * KVH * hd);
-  AlignedBuffer storage(kv_floats * sizeof(float));
-  for (size_t i = 0; i < kv_floats; ++i) storage.as<float>()[i] = ud(rng);
-  KVLayerView kv{storage.as<float>(), seqs * blocks_per, B, KVH, hd};
+  const size_t copies = cold ? static_cast<size_t>(std::ceil(96e6 / double(kv_floats * sizeof(float)))) : 1;
+  std::vector<AlignedBuffer> storage;
+  for (size_t c = 0; c < copies; ++c) {
+    storage.emplace_back(kv_floats * sizeof(float));
+    for (size_t i = 0; i < kv_floats; ++i) storage.back().as<float>()[i] = ud(rng);
+  }
   std::vector<int32_t> tables(static_cast<size_t>(seqs * blocks_per));
   for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
   std::vector<AttentionSequence> batch(static_cast<size_t>(seqs));
@@ -168,23 +174,29 @@ void BM_PagedAttention(benchmark::State& state, bool prefill) {
     batch[static_cast<size_t>(s)] = {s * queries, queries, ctx, tables.data() + s * blocks_per};
   std::vector<float> q(static_cast<size_t>(seqs * queries * H * hd)), out(q.size());
   for (float& v : q) v = ud(rng);
+  size_t next = 0;
   for (auto _ : state) {
+    const KVLayerView kv{storage[next].as<float>(), seqs * blocks_per, B, KVH, hd};
     paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
+    next = (next + 1) % copies;
     benchmark::DoNotOptimize(out.data());
   }
   const double kv_bytes = double(seqs) * double(ctx) * 2 * double(KVH * hd) * 4;
   state.counters["GB/s"] =
       benchmark::Counter(kv_bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(state.range(2) == 0 ? "14/2 heads" : "12/4 heads");
+  state.SetLabel(std::string(state.range(2) == 0 ? "14/2 heads" : "12/4 heads") + (cold ? " cold" : ""));
 }
 void BM_PagedAttentionDecode(benchmark::State& state) { BM_PagedAttention(state, false); }
 BENCHMARK(BM_PagedAttentionDecode)
-    ->ArgsProduct({{1, 16}, {64, 256, 2048}, {0, 1}})
+    ->ArgsProduct({{1, 16}, {64, 256, 2048}, {0, 1}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 // One prompt of ctx tokens attending to itself (a prefill's attention).
 void BM_PagedAttentionPrefill(benchmark::State& state) { BM_PagedAttention(state, true); }
-BENCHMARK(BM_PagedAttentionPrefill)->ArgsProduct({{1}, {512}, {0, 1}})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PagedAttentionPrefill)
+    ->ArgsProduct({{1}, {512}, {0, 1}, {0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Whole forward passes of the model at $PAGELLM_BENCH_MODEL (e.g. make_random_model.py's
 // bench-0.5b GGUF). Decode: `batch` sequences with 256 cached tokens each, one new token each

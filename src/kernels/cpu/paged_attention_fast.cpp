@@ -66,10 +66,27 @@ PAGELLM_AVX512 inline void transpose16x16(__m512* r) {
   }
 }
 
+// Keys and values this many positions ahead of the tile being worked on are prefetched: a decode
+// step finds them in DRAM (the weights streamed since the last step pushed them out of cache), and
+// the kernel's dependent chains left memory idle in between (docs/perf/kernels.md, session 8).
+constexpr int64_t kPrefetchTokens = 32;
+
+PAGELLM_AVX512 inline void prefetch_row(const float* k, const float* v, int64_t hd) {
+  for (int64_t d = 0; d < hd; d += 16) {
+    _mm_prefetch(reinterpret_cast<const char*>(k + d), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(v + d), _MM_HINT_T0);
+  }
+}
+
 // The tile's keys transposed, kt[d * 16 + j] = key j's element d (lanes past nb repeat key 0 and are
 // masked later), so a state's 16 scores are one FMA chain over d with keys in lanes.
-PAGELLM_AVX512 void transpose_key_tile(const float* const* krow, int nb, int64_t hd, float* kt) {
+PAGELLM_AVX512 void transpose_key_tile(const float* const* krow, int nb, int64_t hd, float* kt,
+                                       const float* const* ahead_k, const float* const* ahead_v, int ahead_nb) {
   for (int64_t d0 = 0; d0 < hd; d0 += 16) {
+    for (int j = 0; j < ahead_nb; ++j) {  // spread over the tile's work: a burst of prefetches stalls
+      _mm_prefetch(reinterpret_cast<const char*>(ahead_k[j] + d0), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(ahead_v[j] + d0), _MM_HINT_T0);
+    }
     const int64_t width = std::min<int64_t>(16, hd - d0);
     const auto m = static_cast<__mmask16>(width == 16 ? 0xffffu : (1u << width) - 1);
     __m512 r[16];
@@ -411,25 +428,37 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
   auto first_state = [&](int64_t t0) { return std::max<int64_t>(0, t0 - pos0) * group; };
   const float* krow[kMaxTilesPerPass][kTile];
   const float* vrow[kMaxTilesPerPass][kTile];
+  const float* ahead_k[kMaxTilesPerPass][kTile];
+  const float* ahead_v[kMaxTilesPerPass][kTile];
+  int ahead_nb[kMaxTilesPerPass];
+  // K and V rows of keys [t0, t0 + nb) of this KV head, the block table walked once per tile
+  // rather than a division and two lookups per key.
+  auto tile_rows = [&](int64_t t0, int nb, const float** k_rows, const float** v_rows) {
+    if (nb <= 0) return;
+    int64_t bi = t0 / B, off = t0 % B;
+    const float* kb = kv.key(table[bi], 0) + kv_head * hd;
+    const float* vb = kv.value(table[bi], 0) + kv_head * hd;
+    for (int j = 0; j < nb; ++j) {
+      k_rows[j] = kb + off * token_stride;
+      v_rows[j] = vb + off * token_stride;
+      if (++off == B && j + 1 < nb) {
+        off = 0;
+        kb = kv.key(table[++bi], 0) + kv_head * hd;
+        vb = kv.value(table[bi], 0) + kv_head * hd;
+      }
+    }
+  };
   for (int64_t pass0 = 0; pass0 <= last; pass0 += kTile * pass_tiles) {
     const int64_t tiles = std::min(pass_tiles, (last - pass0) / kTile + 1);
     for (int64_t u = 0; u < tiles; ++u) {
       const int64_t t0 = pass0 + u * kTile;
       const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
-      // The block table walked once per tile, not a division and two row lookups per key.
-      int64_t bi = t0 / B, off = t0 % B;
-      const float* kb = kv.key(table[bi], 0) + kv_head * hd;
-      const float* vb = kv.value(table[bi], 0) + kv_head * hd;
-      for (int j = 0; j < tile_nb; ++j) {
-        krow[u][j] = kb + off * token_stride;
-        vrow[u][j] = vb + off * token_stride;
-        if (++off == B && j + 1 < tile_nb) {
-          off = 0;
-          kb = kv.key(table[++bi], 0) + kv_head * hd;
-          vb = kv.value(table[bi], 0) + kv_head * hd;
-        }
-      }
-      if (transposed) transpose_key_tile(krow[u], tile_nb, hd, kt + u * kt_stride);
+      tile_rows(t0, tile_nb, krow[u], vrow[u]);
+      // The rows kPrefetchTokens on, asked for while this tile is worked on.
+      const int64_t ahead_t0 = t0 + kPrefetchTokens;
+      ahead_nb[u] = ahead_t0 <= last ? static_cast<int>(std::min<int64_t>(kTile, last + 1 - ahead_t0)) : 0;
+      tile_rows(ahead_t0, ahead_nb[u], ahead_k[u], ahead_v[u]);
+      if (transposed) transpose_key_tile(krow[u], tile_nb, hd, kt + u * kt_stride, ahead_k[u], ahead_v[u], ahead_nb[u]);
     }
     if (transposed) {
       // Scores of every state that sees the pass's first tile against all its tiles (a state that
@@ -456,7 +485,10 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
         for (int64_t st = st_first; st < states; ++st) {
           const float* qh = q + (st / group) * q_stride + (st % group) * hd;
           const int nb = keys_seen(st);
+          // The first state's pass over the keys also asks for the rows ahead, one per key.
+          const int ahead = st == st_first ? ahead_nb[u] : 0;
           for (int j = 0; j < nb; ++j) {
+            if (j < ahead) prefetch_row(ahead_k[u][j], ahead_v[u][j], hd);
             __m512 d = _mm512_setzero_ps();
             for (int64_t vv = 0; vv < nv; ++vv) {
               const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
@@ -465,6 +497,7 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
             }
             tile_scores[st * 16 + j] = _mm512_reduce_add_ps(d);
           }
+          for (int j = nb; j < ahead; ++j) prefetch_row(ahead_k[u][j], ahead_v[u][j], hd);
         }
       }
       const TileProbs probs = softmax_tile(tile_scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
