@@ -176,7 +176,7 @@ void BM_PagedAttention(benchmark::State& state, bool prefill) {
   for (float& v : q) v = ud(rng);
   size_t next = 0;
   for (auto _ : state) {
-    const KVLayerView kv{storage[next].as<float>(), seqs * blocks_per, B, KVH, hd};
+    const KVLayerView kv{storage[next].data(), seqs * blocks_per, B, KVH, hd};
     paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
     next = (next + 1) % copies;
     benchmark::DoNotOptimize(out.data());

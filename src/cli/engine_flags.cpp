@@ -46,6 +46,11 @@ void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->group(group);
+  cmd.add_option("--kv-cache-dtype", f.kv_cache_dtype,
+                 "Element type of the KV cache: auto (bfloat16 when the projections compute in bfloat16, else "
+                 "float32), bfloat16 (half the memory and bytes read per token) or float32")
+      ->capture_default_str()
+      ->group(group);
 }
 
 EngineConfig EngineFlags::to_config() const {
@@ -63,6 +68,7 @@ EngineConfig EngineFlags::to_config() const {
   c.enable_prefix_caching = enable_prefix_caching;
   c.dtype = parse_compute_dtype(dtype);
   c.weight_coding = parse_weight_coding(weight_coding);
+  c.kv_cache_dtype = parse_kv_cache_dtype(kv_cache_dtype);
   return c;
 }
 

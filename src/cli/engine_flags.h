@@ -20,6 +20,7 @@ struct EngineFlags {
   std::string scheduling_policy = "fcfs";
   std::string dtype = "auto";
   std::string weight_coding = "auto";
+  std::string kv_cache_dtype = "auto";
 
   // Validates and converts; throws Error(kInvalidArgument) naming the flag.
   EngineConfig to_config() const;

@@ -4,6 +4,7 @@
 
 #include "engine/scheduler_config.h"
 #include "model/compute_dtype.h"
+#include "model/kv_cache_dtype.h"
 #include "model/weight_coding.h"
 
 namespace pagellm {
@@ -16,7 +17,9 @@ struct EngineConfig {
   bool enable_prefix_caching = true;         // --enable-prefix-caching / --no-enable-prefix-caching
   ComputeDType dtype = ComputeDType::kAuto;  // --dtype: used when the engine loads the model itself
   int64_t max_logprobs = 20;                 // --max-logprobs: the most logprobs / prompt_logprobs a request may ask
-  WeightCoding weight_coding = WeightCoding::kAuto;  // --weight-coding
+  WeightCoding weight_coding = WeightCoding::kAuto;        // --weight-coding
+  KVCacheDType kv_cache_dtype = KVCacheDType::kAuto;       // --kv-cache-dtype
+  kernels::KVDType kv_dtype = kernels::KVDType::kFloat32;  // what kv_cache_dtype resolved to (resolve_engine_config)
 };
 
 // Whether BF16 weights are stored coded (kernels/cpu/coded_bf16.h): 19 % fewer bytes per decode

@@ -13,7 +13,7 @@
 
 namespace pagellm {
 
-EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config) {
+EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config, kernels::MatmulPrecision precision) {
   if (config.block_size < 1 || config.block_size > 1024)
     fail(ErrorCode::kInvalidArgument, "--block-size must be between 1 and 1024, got {}", config.block_size);
   if (config.scheduler.max_model_len <= 0) config.scheduler.max_model_len = model.max_position_embeddings;
@@ -23,7 +23,8 @@ EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config
   if (config.scheduler.batched_tokens_from_default && !config.scheduler.enable_chunked_prefill)
     config.scheduler.max_num_batched_tokens =
         std::max(config.scheduler.max_num_batched_tokens, config.scheduler.max_model_len);
-  const int64_t block_bytes = KVCache::bytes_per_block(model, config.block_size);
+  config.kv_dtype = resolve_kv_dtype(config.kv_cache_dtype, precision);
+  const int64_t block_bytes = KVCache::bytes_per_block(model, config.block_size, config.kv_dtype);
   if (config.num_kv_blocks <= 0) {
     if (config.kv_cache_memory <= 0) config.kv_cache_memory = default_kv_cache_memory();
     config.num_kv_blocks = config.kv_cache_memory / block_bytes;
@@ -33,18 +34,18 @@ EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config
   }
   const int64_t tokens = config.num_kv_blocks * config.block_size;
   log_info(
-      "KV cache: {} blocks of {} tokens = {} tokens, {} ({} bytes per token); max concurrency at {} tokens "
+      "KV cache: {} blocks of {} tokens = {} tokens, {} ({} bytes per token, {}); max concurrency at {} tokens "
       "per request: {:.2f}x",
       config.num_kv_blocks, config.block_size, tokens, format_bytes(config.num_kv_blocks * block_bytes),
-      block_bytes / config.block_size, config.scheduler.max_model_len,
+      block_bytes / config.block_size, kv_dtype_name(config.kv_dtype), config.scheduler.max_model_len,
       static_cast<double>(tokens) / static_cast<double>(config.scheduler.max_model_len));
   return config;
 }
 
 EngineCore::EngineCore(ModelBundle bundle, EngineConfig config)
     : bundle_(std::move(bundle)),
-      config_(resolve_engine_config(bundle_.config(), config)),
-      kv_cache_(bundle_.config(), config_.num_kv_blocks, config_.block_size),
+      config_(resolve_engine_config(bundle_.config(), config, bundle_.model->precision())),
+      kv_cache_(bundle_.config(), config_.num_kv_blocks, config_.block_size, config_.kv_dtype),
       kv_manager_(config_.num_kv_blocks, config_.block_size, config_.enable_prefix_caching),
       scheduler_(config_.scheduler, kv_manager_),
       runner_(bundle_.model, kv_cache_),

@@ -76,8 +76,10 @@ class EngineCore {
   EngineStats stats_;
 };
 
-// Resolves max_model_len and the number of KV blocks from the model and the config, logging the
-// KV cache size, bytes per token and the maximum concurrency it allows.
-EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config);
+// Resolves max_model_len, the KV cache's element type (from `precision`, the projections' compute
+// precision, when --kv-cache-dtype is auto) and the number of KV blocks from the model and the
+// config, logging the KV cache size, bytes per token and the maximum concurrency it allows.
+EngineConfig resolve_engine_config(const ModelConfig& model, EngineConfig config,
+                                   kernels::MatmulPrecision precision = kernels::MatmulPrecision::kExact);
 
 }  // namespace pagellm

@@ -29,6 +29,7 @@ class LlamaModel {
   // code_weights: BF16 projections stored coded where the CPU can decode them (PackedWeight).
   LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::MatmulPrecision precision, bool code_weights = false);
   bool weights_coded() const;
+  kernels::MatmulPrecision precision() const { return precision_; }
 
   const ModelConfig& config() const { return loaded_->config; }
   const LoadedModel& loaded() const { return *loaded_; }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 
 #include "run_command.h"
@@ -216,8 +217,8 @@ TEST(BenchLatency, OneOutputTokenHasNoDecodePhase) {
   EXPECT_EQ(r.result.out.find("Decode:"), std::string::npos) << r.result.out;
 }
 
-// Whether this CPU codes weights: AVX-512 BF16 and VBMI, and no AMX (which computes raw tiles).
-bool cpu_codes_weights() {
+// Whether /proc/cpuinfo lists every flag in `all` and none in `none`.
+bool cpu_flags(std::initializer_list<const char*> all, std::initializer_list<const char*> none = {}) {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line;
   while (std::getline(cpuinfo, line))
@@ -225,9 +226,16 @@ bool cpu_codes_weights() {
       auto has = [&](const std::string& flag) {
         return (" " + line + " ").find(" " + flag + " ") != std::string::npos;
       };
-      return has("avx512_bf16") && has("avx512vbmi") && !has("amx_tile");
+      return std::all_of(all.begin(), all.end(), has) && std::none_of(none.begin(), none.end(), has);
     }
   return false;
+}
+
+// Whether this CPU codes weights: AVX-512 BF16 and VBMI, and no AMX (which computes raw tiles).
+bool cpu_codes_weights() { return cpu_flags({"avx512_bf16", "avx512vbmi"}, {"amx_tile"}); }
+// Whether --dtype auto computes a BF16 model in bfloat16 (the kernels' AVX-512 BF16 set).
+bool cpu_has_avx512_bf16() {
+  return cpu_flags({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "f16c", "fma"});
 }
 
 TEST(BenchLatency, WeightCodingFollowsTheFlagAndMaxNumSeqsAndBadValuesNameTheFlag) {
@@ -249,6 +257,30 @@ TEST(BenchLatency, WeightCodingFollowsTheFlagAndMaxNumSeqsAndBadValuesNameTheFla
   auto bad = run_command(base + " --weight-coding maybe");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--weight-coding"), std::string::npos) << bad.err;
+}
+
+// --kv-cache-dtype: auto follows the compute dtype (bfloat16 for a BF16 model on an AVX512-BF16
+// CPU), an explicit value wins, and a value we do not support names the flag.
+TEST(BenchLatency, KvCacheDtypeFollowsComputeDtypeUnlessGiven) {
+  const std::string bf16 = test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-bf16.gguf";
+  const std::string base = pagellm_bin() + " bench latency -m " + shell_quote(bf16) +
+                           " --batch-size 2 --input-len 20 --output-len 3 --num-iters 1 --num-iters-warmup 0";
+  struct Want {
+    const char* flags;
+    std::string kv;
+  };
+  const std::string auto_kv = cpu_has_avx512_bf16() ? "bfloat16" : "float32";
+  for (const Want& w :
+       {Want{"", auto_kv}, Want{" --dtype float32", "float32"}, Want{" --kv-cache-dtype float32", "float32"},
+        Want{" --dtype float32 --kv-cache-dtype bfloat16", "bfloat16"}}) {
+    auto r = run_command(base + w.flags);
+    ASSERT_EQ(r.exit_code, 0) << w.flags << "\n" << r.err;
+    EXPECT_NE(r.out.find(" threads, KV cache " + w.kv), std::string::npos) << w.flags << "\n" << r.out;
+    EXPECT_NE(r.out.find("Decode: "), std::string::npos) << r.out;
+  }
+  auto bad = run_command(base + " --kv-cache-dtype fp8");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--kv-cache-dtype"), std::string::npos) << bad.err;
 }
 
 TEST(BenchLatency, RejectsBadShapes) {

@@ -49,5 +49,37 @@ TEST(EngineConfig, GivenBudgetIsKeptAndATooSmallOneIsRefused) {
   }
 }
 
+// --kv-cache-dtype: auto follows the projections' precision (vLLM's auto keeps a BF16 model's
+// cache in bf16); a bf16 cache takes half the bytes per block, so the same memory holds twice the
+// blocks; unsupported names are refused naming the flag.
+TEST(EngineConfig, KvCacheDtypeFollowsComputePrecisionAndSizesTheBlocks) {
+  using kernels::KVDType;
+  using kernels::MatmulPrecision;
+  const ModelConfig model = stories_config();
+  EngineConfig auto_f32 = resolve_engine_config(model, config_with(128, true, true), MatmulPrecision::kExact);
+  EngineConfig auto_bf16 = resolve_engine_config(model, config_with(128, true, true), MatmulPrecision::kBF16);
+  EXPECT_EQ(auto_f32.kv_dtype, KVDType::kFloat32);
+  EXPECT_EQ(auto_bf16.kv_dtype, KVDType::kBFloat16);
+  // 8 MiB of cache: a float32 block is layers * 2 * 16 * kv_heads * head_dim * 4 bytes.
+  const int64_t f32_block = model.num_layers * 2 * 16 * model.num_kv_heads * model.head_dim * 4;
+  EXPECT_EQ(auto_f32.num_kv_blocks, (int64_t{8} << 20) / f32_block);
+  EXPECT_EQ(auto_bf16.num_kv_blocks, (int64_t{8} << 20) / (f32_block / 2));
+
+  EngineConfig forced = config_with(128, true, true);
+  forced.kv_cache_dtype = parse_kv_cache_dtype("float32");
+  EXPECT_EQ(resolve_engine_config(model, forced, MatmulPrecision::kBF16).kv_dtype, KVDType::kFloat32);
+  forced.kv_cache_dtype = parse_kv_cache_dtype("bfloat16");
+  EXPECT_EQ(resolve_engine_config(model, forced, MatmulPrecision::kExact).kv_dtype, KVDType::kBFloat16);
+  for (const char* bad : {"fp8", "float16", ""}) {
+    try {
+      parse_kv_cache_dtype(bad);
+      FAIL() << "'" << bad << "' must be refused";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("--kv-cache-dtype"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pagellm

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
@@ -45,10 +47,22 @@ struct Case {
   int64_t heads, kv_heads, head_dim, block_size, ctx, nq;
 };
 
-class PagedAttentionTest : public ::testing::TestWithParam<Case> {};
+// A bfloat16 cache holds each key and value rounded to bf16 (round to nearest even, as
+// convert.h's f32_to_bf16 and AVX512-BF16 do): the brute force then sees those values.
+float round_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+class PagedAttentionTest : public ::testing::TestWithParam<std::tuple<Case, KVDType>> {};
 
 TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
-  const Case c = GetParam();
+  const Case c = std::get<0>(GetParam());
+  const KVDType dtype = std::get<1>(GetParam());
   std::mt19937 rng(static_cast<unsigned>(c.ctx * 131 + c.head_dim));
   std::normal_distribution<float> nd(0.0f, 1.0f);
   AttentionShape shape{c.heads, c.kv_heads, c.head_dim, 1.0f / std::sqrt(float(c.head_dim))};
@@ -64,10 +78,15 @@ TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
   std::iota(all.begin(), all.end(), 0);
   std::shuffle(all.begin(), all.end(), rng);
   std::vector<int32_t> table(all.begin(), all.begin() + blocks_needed);
-  std::vector<float> storage(size_t(num_blocks * 2 * c.block_size * kvd), NAN);  // NaN: reading a wrong slot shows
-  KVLayerView kv{storage.data(), num_blocks, c.block_size, c.kv_heads, c.head_dim};
+  // All bits set: a NaN in either element type, so reading a wrong slot shows.
+  std::vector<uint8_t> storage(size_t(num_blocks * 2 * c.block_size * kvd * kv_elem_bytes(dtype)), 0xff);
+  KVLayerView kv{storage.data(), num_blocks, c.block_size, c.kv_heads, c.head_dim, dtype};
   for (int64_t p = 0; p < c.ctx; ++p)
     write_kv_slot(kv, table[p / c.block_size] * c.block_size + p % c.block_size, &k[p * kvd], &v[p * kvd]);
+  if (dtype == KVDType::kBFloat16) {
+    for (auto* vec : {&k, &v})
+      for (float& x : *vec) x = round_to_bf16(x);
+  }
 
   std::vector<float> out(q.size());
   paged_attention(shape, q.data(), c.nq, c.ctx, table.data(), kv, out.data());
@@ -98,16 +117,19 @@ TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, PagedAttentionTest,
-    ::testing::Values(Case{4, 2, 16, 16, 1, 1}, Case{4, 2, 16, 16, 37, 37}, Case{8, 1, 64, 16, 100, 1},
-                      Case{4, 4, 80, 8, 33, 5}, Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3},
-                      Case{14, 2, 64, 16, 300, 1}, Case{14, 2, 64, 16, 129, 40}, Case{6, 3, 80, 16, 50, 50},
-                      Case{4, 1, 128, 32, 260, 3}, Case{12, 4, 64, 16, 70, 9}, Case{6, 2, 80, 8, 45, 20},
-                      // Fewer than 8 (token, head) states: several key tiles
-                      // scored per pass, including a diagonal that splits the
-                      // pass's tiles between the tokens and a short last pass.
-                      Case{6, 2, 64, 16, 17, 2}, Case{12, 4, 64, 16, 40, 2}, Case{10, 2, 32, 16, 83, 1}));
+INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
+                         ::testing::Combine(::testing::Values(Case{4, 2, 16, 16, 1, 1}, Case{4, 2, 16, 16, 37, 37},
+                                                              Case{8, 1, 64, 16, 100, 1}, Case{4, 4, 80, 8, 33, 5},
+                                                              Case{8, 2, 128, 16, 70, 17}, Case{2, 2, 8, 1, 9, 3},
+                                                              Case{14, 2, 64, 16, 300, 1}, Case{14, 2, 64, 16, 129, 40},
+                                                              Case{6, 3, 80, 16, 50, 50}, Case{4, 1, 128, 32, 260, 3},
+                                                              Case{12, 4, 64, 16, 70, 9}, Case{6, 2, 80, 8, 45, 20},
+                                                              // Fewer than 8 (token, head) states: several key tiles
+                                                              // scored per pass, including a diagonal that splits the
+                                                              // pass's tiles between the tokens and a short last pass.
+                                                              Case{6, 2, 64, 16, 17, 2}, Case{12, 4, 64, 16, 40, 2},
+                                                              Case{10, 2, 32, 16, 83, 1}),
+                                            ::testing::Values(KVDType::kFloat32, KVDType::kBFloat16)));
 
 }  // namespace
 }  // namespace pagellm::kernels

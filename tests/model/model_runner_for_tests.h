@@ -19,8 +19,9 @@ inline std::vector<int32_t> identity_blocks(int64_t n) {
 
 // All-position logits of `ids` fed in chunks of `chunk` tokens through the same cache.
 inline std::vector<float> logits_in_chunks(const LlamaModel& model, const std::vector<int32_t>& ids, int64_t chunk,
-                                           const std::vector<int32_t>& table, int64_t num_blocks) {
-  KVCache cache(model.config(), num_blocks, kBlockSize);
+                                           const std::vector<int32_t>& table, int64_t num_blocks,
+                                           kernels::KVDType kv_dtype = kernels::KVDType::kFloat32) {
+  KVCache cache(model.config(), num_blocks, kBlockSize, kv_dtype);
   std::vector<float> all;
   for (int64_t start = 0; start < static_cast<int64_t>(ids.size()); start += chunk) {
     const int64_t n = std::min<int64_t>(chunk, static_cast<int64_t>(ids.size()) - start);
@@ -36,10 +37,11 @@ inline std::vector<float> logits_in_chunks(const LlamaModel& model, const std::v
 
 inline int32_t argmax(const float* x, int64_t n) { return static_cast<int32_t>(std::max_element(x, x + n) - x); }
 
-inline std::vector<int32_t> greedy(const LlamaModel& model, const std::vector<int32_t>& prompt, int64_t steps) {
+inline std::vector<int32_t> greedy(const LlamaModel& model, const std::vector<int32_t>& prompt, int64_t steps,
+                                   kernels::KVDType kv_dtype = kernels::KVDType::kFloat32) {
   const int64_t total = static_cast<int64_t>(prompt.size()) + steps;
   const int64_t blocks = (total + kBlockSize - 1) / kBlockSize;
-  KVCache cache(model.config(), blocks, kBlockSize);
+  KVCache cache(model.config(), blocks, kBlockSize, kv_dtype);
   std::vector<int32_t> table = identity_blocks(blocks);
   std::vector<int32_t> out;
   ForwardBatch batch;

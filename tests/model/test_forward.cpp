@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "model/kv_cache_dtype.h"
 #include "model/llama_model.h"
 #include "model_runner_for_tests.h"
 #include "test_paths.h"
@@ -41,6 +42,7 @@ struct ModelCase {
   std::string expected;  // logits json under shared/
   double atol, rtol;
   kernels::MatmulPrecision precision = kernels::MatmulPrecision::kExact;
+  kernels::KVDType kv = kernels::KVDType::kFloat32;  // the cache's element type
 };
 
 class ExpectedLogits : public ::testing::TestWithParam<ModelCase> {};
@@ -55,7 +57,7 @@ TEST_P(ExpectedLogits, LastAndAllPositionLogitsAndGreedyIds) {
     std::vector<int32_t> prompt = ids_of(c["prompt_ids"]);
     const int64_t blocks = 8;
     std::vector<float> all = test::logits_in_chunks(*model, prompt, static_cast<int64_t>(prompt.size()),
-                                                    test::identity_blocks(blocks), blocks);
+                                                    test::identity_blocks(blocks), blocks, mc.kv);
     expect_close(all.data() + (prompt.size() - 1) * V, c["last_logits"].get<std::vector<float>>(), mc.atol, mc.rtol,
                  mc.model + " " + name + " last");
     if (c.contains("all_logits")) {
@@ -68,7 +70,7 @@ TEST_P(ExpectedLogits, LastAndAllPositionLogitsAndGreedyIds) {
     if (c.contains("greedy_ids")) {
       const auto want = ids_of(c["greedy_ids"]);
       const auto safe = c["greedy_safe_prefix"].get<size_t>();
-      const auto got = test::greedy(*model, prompt, static_cast<int64_t>(want.size()));
+      const auto got = test::greedy(*model, prompt, static_cast<int64_t>(want.size()), mc.kv);
       EXPECT_EQ(std::vector<int32_t>(got.begin(), got.begin() + safe),
                 std::vector<int32_t>(want.begin(), want.begin() + safe))
           << mc.model << " " << name;
@@ -93,15 +95,22 @@ std::vector<ModelCase> all_model_cases() {
     // for bf16 activations.
     cases.push_back(
         {dir + "/" + v + "-bf16.gguf", dir + "/expected/logits.json", 5e-2, 1e-2, kernels::MatmulPrecision::kBF16});
+    // What --dtype auto runs for a BF16 model: bf16 compute and a bf16 KV cache (its rounding of
+    // keys and values is of the size of the activations' own).
+    cases.push_back({dir + "/" + v + "-bf16.gguf", dir + "/expected/logits.json", 5e-2, 1e-2,
+                     kernels::MatmulPrecision::kBF16, kernels::KVDType::kBFloat16});
   }
   cases.push_back({"models/stories260K/stories260K.gguf", "models/stories260K/expected/logits.json", 0.15, 0,
                    kernels::MatmulPrecision::kBF16});
+  cases.push_back({"models/stories260K/stories260K.gguf", "models/stories260K/expected/logits.json", 0.15, 0,
+                   kernels::MatmulPrecision::kBF16, kernels::KVDType::kBFloat16});
   return cases;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ExpectedLogits, ::testing::ValuesIn(all_model_cases()), [](const auto& info) {
   std::string s = info.param.model.substr(info.param.model.find('/') + 1) +
-                  (info.param.precision == kernels::MatmulPrecision::kBF16 ? "_bf16_compute" : "");
+                  (info.param.precision == kernels::MatmulPrecision::kBF16 ? "_bf16_compute" : "") +
+                  (info.param.kv == kernels::KVDType::kBFloat16 ? "_bf16_kv" : "");
   std::replace_if(
       s.begin(), s.end(), [](char ch) { return !std::isalnum(ch); }, '_');
   return s;
@@ -130,12 +139,20 @@ INSTANTIATE_TEST_SUITE_P(Stories, StoriesGreedy,
 // One pass, one token at a time, uneven chunks, and a shuffled block table with unused holes:
 // every row's logits are bit-identical, because no kernel's result depends on its batch.
 TEST(PagedForward, ChunkingAndBlockPlacementDoNotChangeLogits) {
+  using kernels::KVDType;
   using kernels::MatmulPrecision;
-  for (auto [path, precision] :
-       {std::pair<std::string, MatmulPrecision>{"models/tiny-random/llama-gqa/hf", MatmulPrecision::kExact},
-        {"models/tiny-random/qwen3-qknorm/hf", MatmulPrecision::kExact},
-        {"models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf", MatmulPrecision::kExact},
-        {"models/tiny-random/llama-gqa/llama-gqa-bf16.gguf", MatmulPrecision::kBF16}}) {
+  struct Run {
+    std::string path;
+    MatmulPrecision precision;
+    KVDType kv;
+  };
+  for (auto [path, precision, kv] :
+       {Run{"models/tiny-random/llama-gqa/hf", MatmulPrecision::kExact, KVDType::kFloat32},
+        {"models/tiny-random/qwen3-qknorm/hf", MatmulPrecision::kExact, KVDType::kFloat32},
+        {"models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf", MatmulPrecision::kExact, KVDType::kFloat32},
+        {"models/tiny-random/llama-gqa/llama-gqa-bf16.gguf", MatmulPrecision::kBF16, KVDType::kFloat32},
+        {"models/tiny-random/llama-gqa/llama-gqa-bf16.gguf", MatmulPrecision::kBF16, KVDType::kBFloat16},
+        {"models/tiny-random/qwen3-qknorm/hf", MatmulPrecision::kExact, KVDType::kBFloat16}}) {
     auto model = load(path, precision);
     Json expected = read_json_file(shared_dir() + "/" + path.substr(0, path.rfind('/')) + "/expected/logits.json");
     std::vector<int32_t> ids;
@@ -143,18 +160,18 @@ TEST(PagedForward, ChunkingAndBlockPlacementDoNotChangeLogits) {
       if (c.contains("all_logits")) ids = ids_of(c["prompt_ids"]);
     ASSERT_GT(ids.size(), 40u);
     const int64_t needed = (static_cast<int64_t>(ids.size()) + test::kBlockSize - 1) / test::kBlockSize;
-    std::vector<float> one_pass =
-        test::logits_in_chunks(*model, ids, static_cast<int64_t>(ids.size()), test::identity_blocks(needed), needed);
-    std::vector<float> stepwise = test::logits_in_chunks(*model, ids, 1, test::identity_blocks(needed), needed);
-    std::vector<float> chunked = test::logits_in_chunks(*model, ids, 7, test::identity_blocks(needed), needed);
+    std::vector<float> one_pass = test::logits_in_chunks(*model, ids, static_cast<int64_t>(ids.size()),
+                                                         test::identity_blocks(needed), needed, kv);
+    std::vector<float> stepwise = test::logits_in_chunks(*model, ids, 1, test::identity_blocks(needed), needed, kv);
+    std::vector<float> chunked = test::logits_in_chunks(*model, ids, 7, test::identity_blocks(needed), needed, kv);
     std::mt19937 rng(11);
     std::vector<int32_t> pool = test::identity_blocks(needed * 4);
     std::shuffle(pool.begin(), pool.end(), rng);
     std::vector<int32_t> shuffled(pool.begin(), pool.begin() + needed);
-    std::vector<float> scattered = test::logits_in_chunks(*model, ids, 5, shuffled, needed * 4);
-    EXPECT_EQ(one_pass, stepwise) << path;
-    EXPECT_EQ(one_pass, chunked) << path;
-    EXPECT_EQ(one_pass, scattered) << path;
+    std::vector<float> scattered = test::logits_in_chunks(*model, ids, 5, shuffled, needed * 4, kv);
+    EXPECT_EQ(one_pass, stepwise) << path << " kv " << kv_dtype_name(kv);
+    EXPECT_EQ(one_pass, chunked) << path << " kv " << kv_dtype_name(kv);
+    EXPECT_EQ(one_pass, scattered) << path << " kv " << kv_dtype_name(kv);
   }
 }
 

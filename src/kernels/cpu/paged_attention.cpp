@@ -6,15 +6,43 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "tensor/convert.h"
 
 namespace pagellm::kernels {
+
+namespace {
+
+// Element d of the K or V row at `row` (an address from KVLayerView::key / value).
+float kv_element(const KVLayerView& kv, const uint8_t* row, int64_t d) {
+  if (kv.dtype == KVDType::kBFloat16) {
+    uint16_t h;
+    std::memcpy(&h, row + d * 2, 2);
+    return bf16_to_f32(h);
+  }
+  float f;
+  std::memcpy(&f, row + d * 4, 4);
+  return f;
+}
+
+void store_row(const KVLayerView& kv, const float* src, uint8_t* dst) {
+  const int64_t n = kv.token_stride();
+  if (kv.dtype == KVDType::kFloat32) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = f32_to_bf16(src[i]);
+    std::memcpy(dst + i * 2, &h, 2);
+  }
+}
+
+}  // namespace
 
 void write_kv_slot(const KVLayerView& kv, int64_t slot, const float* k, const float* v) {
   const int64_t block = slot / kv.block_size;
   const int64_t offset = slot % kv.block_size;
-  const auto bytes = static_cast<size_t>(kv.token_stride()) * sizeof(float);
-  std::memcpy(kv.key(block, offset), k, bytes);
-  std::memcpy(kv.value(block, offset), v, bytes);
+  store_row(kv, k, kv.key(block, offset));
+  store_row(kv, v, kv.value(block, offset));
 }
 
 void paged_attention(const AttentionShape& shape, const float* q, int64_t num_queries, int64_t context_len,
@@ -28,6 +56,7 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
   {
     std::vector<float> scores(static_cast<size_t>(context_len));
     std::vector<float> acc(static_cast<size_t>(hd));
+    std::vector<float> row(static_cast<size_t>(hd));  // a key as float32
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < work; ++item) {
       const int64_t t = item / shape.num_heads;
@@ -37,8 +66,9 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
       const float* qh = q + (t * shape.num_heads + h) * hd;
       float max_score = -INFINITY;
       for (int64_t j = 0; j <= pos; ++j) {
-        const float* k = kv.key(block_table[j / B], j % B) + kv_head * hd;
-        scores[j] = dot_f32(qh, k, hd) * shape.scale;
+        const uint8_t* k = kv.key(block_table[j / B], j % B) + kv_head * hd * kv.elem_bytes();
+        for (int64_t d = 0; d < hd; ++d) row[static_cast<size_t>(d)] = kv_element(kv, k, d);
+        scores[j] = dot_f32(qh, row.data(), hd) * shape.scale;
         max_score = std::max(max_score, scores[j]);
       }
       float denom = 0.0f;
@@ -48,8 +78,8 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
       }
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = 0; j <= pos; ++j) {
-        const float* v = kv.value(block_table[j / B], j % B) + kv_head * hd;
-        for (int64_t d = 0; d < hd; ++d) acc[d] += scores[j] * v[d];
+        const uint8_t* v = kv.value(block_table[j / B], j % B) + kv_head * hd * kv.elem_bytes();
+        for (int64_t d = 0; d < hd; ++d) acc[d] += scores[j] * kv_element(kv, v, d);
       }
       float* o = out + (t * shape.num_heads + h) * hd;
       for (int64_t d = 0; d < hd; ++d) o[d] = acc[d] / denom;

@@ -71,8 +71,18 @@ PAGELLM_AVX512 inline void transpose16x16(__m512* r) {
 // the kernel's dependent chains left memory idle in between (docs/perf/kernels.md, session 8).
 constexpr int64_t kPrefetchTokens = 32;
 
-PAGELLM_AVX512 inline void prefetch_row(const float* k, const float* v, int64_t hd) {
-  for (int64_t d = 0; d < hd; d += 16) {
+// 16 elements of a K or V row as float32 (the first `m` lanes; bf16 widened exactly).
+template <class T>
+PAGELLM_AVX512_INLINE __m512 load_kv16(const T* p, __mmask16 m = 0xffff) {
+  if constexpr (sizeof(T) == 2)
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+  else
+    return _mm512_maskz_loadu_ps(m, p);
+}
+
+template <class T>
+PAGELLM_AVX512 inline void prefetch_row(const T* k, const T* v, int64_t hd) {
+  for (int64_t d = 0; d < hd; d += 64 / static_cast<int64_t>(sizeof(T))) {
     _mm_prefetch(reinterpret_cast<const char*>(k + d), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(v + d), _MM_HINT_T0);
   }
@@ -80,17 +90,19 @@ PAGELLM_AVX512 inline void prefetch_row(const float* k, const float* v, int64_t 
 
 // The tile's keys transposed, kt[d * 16 + j] = key j's element d (lanes past nb repeat key 0 and are
 // masked later), so a state's 16 scores are one FMA chain over d with keys in lanes.
-PAGELLM_AVX512 void transpose_key_tile(const float* const* krow, int nb, int64_t hd, float* kt,
-                                       const float* const* ahead_k, const float* const* ahead_v, int ahead_nb) {
+template <class T>
+PAGELLM_AVX512 void transpose_key_tile(const T* const* krow, int nb, int64_t hd, float* kt, const T* const* ahead_k,
+                                       const T* const* ahead_v, int ahead_nb) {
   for (int64_t d0 = 0; d0 < hd; d0 += 16) {
-    for (int j = 0; j < ahead_nb; ++j) {  // spread over the tile's work: a burst of prefetches stalls
+    // Spread over the tile's work (a burst of prefetches stalls), one per line.
+    for (int j = 0; (d0 * static_cast<int64_t>(sizeof(T))) % 64 == 0 && j < ahead_nb; ++j) {
       _mm_prefetch(reinterpret_cast<const char*>(ahead_k[j] + d0), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(ahead_v[j] + d0), _MM_HINT_T0);
     }
     const int64_t width = std::min<int64_t>(16, hd - d0);
     const auto m = static_cast<__mmask16>(width == 16 ? 0xffffu : (1u << width) - 1);
     __m512 r[16];
-    for (int j = 0; j < kTile; ++j) r[j] = _mm512_maskz_loadu_ps(m, krow[j < nb ? j : 0] + d0);
+    for (int j = 0; j < kTile; ++j) r[j] = load_kv16(krow[j < nb ? j : 0] + d0, m);
     transpose16x16(r);
     for (int64_t c = 0; c < width; ++c) _mm512_store_ps(kt + (d0 + c) * 16, r[c]);
   }
@@ -161,8 +173,8 @@ struct TileProbs {
 
 // States [s0, s0 + G) of one tile: acc_s = acc_s * corr_s + sum_{j < nb_s} p_sj v_j, each element
 // one chain over j in order, whatever G is (so decode and prefill get the same bits).
-template <int NV, int G>
-PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, TileProbs probs, const float* corrs,
+template <class T, int NV, int G>
+PAGELLM_AVX512_INLINE void accumulate_group(const T* const* vrow, TileProbs probs, const float* corrs,
                                             KeysSeen keys_seen, int64_t s0, float* acc) {
   __m512 a[G][NV];
   int nb[G];
@@ -183,7 +195,7 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, TileProbs 
   for (; j < nb_min; ++j) {  // keys every state of the group sees (all of them but on the diagonal)
     __m512 v[NV];
 #pragma GCC unroll 8
-    for (int vv = 0; vv < NV; ++vv) v[vv] = _mm512_loadu_ps(vrow[j] + vv * 16);
+    for (int vv = 0; vv < NV; ++vv) v[vv] = load_kv16(vrow[j] + vv * 16);
 #pragma GCC unroll 4
     for (int s = 0; s < G; ++s) {
       const __m512 pj = _mm512_set1_ps(pr[s][j * js]);
@@ -194,7 +206,7 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, TileProbs 
   for (; j < nb_max; ++j) {
     __m512 v[NV];
 #pragma GCC unroll 8
-    for (int vv = 0; vv < NV; ++vv) v[vv] = _mm512_loadu_ps(vrow[j] + vv * 16);
+    for (int vv = 0; vv < NV; ++vv) v[vv] = load_kv16(vrow[j] + vv * 16);
 #pragma GCC unroll 4
     for (int s = 0; s < G; ++s) {
       if (j >= nb[s]) continue;  // a later token of the chunk: not this state's key
@@ -210,28 +222,29 @@ PAGELLM_AVX512_INLINE void accumulate_group(const float* const* vrow, TileProbs 
 }
 
 // States [s0, s0 + left) in one group of `left` (1 <= left <= R).
-template <int NV, int R>
-PAGELLM_AVX512_INLINE void accumulate_rest(const float* const* vrow, TileProbs probs, const float* corrs,
+template <class T, int NV, int R>
+PAGELLM_AVX512_INLINE void accumulate_rest(const T* const* vrow, TileProbs probs, const float* corrs,
                                            KeysSeen keys_seen, int64_t s0, int64_t left, float* acc) {
   if constexpr (R >= 1) {
     if (left == R)
-      accumulate_group<NV, R>(vrow, probs, corrs, keys_seen, s0, acc);
+      accumulate_group<T, NV, R>(vrow, probs, corrs, keys_seen, s0, acc);
     else
-      accumulate_rest<NV, R - 1>(vrow, probs, corrs, keys_seen, s0, left, acc);
+      accumulate_rest<T, NV, R - 1>(vrow, probs, corrs, keys_seen, s0, left, acc);
   }
 }
 
-template <int NV, int G>
-PAGELLM_AVX512_INLINE void accumulate_states(const float* const* vrow, TileProbs probs, const float* corrs,
+template <class T, int NV, int G>
+PAGELLM_AVX512_INLINE void accumulate_states(const T* const* vrow, TileProbs probs, const float* corrs,
                                              KeysSeen keys_seen, int64_t st_first, int64_t states, float* acc) {
   int64_t st = st_first;
-  for (; st + G <= states; st += G) accumulate_group<NV, G>(vrow, probs, corrs, keys_seen, st, acc);
+  for (; st + G <= states; st += G) accumulate_group<T, NV, G>(vrow, probs, corrs, keys_seen, st, acc);
   // The rest in one group (decode's 7 heads per KV head: 4 + 3, not 4 + 1 + 1 + 1 passes over V).
-  if (st < states) accumulate_rest<NV, G - 1>(vrow, probs, corrs, keys_seen, st, states - st, acc);
+  if (st < states) accumulate_rest<T, NV, G - 1>(vrow, probs, corrs, keys_seen, st, states - st, acc);
 }
 
 // Any head_dim: one state at a time, the last vector masked.
-PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const float* const* vrow, TileProbs probs,
+template <class T>
+PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const T* const* vrow, TileProbs probs,
                                           const float* corrs, KeysSeen keys_seen, int64_t st_first, int64_t states,
                                           float* acc) {
   for (int64_t st = st_first; st < states; ++st) {
@@ -244,7 +257,7 @@ PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const floa
       const __m512 pj = _mm512_set1_ps(pr[j * js]);
       for (int64_t vv = 0; vv < nv; ++vv) {
         const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
-        a[vv] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m, vrow[j] + vv * 16), a[vv]);
+        a[vv] = _mm512_fmadd_ps(pj, load_kv16(vrow[j] + vv * 16, m), a[vv]);
       }
     }
     for (int64_t vv = 0; vv < nv; ++vv) _mm512_storeu_ps(a_st + vv * 16, a[vv]);
@@ -253,15 +266,16 @@ PAGELLM_AVX512 void accumulate_states_any(int64_t nv, __mmask16 tail, const floa
 
 // Head dims that fill whole vectors get the grouped form (G states x NV vectors of accumulators
 // stay within 16 registers); the rest the masked loop. Same per-element arithmetic either way.
-PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, const float* const* vrow, TileProbs probs,
+template <class T>
+PAGELLM_AVX512 void accumulate_values(int64_t hd, int64_t nv, __mmask16 tail, const T* const* vrow, TileProbs probs,
                                       const float* corrs, KeysSeen keys_seen, int64_t st_first, int64_t states,
                                       float* acc) {
   if (hd == 64)
-    accumulate_states<4, 4>(vrow, probs, corrs, keys_seen, st_first, states, acc);
+    accumulate_states<T, 4, 4>(vrow, probs, corrs, keys_seen, st_first, states, acc);
   else if (hd == 128)
-    accumulate_states<8, 2>(vrow, probs, corrs, keys_seen, st_first, states, acc);
+    accumulate_states<T, 8, 2>(vrow, probs, corrs, keys_seen, st_first, states, acc);
   else if (hd == 32)
-    accumulate_states<2, 8>(vrow, probs, corrs, keys_seen, st_first, states, acc);
+    accumulate_states<T, 2, 8>(vrow, probs, corrs, keys_seen, st_first, states, acc);
   else
     accumulate_states_any(nv, tail, vrow, probs, corrs, keys_seen, st_first, states, acc);
 }
@@ -398,7 +412,9 @@ constexpr int64_t attend_scratch_floats(int64_t states, int64_t hd) {
 // head) the keys run in tiles [16c, 16c + 16) in order: scores as one FMA chain over head_dim,
 // online softmax, then p_j v_j added key by key; that never depends on which tokens share the
 // block, so a token computed alone (decode) gets the same bits as inside a prefill chunk.
-// scratch: attend_scratch_floats(nq * group, head_dim) floats.
+// scratch: attend_scratch_floats(nq * group, head_dim) floats. T: the cache's element (float or
+// bf16 bits), widened to float32 exactly as it is loaded.
+template <class T>
 PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const float* q, int64_t q_stride, int64_t nq,
                                  int64_t pos0, const int32_t* table, const KVLayerView& kv, int64_t kv_head, float* out,
                                  float* scratch) {
@@ -426,25 +442,27 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
   const int64_t last = pos0 + nq - 1;
   // The (token, head) states that see a tile starting at t0: tokens at pos >= t0.
   auto first_state = [&](int64_t t0) { return std::max<int64_t>(0, t0 - pos0) * group; };
-  const float* krow[kMaxTilesPerPass][kTile];
-  const float* vrow[kMaxTilesPerPass][kTile];
-  const float* ahead_k[kMaxTilesPerPass][kTile];
-  const float* ahead_v[kMaxTilesPerPass][kTile];
+  const T* krow[kMaxTilesPerPass][kTile];
+  const T* vrow[kMaxTilesPerPass][kTile];
+  const T* ahead_k[kMaxTilesPerPass][kTile];
+  const T* ahead_v[kMaxTilesPerPass][kTile];
   int ahead_nb[kMaxTilesPerPass];
   // K and V rows of keys [t0, t0 + nb) of this KV head, the block table walked once per tile
   // rather than a division and two lookups per key.
-  auto tile_rows = [&](int64_t t0, int nb, const float** k_rows, const float** v_rows) {
+  auto key_row0 = [&](int64_t block) { return reinterpret_cast<const T*>(kv.key(block, 0)) + kv_head * hd; };
+  auto value_row0 = [&](int64_t block) { return reinterpret_cast<const T*>(kv.value(block, 0)) + kv_head * hd; };
+  auto tile_rows = [&](int64_t t0, int nb, const T** k_rows, const T** v_rows) {
     if (nb <= 0) return;
     int64_t bi = t0 / B, off = t0 % B;
-    const float* kb = kv.key(table[bi], 0) + kv_head * hd;
-    const float* vb = kv.value(table[bi], 0) + kv_head * hd;
+    const T* kb = key_row0(table[bi]);
+    const T* vb = value_row0(table[bi]);
     for (int j = 0; j < nb; ++j) {
       k_rows[j] = kb + off * token_stride;
       v_rows[j] = vb + off * token_stride;
       if (++off == B && j + 1 < nb) {
         off = 0;
-        kb = kv.key(table[++bi], 0) + kv_head * hd;
-        vb = kv.value(table[bi], 0) + kv_head * hd;
+        kb = key_row0(table[++bi]);
+        vb = value_row0(table[bi]);
       }
     }
   };
@@ -492,8 +510,7 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
             __m512 d = _mm512_setzero_ps();
             for (int64_t vv = 0; vv < nv; ++vv) {
               const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
-              d = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + vv * 16),
-                                  _mm512_maskz_loadu_ps(m, krow[u][j] + vv * 16), d);
+              d = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + vv * 16), load_kv16(krow[u][j] + vv * 16, m), d);
             }
             tile_scores[st * 16 + j] = _mm512_reduce_add_ps(d);
           }
@@ -545,6 +562,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   const size_t scratch_floats = static_cast<size_t>(attend_scratch_floats(kQueryBlock * group, hd));
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
+  const auto attend = kv.dtype == KVDType::kBFloat16 ? &attend_block<uint16_t> : &attend_block<float>;
   pool.run(threads, [&](int) {
     thread_local std::vector<float> scratch;
     if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
@@ -556,8 +574,8 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       const int64_t nq = std::min(kQueryBlock, seq.num_queries - t0);
       const int64_t row = seq.query_start + t0;
       const int64_t pos0 = seq.context_len - seq.num_queries + t0;
-      attend_block(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
-                   out + (row * H + g * group) * hd, scratch.data());
+      attend(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
+             out + (row * H + g * group) * hd, scratch.data());
     }
   });
 }
