@@ -149,10 +149,12 @@ BENCHMARK(BM_ReferenceMatmul)->ArgsProduct({{0, 2, 3, 4}, {1, 64}})->UseRealTime
 // sequences, context length, shape (0: bench-0.5b's 14 heads / 2 KV heads, 1: bench-110m's 12 / 4;
 // head_dim 64), and for decode whether the K/V come from DRAM (1: enough copies of the cache, used
 // round-robin, to exceed the 32 MiB L3, as in a decode step, where every layer's weights stream
-// through the cache between two visits of a layer's K/V). GB/s counts the float32 K/V bytes read.
+// through the cache between two visits of a layer's K/V), and the cache's element type (0 float32,
+// 1 bfloat16). GB/s counts the K/V bytes read.
 void BM_PagedAttention(benchmark::State& state, bool prefill) {
   const int64_t seqs = state.range(0), ctx = state.range(1), B = 16, queries = prefill ? ctx : 1;
   const bool cold = !prefill && state.range(3) != 0;
+  const KVDType dtype = state.range(4) != 0 ? KVDType::kBFloat16 : KVDType::kFloat32;
   const AttentionShape shape =
       state.range(2) == 0 ? AttentionShape{14, 2, 64, 0.125f} : AttentionShape{12, 4, 64, 0.125f};
   const int64_t H = shape.num_heads, KVH = shape.num_kv_heads, hd = shape.head_dim;
@@ -160,12 +162,18 @@ void BM_PagedAttention(benchmark::State& state, bool prefill) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
   // Allocated like the engine's KV cache (AlignedBuffer: 2 MiB pages where the kernel gives them).
-  const auto kv_floats = static_cast<size_t>(seqs * blocks_per * 2 * B * KVH * hd);
-  const size_t copies = cold ? static_cast<size_t>(std::ceil(96e6 / double(kv_floats * sizeof(float)))) : 1;
+  const auto kv_elems = static_cast<size_t>(seqs * blocks_per * 2 * B * KVH * hd);
+  const auto kv_bytes = static_cast<double>(kv_elems) * static_cast<double>(kv_elem_bytes(dtype));
+  const size_t copies = cold ? static_cast<size_t>(std::ceil(96e6 / kv_bytes)) : 1;
   std::vector<AlignedBuffer> storage;
   for (size_t c = 0; c < copies; ++c) {
-    storage.emplace_back(kv_floats * sizeof(float));
-    for (size_t i = 0; i < kv_floats; ++i) storage.back().as<float>()[i] = ud(rng);
+    storage.emplace_back(static_cast<size_t>(kv_bytes));
+    for (size_t i = 0; i < kv_elems; ++i) {
+      if (dtype == KVDType::kBFloat16)
+        storage.back().as<uint16_t>()[i] = f32_to_bf16(ud(rng));
+      else
+        storage.back().as<float>()[i] = ud(rng);
+    }
   }
   std::vector<int32_t> tables(static_cast<size_t>(seqs * blocks_per));
   for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
@@ -176,25 +184,26 @@ void BM_PagedAttention(benchmark::State& state, bool prefill) {
   for (float& v : q) v = ud(rng);
   size_t next = 0;
   for (auto _ : state) {
-    const KVLayerView kv{storage[next].data(), seqs * blocks_per, B, KVH, hd};
+    const KVLayerView kv{storage[next].data(), seqs * blocks_per, B, KVH, hd, dtype};
     paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
     next = (next + 1) % copies;
     benchmark::DoNotOptimize(out.data());
   }
-  const double kv_bytes = double(seqs) * double(ctx) * 2 * double(KVH * hd) * 4;
+  const double read_bytes = double(seqs) * double(ctx) * 2 * double(KVH * hd) * double(kv_elem_bytes(dtype));
   state.counters["GB/s"] =
-      benchmark::Counter(kv_bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(state.range(2) == 0 ? "14/2 heads" : "12/4 heads") + (cold ? " cold" : ""));
+      benchmark::Counter(read_bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(state.range(2) == 0 ? "14/2 heads" : "12/4 heads") + (cold ? " cold" : "") +
+                 (dtype == KVDType::kBFloat16 ? " bf16" : " f32"));
 }
 void BM_PagedAttentionDecode(benchmark::State& state) { BM_PagedAttention(state, false); }
 BENCHMARK(BM_PagedAttentionDecode)
-    ->ArgsProduct({{1, 16}, {64, 256, 2048}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{1, 16}, {64, 256, 2048}, {0, 1}, {0, 1}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 // One prompt of ctx tokens attending to itself (a prefill's attention).
 void BM_PagedAttentionPrefill(benchmark::State& state) { BM_PagedAttention(state, true); }
 BENCHMARK(BM_PagedAttentionPrefill)
-    ->ArgsProduct({{1}, {512}, {0, 1}, {0}})
+    ->ArgsProduct({{1}, {512}, {0, 1}, {0}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
