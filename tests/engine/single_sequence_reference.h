@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/model_bundle.h"
+#include "model/kv_cache_dtype.h"
 #include "sampling/sampler.h"
 #include "sampling/sampling_params.h"
 #include "util/error.h"
@@ -36,7 +37,8 @@ inline GenerationResult generate_single_sequence(const ModelBundle& bundle, cons
                               : prompt_len + params.max_tokens;
   constexpr int64_t kBlockSize = 16;
   const int64_t num_blocks = (max_len + kBlockSize - 1) / kBlockSize;
-  KVCache cache(config, num_blocks, kBlockSize);
+  // The cache's element type the engine picks by default (--kv-cache-dtype auto).
+  KVCache cache(config, num_blocks, kBlockSize, resolve_kv_dtype(KVCacheDType::kAuto, bundle.model->precision()));
   std::vector<int32_t> block_table(static_cast<size_t>(num_blocks));
   std::iota(block_table.begin(), block_table.end(), 0);
 

@@ -159,9 +159,12 @@ TEST_P(EngineInvariance, SeededSamplingWithEveryProcessorDoesNotDependOnTheBatch
   expect_all_blocks_free(tiny);
 }
 
+// The BF16 GGUF runs as `--dtype auto` runs it on an AVX512-BF16 CPU: bf16 compute and a bf16 KV
+// cache (blocks copied, shared by prefix and preempted like float32 ones).
 INSTANTIATE_TEST_SUITE_P(Models, EngineInvariance,
                          ::testing::Values("models/stories260K/stories260K.gguf", "models/tiny-random/qwen3-qknorm/hf",
-                                           "models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf"),
+                                           "models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf",
+                                           "models/tiny-random/llama-gqa/llama-gqa-bf16.gguf"),
                          [](const auto& info) { return std::to_string(info.index); });
 
 TEST(Engine, AbortFreesBlocksAndReportsAbort) {
