@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 #include <random>
 #include <tuple>
@@ -10,6 +9,7 @@
 
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
+#include "tensor/convert.h"
 
 namespace pagellm::kernels {
 namespace {
@@ -47,17 +47,6 @@ struct Case {
   int64_t heads, kv_heads, head_dim, block_size, ctx, nq;
 };
 
-// A bfloat16 cache holds each key and value rounded to bf16 (round to nearest even, as
-// convert.h's f32_to_bf16 and AVX512-BF16 do): the brute force then sees those values.
-float round_to_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-
 class PagedAttentionTest : public ::testing::TestWithParam<std::tuple<Case, KVDType>> {};
 
 TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
@@ -85,7 +74,7 @@ TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
     write_kv_slot(kv, table[p / c.block_size] * c.block_size + p % c.block_size, &k[p * kvd], &v[p * kvd]);
   if (dtype == KVDType::kBFloat16) {
     for (auto* vec : {&k, &v})
-      for (float& x : *vec) x = round_to_bf16(x);
+      for (float& x : *vec) x = bf16_to_f32(f32_to_bf16(x));  // what the bf16 cache holds
   }
 
   std::vector<float> out(q.size());

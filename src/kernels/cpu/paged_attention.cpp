@@ -12,16 +12,9 @@ namespace pagellm::kernels {
 
 namespace {
 
-// Element d of the K or V row at `row` (an address from KVLayerView::key / value).
-float kv_element(const KVLayerView& kv, const uint8_t* row, int64_t d) {
-  if (kv.dtype == KVDType::kBFloat16) {
-    uint16_t h;
-    std::memcpy(&h, row + d * 2, 2);
-    return bf16_to_f32(h);
-  }
-  float f;
-  std::memcpy(&f, row + d * 4, 4);
-  return f;
+// The K or V row at `row` (an address from KVLayerView::key / value) as `n` floats.
+void read_row(const KVLayerView& kv, const uint8_t* row, int64_t n, float* out) {
+  dequantize_row(kv.dtype == KVDType::kBFloat16 ? DType::kBF16 : DType::kF32, row, out, n);
 }
 
 void store_row(const KVLayerView& kv, const float* src, uint8_t* dst) {
@@ -56,7 +49,7 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
   {
     std::vector<float> scores(static_cast<size_t>(context_len));
     std::vector<float> acc(static_cast<size_t>(hd));
-    std::vector<float> row(static_cast<size_t>(hd));  // a key as float32
+    std::vector<float> row(static_cast<size_t>(hd));  // a key or value as float32
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < work; ++item) {
       const int64_t t = item / shape.num_heads;
@@ -67,7 +60,7 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
       float max_score = -INFINITY;
       for (int64_t j = 0; j <= pos; ++j) {
         const uint8_t* k = kv.key(block_table[j / B], j % B) + kv_head * hd * kv.elem_bytes();
-        for (int64_t d = 0; d < hd; ++d) row[static_cast<size_t>(d)] = kv_element(kv, k, d);
+        read_row(kv, k, hd, row.data());
         scores[j] = dot_f32(qh, row.data(), hd) * shape.scale;
         max_score = std::max(max_score, scores[j]);
       }
@@ -79,7 +72,8 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = 0; j <= pos; ++j) {
         const uint8_t* v = kv.value(block_table[j / B], j % B) + kv_head * hd * kv.elem_bytes();
-        for (int64_t d = 0; d < hd; ++d) acc[d] += scores[j] * kv_element(kv, v, d);
+        read_row(kv, v, hd, row.data());
+        for (int64_t d = 0; d < hd; ++d) acc[d] += scores[j] * row[static_cast<size_t>(d)];
       }
       float* o = out + (t * shape.num_heads + h) * hd;
       for (int64_t d = 0; d < hd; ++d) o[d] = acc[d] / denom;
