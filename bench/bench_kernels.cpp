@@ -131,6 +131,34 @@ BENCHMARK(BM_PackedColdM1)
     ->Unit(benchmark::kMicrosecond);
 
 // The reference path (baseline): kernels::matmul on BF16 weights.
+// A batch decode step's projections: BF16 weights computed in bf16 for M rows, cold like
+// BM_PackedColdM1 (copies used round-robin beyond the L3). args: shape index, M, coded (0 raw, 1
+// coded where the CPU codes weights).
+void BM_PackedColdBatch(benchmark::State& state) {
+  const Shape s = kShapes[state.range(0)];
+  const int64_t m = state.range(1);
+  const bool code = state.range(2) != 0;
+  Weight w = random_weight(DType::kBF16, s.n, s.k);
+  const auto bytes = static_cast<double>(w.view.nbytes());
+  const auto copies = static_cast<size_t>(std::ceil(640e6 / bytes));
+  std::vector<PackedWeight> packed;
+  packed.reserve(copies);
+  for (size_t i = 0; i < copies; ++i) packed.emplace_back(w.view, nullptr, MatmulPrecision::kBF16, nullptr, code);
+  std::vector<float> x(static_cast<size_t>(m * s.k), 0.5f), y(static_cast<size_t>(m * s.n));
+  size_t next = 0;
+  for (auto _ : state) {
+    packed[next].forward(x.data(), m, y.data());
+    next = (next + 1) % copies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(s.name) + (packed[0].coded() ? " coded" : " raw") + " cold");
+  set_counters(state, m, s.n, s.k, bytes);
+}
+BENCHMARK(BM_PackedColdBatch)
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {8, 16, 32, 64}, {0, 1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 void BM_ReferenceMatmul(benchmark::State& state) {
   const Shape s = kShapes[state.range(0)];
   const int64_t m = state.range(1);

@@ -1,5 +1,6 @@
 #include "model/llama_model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -47,7 +48,11 @@ void grow(std::vector<float>& v, int64_t n) {
 }  // namespace
 
 LlamaModel::Linear::Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision,
-                           WeightArena* arena, bool code) {
+                           WeightArena* arena, bool code, kernels::Epilogue epilogue) {
+  if (epilogue != kernels::Epilogue::kNone && parts.size() == 2 && parts[0].weight->dtype == parts[1].weight->dtype) {
+    groups_.emplace_back(parts, precision, arena, code, epilogue);
+    return;
+  }
   // Consecutive parts with one dtype share a PackedWeight (a GGUF may mix Q8_0 and F16).
   size_t begin = 0;
   for (size_t i = 1; i <= parts.size(); ++i)
@@ -64,8 +69,8 @@ void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* con
     const kernels::PackedWeight* after = i + 1 < groups_.size() ? &groups_[i + 1]
                                          : next.groups_.empty() ? nullptr
                                                                 : &next.groups_.front();
-    g.forward(x, m, ys.subspan(first, g.num_parts()), after);
-    first += g.num_parts();
+    g.forward(x, m, ys.subspan(first, g.num_outputs()), after);
+    first += g.num_outputs();
   }
 }
 
@@ -107,7 +112,7 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
     const kernels::LinearPart gate_up[] = {{lw.gate_proj, nullptr}, {lw.up_proj, nullptr}};
     const kernels::LinearPart o[] = {{lw.o_proj, nullptr}}, down[] = {{lw.down_proj, nullptr}};
     lw.qkv = Linear(qkv, precision_, &arena_, code_weights_);
-    lw.gate_up = Linear(gate_up, precision_, &arena_, code_weights_);
+    lw.gate_up = Linear(gate_up, precision_, &arena_, code_weights_, kernels::Epilogue::kSiluMul);
     lw.o = Linear(o, precision_, &arena_, code_weights_);
     lw.down = Linear(down, precision_, &arena_, code_weights_);
     // The forward pass reads only the packed copies: let the mapped source pages go, layer by
@@ -224,6 +229,9 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     prof->begin_step(decode, T);
   }
   Scratch& sc = scratch_;
+  // SiLU-gated layers store silu(gate) * up in `gate` and need no `up` buffer.
+  const bool all_silu_fused =
+      std::all_of(layers_.begin(), layers_.end(), [](const LayerWeights& lw) { return lw.gate_up.silu_fused(); });
   for (auto [buf, n] : {std::pair{&sc.x, T * H},
                         {&sc.h, T * H},
                         {&sc.q, T * q_dim},
@@ -232,7 +240,7 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
                         {&sc.attn, T * q_dim},
                         {&sc.proj, T * H},
                         {&sc.gate, T * F},
-                        {&sc.up, T * F}})
+                        {&sc.up, all_silu_fused ? 0 : T * F}})
     grow(*buf, n);
   float *x = sc.x.data(), *h = sc.h.data(), *q = sc.q.data(), *k = sc.k.data(), *v = sc.v.data(),
         *attn = sc.attn.data(), *proj = sc.proj.data(), *gate = sc.gate.data(), *up = sc.up.data();
@@ -298,13 +306,18 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     add_norm_rows(proj, lw.post_attention_norm);
     lap(Part::kNorm);
 
-    float* const gate_up_out[] = {gate, up};
-    lw.gate_up.forward(h, T, gate_up_out, lw.down);
-    lap(Part::kGateUp);
-    parallel_for_rows(T, F, [&](int64_t t0, int64_t t1) {
-      kernels::silu_mul_fast(gate + t0 * F, up + t0 * F, (t1 - t0) * F, gate + t0 * F);
-    });
-    lap(Part::kSiluMul);
+    if (lw.gate_up.silu_fused()) {  // gate = silu(gate) * up, stored by the projection itself
+      lw.gate_up.forward(h, T, gate, lw.down);
+      lap(Part::kGateUp);
+    } else {
+      float* const gate_up_out[] = {gate, up};
+      lw.gate_up.forward(h, T, gate_up_out, lw.down);
+      lap(Part::kGateUp);
+      parallel_for_rows(T, F, [&](int64_t t0, int64_t t1) {
+        kernels::silu_mul_fast(gate + t0 * F, up + t0 * F, (t1 - t0) * F, gate + t0 * F);
+      });
+      lap(Part::kSiluMul);
+    }
     lw.down.forward(gate, T, proj, l + 1 < c.num_layers ? layers_[static_cast<size_t>(l + 1)].qkv : lm_head_packed_);
     lap(Part::kDown);
     if (l + 1 < c.num_layers)  // the residual add fused with the next layer's input norm

@@ -56,8 +56,11 @@ class LlamaModel {
   class Linear {
    public:
     Linear() = default;
+    // epilogue kSiluMul: gate and up parts of one dtype become one SiLU-gated weight (one output,
+    // silu(gate) * up); parts of two dtypes stay two outputs, for a separate SwiGLU pass.
     Linear(std::span<const kernels::LinearPart> parts, kernels::MatmulPrecision precision, WeightArena* arena,
-           bool code);
+           bool code, kernels::Epilogue epilogue = kernels::Epilogue::kNone);
+    bool silu_fused() const { return groups_.size() == 1 && groups_.front().epilogue() == kernels::Epilogue::kSiluMul; }
     // next: the projection the forward pass runs after this one (its weights are warmed at the
     // barrier between them in decode steps).
     void forward(const float* x, int64_t m, std::span<float* const> ys, const Linear& next) const;

@@ -129,6 +129,31 @@ TEST(CodedBf16, CodedWeightsGiveTheRawWeightsOutputsBitForBit) {
   }
 }
 
+// A SiLU-gated gate/up pair coded: the same bits as raw, on decode rows and batches decoded
+// through scratch (K = 5122: two scratch blocks, partial sums parked). A pair with a value too
+// small for the window in either part stays raw as a pair (its tile runs one kernel).
+TEST(CodedBf16, GatedCodedWeightsGiveTheRawOutputsBitForBit) {
+  if (!cpu_codes_weights())
+    GTEST_SKIP() << "this CPU does not decode coded weights (needs AVX-512 BF16 and VBMI, no AMX)";
+  std::mt19937 rng(6);
+  std::normal_distribution<float> nd;
+  for (int64_t k : {96, 301, 5122}) {
+    const int64_t n = 70;  // 5 pairs of panels, the last ragged
+    Bf16Weight g = make_weight(n, k, 0.02f, rng, {3}), u = make_weight(n, k, 0.02f, rng, {40, 69});
+    const LinearPart parts[] = {{&g.view, nullptr}, {&u.view, nullptr}};
+    const PackedWeight raw(parts, MatmulPrecision::kBF16, nullptr, false, Epilogue::kSiluMul);
+    const PackedWeight coded(parts, MatmulPrecision::kBF16, nullptr, true, Epilogue::kSiluMul);
+    ASSERT_TRUE(coded.coded());
+    EXPECT_EQ(coded.raw_panels(), 6) << "pairs 0, 2 and 4 raw, both halves";
+    for (int64_t m : {1, 2, 3, 4, 5, 8, 17, 64, 65, 150}) {
+      std::vector<float> x(static_cast<size_t>(m * k));
+      for (float& v : x) v = nd(rng);
+      expect_same_bits(forward(coded, x, m, n), forward(raw, x, m, n),
+                       "gated k " + std::to_string(k) + " m " + std::to_string(m));
+    }
+  }
+}
+
 TEST(CodedBf16, PortablePathReadsCodedPanels) {
   if (!cpu_codes_weights()) GTEST_SKIP() << "this CPU does not code weights (needs AVX-512 BF16 and VBMI, no AMX)";
   std::mt19937 rng(9);

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <initializer_list>
 #include <random>
 #include <vector>
 
 #include "kernels/cpu/amx_matmul.h"
+#include "kernels/cpu/fused.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_matmul.h"
 #include "tensor/convert.h"
@@ -140,6 +142,67 @@ TEST_P(BothBf16Paths, FusedPartsEqualSeparateWeights) {
   }
 }
 
+// silu(gate) * up for a gate and an up weight of one size: the gated weight (panels paired, the
+// SwiGLU applied to the accumulators) against the same two weights packed as two outputs and the
+// standalone silu_mul_fast pass, bit for bit, on every kernel shape: decode rows (1-4), batches
+// streamed whole (5-64), row blocks (65+), K blocked with partial sums parked (K = 4200 and 3000
+// at more than 64 rows), ragged N and K. As the two-output path is batch-invariant, so is this.
+std::vector<float> gate_up_then_silu(const LinearPart (&parts)[2], MatmulPrecision prec, const std::vector<float>& x,
+                                     int64_t m, int64_t n) {
+  PackedWeight two(parts, prec);
+  std::vector<float> gate(static_cast<size_t>(m * n)), up(gate.size());
+  float* ys[] = {gate.data(), up.data()};
+  two.forward(x.data(), m, ys);
+  silu_mul_fast(gate.data(), up.data(), m * n, gate.data());
+  return gate;
+}
+
+void expect_gated_equals_two_outputs(DType dt, MatmulPrecision prec, Shape s, std::mt19937& rng) {
+  Weight g = make_weight(dt, s.n, s.k, rng), u = make_weight(dt, s.n, s.k, rng);
+  std::vector<float> bg = random_vec(size_t(s.n), rng), bu = random_vec(size_t(s.n), rng);
+  const LinearPart parts[] = {{&g.view, bg.data()}, {&u.view, bu.data()}};
+  const PackedWeight gated(parts, prec, nullptr, false, Epilogue::kSiluMul);
+  ASSERT_EQ(gated.num_outputs(), 1u);
+  const std::vector<float> x = random_vec(size_t(s.m * s.k), rng);
+  std::vector<float> got(static_cast<size_t>(s.m * s.n), NAN);
+  gated.forward(x.data(), s.m, got.data());
+  const std::vector<float> want = gate_up_then_silu(parts, prec, x, s.m, s.n);
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_TRUE(std::memcmp(&got[i], &want[i], sizeof(float)) == 0)
+        << dtype_name(dt) << " m=" << s.m << " n=" << s.n << " k=" << s.k << " at " << i << ": " << got[i] << " vs "
+        << want[i];
+}
+
+TEST_P(BothBf16Paths, SiluGatedWeightEqualsTwoOutputsThenSiluMul) {
+  std::mt19937 rng(16);
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
+      for (Shape s : {Shape{1, 7, 13},
+                      {2, 33, 64},
+                      {3, 100, 301},
+                      {4, 130, 96},
+                      {5, 47, 255},
+                      {16, 64, 896},
+                      {17, 50, 200},
+                      {64, 70, 300},
+                      {65, 37, 896},
+                      {150, 40, 4200},
+                      {300, 21, 3000}})
+        expect_gated_equals_two_outputs(dt, prec, s, rng);
+    for (Shape s : {Shape{1, 40, 64}, {6, 33, 96}, {70, 20, 640}})
+      expect_gated_equals_two_outputs(DType::kQ8_0, prec, s, rng);
+  }
+}
+
+TEST(PackedMatmul, SiluGatedWeightNeedsTwoPartsOfOneSize) {
+  std::mt19937 rng(17);
+  Weight g = make_weight(DType::kBF16, 32, 64, rng), u = make_weight(DType::kBF16, 16, 64, rng);
+  const LinearPart uneven[] = {{&g.view, nullptr}, {&u.view, nullptr}};
+  EXPECT_ANY_THROW(PackedWeight(uneven, MatmulPrecision::kBF16, nullptr, false, Epilogue::kSiluMul));
+  const LinearPart one[] = {{&g.view, nullptr}};
+  EXPECT_ANY_THROW(PackedWeight(one, MatmulPrecision::kBF16, nullptr, false, Epilogue::kSiluMul));
+}
+
 // A row's output is bit-identical alone (M = 1) and inside batches of 37 and 512, whatever
 // the other rows hold.
 TEST_P(BothBf16Paths, RowResultIsBitIdenticalForAnyBatch) {
@@ -249,6 +312,7 @@ TEST(PackedMatmul, PortablePathMatchesReferenceAndIsBatchInvariant) {
     packed.forward(x.data(), 37, all.data());
     packed.forward(x.data() + 20 * 99, 1, one.data());
     for (int64_t j = 0; j < 21; ++j) ASSERT_EQ(one[j], all[20 * 21 + j]);
+    for (Shape s : {Shape{1, 7, 13}, {37, 21, 99}}) expect_gated_equals_two_outputs(DType::kBF16, prec, s, rng);
   }
   force_portable_kernels(false);
 }

@@ -11,7 +11,9 @@
 
 #include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/coded_bf16.h"
+#include "kernels/cpu/fused.h"
 #include "kernels/cpu/panel_out.h"
+#include "kernels/cpu/simd_math.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/convert.h"
 #include "util/error.h"
@@ -241,6 +243,19 @@ PAGELLM_AVX512_INLINE void start_tile(__m512 (&acc)[MR][NR], __mmask16 (&mask)[N
 template <int MR, int NR>
 PAGELLM_AVX512_INLINE void finish_tile(const __m512 (&acc)[MR][NR], const __mmask16 (&mask)[NR], const PanelOut* outs,
                                        int64_t m0, bool last) {
+  if constexpr (NR % 2 == 0) {
+    if (last && outs[0].gated) {  // (gate, up) panel pairs: one store of silu(gate) * up
+#pragma GCC unroll 2
+      for (int j = 0; j < NR; j += 2) {
+        const __m512 bg = _mm512_loadu_ps(outs[j].bias), bu = _mm512_loadu_ps(outs[j + 1].bias);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+          _mm512_mask_storeu_ps(outs[j].gated + (m0 + r) * outs[j].ld_gated, mask[j],
+                                simd::silu_mul_ps(_mm512_add_ps(acc[r][j], bg), _mm512_add_ps(acc[r][j + 1], bu)));
+      }
+      return;
+    }
+  }
 #pragma GCC unroll 4
   for (int j = 0; j < NR; ++j) {
     const __m512 b = last ? _mm512_loadu_ps(outs[j].bias) : _mm512_setzero_ps();
@@ -530,9 +545,12 @@ PackedWeight::PackedWeight(const TensorView& w, const float* bias, MatmulPrecisi
     : PackedWeight(std::span<const LinearPart>(std::array<LinearPart, 1>{LinearPart{&w, bias}}), precision, arena,
                    code) {}
 
-PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision, WeightArena* arena,
-                           bool code) {
+PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision, WeightArena* arena, bool code,
+                           Epilogue epilogue)
+    : epilogue_(epilogue) {
   if (parts.empty()) fail(ErrorCode::kInternal, "PackedWeight needs at least one weight");
+  if (gated() && (parts.size() != 2 || parts[0].weight->rows() != parts[1].weight->rows()))
+    fail(ErrorCode::kInternal, "a SiLU-gated weight needs a gate and an up part of one size");
   const DType src = parts[0].weight->dtype;
   k_ = parts[0].weight->cols();
   for (const LinearPart& p : parts)
@@ -553,10 +571,14 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
     for (int64_t i = 0; i < (n + P - 1) / P; ++i) panel_part_.push_back(static_cast<int32_t>(parts_.size() - 1));
     num_panels_ += (n + P - 1) / P;
   }
+  if (gated()) {  // gate panel i, then up panel i
+    for (int64_t p = 0; p < num_panels_; ++p) panel_part_[static_cast<size_t>(p)] = static_cast<int32_t>(p % 2);
+  }
   bias_.assign(static_cast<size_t>(num_panels_ * P), 0.0f);
   for (size_t pi = 0; pi < parts.size(); ++pi)
     if (parts[pi].bias)
-      std::copy(parts[pi].bias, parts[pi].bias + parts_[pi].n, bias_.begin() + parts_[pi].first_panel * P);
+      for (int64_t row = 0; row < parts_[pi].n; ++row)
+        bias_[static_cast<size_t>(panel_of(pi, row) * P + row % P)] = parts[pi].bias[row];
   coded_ = code && bf16_compute_ && cpu_codes_weights();
   if (!coded_) {
     allocate(static_cast<size_t>(num_panels_ * panel_bytes_), arena);
@@ -581,11 +603,10 @@ void PackedWeight::allocate(size_t bytes, WeightArena* arena) {
 void PackedWeight::pack(std::span<const LinearPart> parts, DType src, uint8_t* out) const {
   ThreadPool& pool = ThreadPool::instance();
   for (size_t pi = 0; pi < parts.size(); ++pi) {
-    const int64_t first = parts_[pi].first_panel;
     const int64_t n = parts_[pi].n;
     pool.run(pool.num_threads(), [&](int t) {
       for (int64_t row = n * t / pool.num_threads(); row < n * (t + 1) / pool.num_threads(); ++row)
-        pack_row(src, parts[pi].weight->row(row), k_, storage_, out + (first + row / P) * raw_panel_bytes_, row % P);
+        pack_row(src, parts[pi].weight->row(row), k_, storage_, out + panel_of(pi, row) * raw_panel_bytes_, row % P);
     });
   }
 }
@@ -601,6 +622,10 @@ void PackedWeight::code_panels(const uint8_t* raw, WeightArena* arena) {
       base[static_cast<size_t>(p)] =
           coded_bf16::base_for(reinterpret_cast<const uint16_t*>(raw + p * raw_panel_bytes_), kpairs);
   });
+  if (gated()) {  // a (gate, up) pair runs in one tile, with one kernel: both coded or both raw
+    for (size_t p = 0; p + 1 < base.size(); p += 2)
+      if (base[p] < 0 || base[p + 1] < 0) base[p] = base[p + 1] = -1;
+  }
   panel_bytes_ = coded_bf16::panel_bytes(kpairs);
   raw_offset_.assign(static_cast<size_t>(num_panels_), -1);
   int64_t end = num_panels_ * panel_bytes_;
@@ -628,6 +653,10 @@ const uint8_t* PackedWeight::panel_data(int64_t p) const {
   return data_ + (raw_at >= 0 ? raw_at : p * panel_bytes_);
 }
 
+int64_t PackedWeight::panel_of(size_t part, int64_t row) const {
+  return gated() ? 2 * (row / P) + static_cast<int64_t>(part) : parts_[part].first_panel + row / P;
+}
+
 int64_t PackedWeight::raw_panels() const {
   return std::count_if(raw_offset_.begin(), raw_offset_.end(), [](int64_t at) { return at >= 0; });
 }
@@ -635,8 +664,8 @@ int64_t PackedWeight::raw_panels() const {
 bool PackedWeight::uses_amx() const { return bf16_compute_ && !coded_ && amx::available(); }
 
 void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
-  if (ys.size() != parts_.size())
-    fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {} parts", ys.size(), parts_.size());
+  if (ys.size() != num_outputs())
+    fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
   if (m <= 0 || num_panels_ == 0) return;
   const bool avx = cpu_has_avx512_bf16();
   if (avx && uses_amx()) {
@@ -717,26 +746,35 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       }
     }
   };
+  // Decode (m <= 4): 4 panels at a time for memory-level parallelism. Up to kStreamRows rows:
+  // whole K per pass (weights streamed once, prefetched). Bigger batches: blocks of rows, each
+  // a pass over the panels whose activations stay in L2 (K blocks only where a block's
+  // activations would not fit), over chunks of panels whose partial sums (rows x chunk x 16
+  // floats) stay in L2 too between K blocks instead of going to memory.
+  const bool small = m <= 4;
+  const bool k_blocked = m > kStreamRows;
+  const int64_t row_block = k_blocked ? block_rows : m;
+  // Coded weights in batches are decoded a K block at a time into scratch that stays in cache.
+  const bool decode_to_scratch = coded_ && !small;
+  const int64_t kc = k_blocked           ? k_block_pairs(kpairs, std::min(m, row_block), fmt == kFmtBF16Dot ? 4 : 8)
+                     : decode_to_scratch ? std::min(kpairs, kScratchPairs)
+                                         : kpairs;
+  // A gated weight's kernels store silu(gate) * up from their accumulators; partial sums between
+  // K blocks, and the portable path's sums, wait in parking.
+  float* parking = nullptr;
+  if (gated() && (!avx || kc < kpairs)) {
+    thread_local std::vector<float> park;  // grows to the largest batch, then stays
+    const auto floats = static_cast<size_t>(m * 2 * parts_[0].n);
+    if (park.size() < floats) park.resize(floats);
+    parking = park.data();
+  }
   auto compute_panels = [&](int64_t p_begin, int64_t p_end, int64_t rows_begin, int64_t rows_end) {
-    auto out_of = [&](int64_t panel) { return panel_out(panel, ys); };
+    auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx); };
 
     if (!avx) {
       for (int64_t p = p_begin; p < p_end; ++p)
         portable_panel(storage_, panel_coded(p), bf16_compute_, call, panel_data(p), out_of(p), rows_begin, rows_end);
     } else {
-      // Decode (m <= 4): 4 panels at a time for memory-level parallelism. Up to kStreamRows rows:
-      // whole K per pass (weights streamed once, prefetched). Bigger batches: blocks of rows, each
-      // a pass over the panels whose activations stay in L2 (K blocks only where a block's
-      // activations would not fit), over chunks of panels whose partial sums (rows x chunk x 16
-      // floats) stay in L2 too between K blocks instead of going to memory.
-      const bool small = m <= 4;
-      const bool k_blocked = m > kStreamRows;
-      const int64_t row_block = k_blocked ? block_rows : m;
-      // Coded weights in batches are decoded a K block at a time into scratch that stays in cache.
-      const bool decode_to_scratch = coded_ && !small;
-      const int64_t kc = k_blocked           ? k_block_pairs(kpairs, std::min(m, row_block), fmt == kFmtBF16Dot ? 4 : 8)
-                         : decode_to_scratch ? std::min(kpairs, kScratchPairs)
-                                             : kpairs;
       const int64_t pair_bytes = pair_bytes_of(fmt);
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
       const bool wide = fmt == kFmtBF16Dot && k_blocked;  // batch decode (M <= 64): 8 x 2 was 5 % faster
@@ -757,9 +795,11 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
             for (int64_t p = c_begin; p < c_end;) {
               const int64_t left = c_end - p;
               int nr = ((small || wide) && left >= 4) ? 4 : left >= 2 ? 2 : 1;
-              // A raw panel among coded ones runs alone, with the raw kernel.
-              for (int j = 0; coded_ && small && j < nr; ++j)
-                if (!panel_coded(p + j)) nr = 1;
+              // A raw panel among coded ones runs alone (a gated weight's raw pair together), with
+              // the raw kernel.
+              const int unit = gated() ? 2 : 1;
+              for (int j = 0; coded_ && small && j < nr; j += unit)
+                if (!panel_coded(p + j)) nr = j == 0 ? unit : j >= 2 ? 2 : 1;
               const int rows = small ? mr_max : nr == 4 ? kWideMR : kMaxMR;
               const int nr_index = nr == 4 ? 2 : nr - 1;
               const uint8_t* panels[4];
@@ -832,6 +872,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + block_rows));
     }
   });
+  if (gated() && !avx) silu_mul_from_parking(parking, m, ys[0]);
 }
 
 bool PackedWeight::uses_first_runs(int64_t m, int threads) const {
@@ -868,12 +909,35 @@ int PackedWeight::threads_for(int64_t m) const {
   return flops < 2e6 && weight_bytes < kMinSplitWeightBytes ? 1 : ThreadPool::instance().num_threads();
 }
 
-PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys) const {
+PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys, float* parking, bool fused) const {
+  if (gated()) {
+    const int64_t n = parts_[0].n, col = panel / 2 * P, up = panel % 2;
+    PanelOut out{parking ? parking + up * n + col : nullptr, 2 * n, static_cast<int>(std::min<int64_t>(P, n - col)),
+                 bias_.data() + panel * P};
+    if (fused && !up) {
+      out.gated = ys[0] + col;
+      out.ld_gated = n;
+    }
+    return out;
+  }
   const auto part_index = static_cast<size_t>(panel_part_[static_cast<size_t>(panel)]);
   const Part& part = parts_[part_index];
   const int64_t col = (panel - part.first_panel) * P;
   return PanelOut{ys[part_index] + col, part.n, static_cast<int>(std::min<int64_t>(P, part.n - col)),
                   bias_.data() + panel * P};
+}
+
+void PackedWeight::silu_mul_from_parking(const float* parking, int64_t m, float* y) const {
+  const int64_t n = parts_[0].n;
+  auto rows = [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) silu_mul_fast(parking + r * 2 * n, parking + r * 2 * n + n, n, y + r * n);
+  };
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = m * n < kParallelRoundingElems ? 1 : pool.num_threads();
+  if (threads == 1)
+    rows(0, m);
+  else
+    pool.run(threads, [&](int t) { rows(m * t / threads, m * (t + 1) / threads); });
 }
 
 // kBF16 on AMX tiles (see amx_matmul.h): activations rounded to bf16 once, in tile order.
@@ -908,6 +972,11 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
   // sequential (and the activations' L2 block reused) and short enough to even out.
   const int64_t run_panels =
       threads == 1 ? num_panels_ : std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kRunsPerThread));
+  // A gated weight's sums wait in parking for the SwiGLU pass (the AMX tiles store them as they are).
+  thread_local std::vector<float> park;
+  if (gated() && park.size() < static_cast<size_t>(m * 2 * parts_[0].n))
+    park.resize(static_cast<size_t>(m * 2 * parts_[0].n));
+  float* parking = gated() ? park.data() : nullptr;
   std::atomic<int64_t> next{0};
   pool.run(threads, [&](int) {
     thread_local std::vector<const uint8_t*> panels;
@@ -918,11 +987,12 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
       outs.clear();
       for (int64_t p = p0; p < p1; ++p) {
         panels.push_back(data_ + p * panel_bytes_);
-        outs.push_back(panel_out(p, ys));
+        outs.push_back(panel_out(p, ys, parking));
       }
       amx::matmul_panels(a, k_tiles, panels.data(), outs.data(), p1 - p0);
     }
   });
+  if (gated()) silu_mul_from_parking(parking, m, ys[0]);
 }
 
 }  // namespace pagellm::kernels

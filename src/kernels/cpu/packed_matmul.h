@@ -13,6 +13,10 @@
 // raw after the coded ones. The products are those of the raw panels, bit for bit.
 // Several weights sharing K (q|k|v, gate|up) can be packed into one PackedWeight so one call
 // and one pass over the activations computes them all; each part starts on a panel boundary.
+// A gate and an up projection can instead be packed with Epilogue::kSiluMul: their panels
+// alternate (gate panel i, then up panel i), the kernels' tiles take them in pairs, and the last
+// K block stores silu(gate) * up straight from the accumulators: one output of N floats a row
+// instead of 2N written and read again by a separate SwiGLU pass.
 //
 // Batch invariance: every output element is accumulated by one fused multiply-add chain over
 // k = 0, 1, ..., K-1 in order (one zmm lane; the bf16 mode adds one vdpbf16ps pair per step),
@@ -38,6 +42,12 @@ enum class MatmulPrecision {
            // CPU has them (amx_matmul.h), else vdpbf16ps
 };
 
+// What the outputs go through before they are stored.
+enum class Epilogue {
+  kNone,
+  kSiluMul,  // two parts of one size, gate and up: one output, silu(gate) * up (SwiGLU)
+};
+
 struct LinearPart {
   const TensorView* weight = nullptr;  // [out, in]
   const float* bias = nullptr;         // nullptr or `out` floats
@@ -52,14 +62,16 @@ class PackedWeight {
   // outlive this weight); without one the weight owns its buffer. code: store BF16 weights coded
   // (kBF16 precision, where the CPU has AVX-512 VBMI and no AMX; see coded() and coded_bf16.h).
   explicit PackedWeight(std::span<const LinearPart> parts, MatmulPrecision precision = MatmulPrecision::kExact,
-                        WeightArena* arena = nullptr, bool code = false);
+                        WeightArena* arena = nullptr, bool code = false, Epilogue epilogue = Epilogue::kNone);
   explicit PackedWeight(const TensorView& w, const float* bias = nullptr,
                         MatmulPrecision precision = MatmulPrecision::kExact, WeightArena* arena = nullptr,
                         bool code = false);
 
   int64_t in_features() const { return k_; }
-  size_t num_parts() const { return parts_.size(); }
-  int64_t out_features(size_t part) const { return parts_[part].n; }
+  Epilogue epilogue() const { return epilogue_; }
+  // Output buffers forward() takes: one per part, or one for a SiLU-gated pair.
+  size_t num_outputs() const { return gated() ? 1 : parts_.size(); }
+  int64_t out_features(size_t output) const { return parts_[output].n; }
   DType storage() const { return storage_; }
   bool bf16_compute() const { return bf16_compute_; }
   // The packed weights: what one decode call streams from memory.
@@ -68,8 +80,9 @@ class PackedWeight {
   // Panels of a coded weight kept raw (values spanning more binades than a code covers).
   int64_t raw_panels() const;
 
-  // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major, not aliasing x
-  // (partial sums are parked in y between K blocks). Callable from several threads at once.
+  // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major for each of the
+  // num_outputs(), not aliasing x (partial sums are parked in y between K blocks). Callable from
+  // several threads at once.
   // next: the weight the caller multiplies by next, if known (a decode step is a fixed chain of
   // projections). A decode-sized call then has each thread, once it is done, warm the run of
   // `next` that it will start with, through the barrier and the serial work in between
@@ -80,10 +93,18 @@ class PackedWeight {
   }
 
  private:
-  PanelOut panel_out(int64_t panel, std::span<float* const> ys) const;
+  bool gated() const { return epilogue_ == Epilogue::kSiluMul; }
+  // Where panel `panel`'s sums go. A gated weight parks its partial sums (and, on the paths
+  // without the fused epilogue, its full sums) in `parking` ([m][2N], gate then up) and stores
+  // silu(gate) * up in ys[0] when `fused`.
+  PanelOut panel_out(int64_t panel, std::span<float* const> ys, float* parking = nullptr, bool fused = false) const;
+  // The paths without the fused epilogue (AMX, portable): ys[0] = silu(gate) * up from parking.
+  void silu_mul_from_parking(const float* parking, int64_t m, float* y) const;
   // Where panel p's bytes start, and whether they are coded (else raw, in storage_'s layout).
   const uint8_t* panel_data(int64_t p) const;
   bool panel_coded(int64_t p) const { return coded_ && raw_offset_[static_cast<size_t>(p)] < 0; }
+  // The panel that row `row` of part `part` is packed into.
+  int64_t panel_of(size_t part, int64_t row) const;
   bool uses_amx() const;
   void pack(std::span<const LinearPart> parts, DType src, uint8_t* out) const;
   void code_panels(const uint8_t* raw, WeightArena* arena);
@@ -103,6 +124,7 @@ class PackedWeight {
     int64_t n = 0;
     int64_t first_panel = 0;
   };
+  Epilogue epilogue_ = Epilogue::kNone;
   std::vector<Part> parts_;
   std::vector<int32_t> panel_part_;  // part of each panel
   std::vector<float> bias_;          // num_panels * 16, zeros where absent

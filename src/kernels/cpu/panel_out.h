@@ -9,6 +9,11 @@ struct PanelOut {
   int64_t ldc = 0;
   int valid = 0;  // columns of the panel that exist in the output
   const float* bias = nullptr;
+  // Gate panel of a SiLU-gated weight (Epilogue::kSiluMul), whose next panel is the matching up
+  // panel: in the last K block the pair is stored here, once, as silu(gate) * up (c and c of the
+  // up panel then only park partial sums between K blocks).
+  float* gated = nullptr;
+  int64_t ld_gated = 0;
 };
 
 }  // namespace pagellm::kernels

@@ -25,4 +25,11 @@ PAGELLM_TARGET_AVX512 inline __attribute__((always_inline)) __m512 exp_ps(__m512
   return _mm512_scalef_ps(p, n);
 }
 
+// silu(g) * u = g / (1 + e^-g) * u (SwiGLU), lane by lane: the standalone pass (fused.h) and the
+// gate/up projection's epilogue (packed_matmul.h) share it, so both give the same bits.
+PAGELLM_TARGET_AVX512 inline __attribute__((always_inline)) __m512 silu_mul_ps(__m512 g, __m512 u) {
+  const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
+  return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
+}
+
 }  // namespace pagellm::kernels::simd
