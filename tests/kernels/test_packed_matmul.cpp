@@ -204,34 +204,35 @@ TEST(PackedMatmul, SiluGatedWeightNeedsTwoPartsOfOneSize) {
 }
 
 // A row's output is bit-identical alone (M = 1) and inside batches of 37 and 512, whatever
-// the other rows hold.
+// the other rows hold; 4 panels (tiles of 2) and 7 (tiles of 3, then 2 or 1, in bf16 batches).
 TEST_P(BothBf16Paths, RowResultIsBitIdenticalForAnyBatch) {
   std::mt19937 rng(10);
   for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16})
-    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0}) {
-      const int64_t n = 53, k = dt == DType::kQ8_0 ? 608 : 777;
-      Weight w = make_weight(dt, n, k, rng);
-      std::vector<float> bias = random_vec(size_t(n), rng);
-      PackedWeight packed(w.view, bias.data(), prec);
-      std::vector<float> x512 = random_vec(size_t(512 * k), rng);
-      std::vector<float> y512(static_cast<size_t>(512 * n)), y37(static_cast<size_t>(37 * n)),
-          y1(static_cast<size_t>(n));
-      packed.forward(x512.data(), 512, y512.data());
-      std::vector<float> x37 = random_vec(size_t(37 * k), rng);
-      const int64_t row_in_37 = 21, row_in_512 = 300;
-      std::copy_n(x512.begin() + row_in_512 * k, k, x37.begin() + row_in_37 * k);
-      packed.forward(x37.data(), 37, y37.data());
-      packed.forward(x512.data() + row_in_512 * k, 1, y1.data());
-      for (int64_t j = 0; j < n; ++j) {
-        ASSERT_EQ(y1[j], y512[row_in_512 * n + j]) << dtype_name(dt) << " col " << j;
-        ASSERT_EQ(y1[j], y37[row_in_37 * n + j]) << dtype_name(dt) << " col " << j;
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0})
+      for (const int64_t n : {53, 100}) {
+        const int64_t k = dt == DType::kQ8_0 ? 608 : 777;
+        Weight w = make_weight(dt, n, k, rng);
+        std::vector<float> bias = random_vec(size_t(n), rng);
+        PackedWeight packed(w.view, bias.data(), prec);
+        std::vector<float> x512 = random_vec(size_t(512 * k), rng);
+        std::vector<float> y512(static_cast<size_t>(512 * n)), y37(static_cast<size_t>(37 * n)),
+            y1(static_cast<size_t>(n));
+        packed.forward(x512.data(), 512, y512.data());
+        std::vector<float> x37 = random_vec(size_t(37 * k), rng);
+        const int64_t row_in_37 = 21, row_in_512 = 300;
+        std::copy_n(x512.begin() + row_in_512 * k, k, x37.begin() + row_in_37 * k);
+        packed.forward(x37.data(), 37, y37.data());
+        packed.forward(x512.data() + row_in_512 * k, 1, y1.data());
+        for (int64_t j = 0; j < n; ++j) {
+          ASSERT_EQ(y1[j], y512[row_in_512 * n + j]) << dtype_name(dt) << " col " << j;
+          ASSERT_EQ(y1[j], y37[row_in_37 * n + j]) << dtype_name(dt) << " col " << j;
+        }
+        for (int64_t r = 0; r < 33; ++r) {  // every small-batch kernel shape against the big batch
+          std::vector<float> yr(size_t(r + 1) * size_t(n));
+          packed.forward(x512.data(), r + 1, yr.data());
+          for (int64_t i = 0; i < (r + 1) * n; ++i) ASSERT_EQ(yr[i], y512[i]) << "m=" << r + 1;
+        }
       }
-      for (int64_t r = 0; r < 33; ++r) {  // every small-batch kernel shape against the big batch
-        std::vector<float> yr(size_t(r + 1) * size_t(n));
-        packed.forward(x512.data(), r + 1, yr.data());
-        for (int64_t i = 0; i < (r + 1) * n; ++i) ASSERT_EQ(yr[i], y512[i]) << "m=" << r + 1;
-      }
-    }
 }
 
 // A BF16 weight [n, k] and an m-row batch: each of `rows` gets the bits it gets alone.

@@ -451,7 +451,7 @@ PAGELLM_AVX512_VBMI void decode_coded_lines(const uint8_t* panel, int64_t kp0, i
 
 using KernelFn = void (*)(const Call&, const uint8_t* const*, const PanelOut*, int64_t, int64_t, int64_t, bool, bool);
 
-// kernels[fmt][nr index: 1, 2, 4][mr - 1]
+// kernels[fmt][nr index: 1, 2, 4, 3][mr - 1]
 constexpr int kMaxMR = 8;
 // Rows of the 4-panel kernels in batches (24 accumulators; 4 weight loads and 6 broadcasts per 24
 // dot products). Used for the bf16 dot path, where it beat 8 rows x 2 panels (110M prefill +7-10 %).
@@ -469,12 +469,12 @@ constexpr std::array<KernelFn, kMaxMR> row_of(std::integer_sequence<int, MRs...>
   return {(MRs + 1 <= (NR == 4 ? kWideMR : kMaxMR) ? kernel_of<F, MRs + 1, NR>() : nullptr)...};
 }
 template <int F>
-constexpr std::array<std::array<KernelFn, kMaxMR>, 3> table_of() {
-  return {row_of<F, 1>(std::make_integer_sequence<int, kMaxMR>{}),
-          row_of<F, 2>(std::make_integer_sequence<int, kMaxMR>{}),
-          row_of<F, 4>(std::make_integer_sequence<int, kMaxMR>{})};
+constexpr std::array<std::array<KernelFn, kMaxMR>, 4> table_of() {
+  return {
+      row_of<F, 1>(std::make_integer_sequence<int, kMaxMR>{}), row_of<F, 2>(std::make_integer_sequence<int, kMaxMR>{}),
+      row_of<F, 4>(std::make_integer_sequence<int, kMaxMR>{}), row_of<F, 3>(std::make_integer_sequence<int, kMaxMR>{})};
 }
-const std::array<std::array<std::array<KernelFn, kMaxMR>, 3>, kNumFmts> kKernels = {
+const std::array<std::array<std::array<KernelFn, kMaxMR>, 4>, kNumFmts> kKernels = {
     table_of<kFmtF32>(), table_of<kFmtBF16>(),    table_of<kFmtF16>(),
     table_of<kFmtQ8>(),  table_of<kFmtBF16Dot>(), table_of<kFmtBF16Coded>()};
 
@@ -778,6 +778,11 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       const int64_t pair_bytes = pair_bytes_of(fmt);
       const int mr_max = small ? static_cast<int>(m) : kMaxMR;
       const bool wide = fmt == kFmtBF16Dot && k_blocked;  // batch decode (M <= 64): 8 x 2 was 5 % faster
+      // Batch decode in bf16: 8 rows x 3 panels (24 accumulators, more independent chains than
+      // two vdpbf16ps a cycle at 6 cycles' latency need, and 11 loads per 24 dot products instead
+      // of 10 per 16; 3-10 % faster than 8 x 2 for M = 16-64, docs/perf/kernels.md). Not for a
+      // gated weight, whose tiles hold (gate, up) pairs, nor coded ones.
+      const bool three_panels = fmt == kFmtBF16Dot && !small && !k_blocked && !gated() && !coded_;
       // Whole groups of 4 panels (a 62-panel chunk left a 2-panel tail to the 8 x 2 kernel in every
       // run); one chunk when K is not blocked, as there is no partial sum to keep.
       const int64_t chunk =
@@ -794,14 +799,17 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
             const int64_t kp1 = std::min(kpairs, kp0 + kc);
             for (int64_t p = c_begin; p < c_end;) {
               const int64_t left = c_end - p;
-              int nr = ((small || wide) && left >= 4) ? 4 : left >= 2 ? 2 : 1;
+              int nr = ((small || wide) && left >= 4)           ? 4
+                       : three_panels && left >= 3 && left != 4 ? 3
+                       : left >= 2                              ? 2
+                                                                : 1;
               // A raw panel among coded ones runs alone (a gated weight's raw pair together), with
               // the raw kernel.
               const int unit = gated() ? 2 : 1;
               for (int j = 0; coded_ && small && j < nr; j += unit)
                 if (!panel_coded(p + j)) nr = j == 0 ? unit : j >= 2 ? 2 : 1;
               const int rows = small ? mr_max : nr == 4 ? kWideMR : kMaxMR;
-              const int nr_index = nr == 4 ? 2 : nr - 1;
+              const int nr_index = nr == 4 ? 2 : nr == 3 ? 3 : nr - 1;
               const uint8_t* panels[4];
               PanelOut outs[4];
               for (int j = 0; j < nr; ++j) {
