@@ -571,9 +571,6 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
     for (int64_t i = 0; i < (n + P - 1) / P; ++i) panel_part_.push_back(static_cast<int32_t>(parts_.size() - 1));
     num_panels_ += (n + P - 1) / P;
   }
-  if (gated()) {  // gate panel i, then up panel i
-    for (int64_t p = 0; p < num_panels_; ++p) panel_part_[static_cast<size_t>(p)] = static_cast<int32_t>(p % 2);
-  }
   bias_.assign(static_cast<size_t>(num_panels_ * P), 0.0f);
   for (size_t pi = 0; pi < parts.size(); ++pi)
     if (parts[pi].bias)
@@ -761,13 +758,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                                          : kpairs;
   // A gated weight's kernels store silu(gate) * up from their accumulators; partial sums between
   // K blocks, and the portable path's sums, wait in parking.
-  float* parking = nullptr;
-  if (gated() && (!avx || kc < kpairs)) {
-    thread_local std::vector<float> park;  // grows to the largest batch, then stays
-    const auto floats = static_cast<size_t>(m * 2 * parts_[0].n);
-    if (park.size() < floats) park.resize(floats);
-    parking = park.data();
-  }
+  float* const parking = gated() && (!avx || kc < kpairs) ? this->parking(m) : nullptr;
   auto compute_panels = [&](int64_t p_begin, int64_t p_end, int64_t rows_begin, int64_t rows_end) {
     auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx); };
 
@@ -935,17 +926,18 @@ PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys, floa
                   bias_.data() + panel * P};
 }
 
+float* PackedWeight::parking(int64_t m) const {
+  thread_local std::vector<float> park;  // the caller's; grows to the largest batch, then stays
+  const auto floats = static_cast<size_t>(m * 2 * parts_[0].n);
+  if (park.size() < floats) park.resize(floats);
+  return park.data();
+}
+
 void PackedWeight::silu_mul_from_parking(const float* parking, int64_t m, float* y) const {
   const int64_t n = parts_[0].n;
-  auto rows = [&](int64_t r0, int64_t r1) {
+  parallel_for_rows(m, n, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) silu_mul_fast(parking + r * 2 * n, parking + r * 2 * n + n, n, y + r * n);
-  };
-  ThreadPool& pool = ThreadPool::instance();
-  const int threads = m * n < kParallelRoundingElems ? 1 : pool.num_threads();
-  if (threads == 1)
-    rows(0, m);
-  else
-    pool.run(threads, [&](int t) { rows(m * t / threads, m * (t + 1) / threads); });
+  });
 }
 
 // kBF16 on AMX tiles (see amx_matmul.h): activations rounded to bf16 once, in tile order.
@@ -981,10 +973,7 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
   const int64_t run_panels =
       threads == 1 ? num_panels_ : std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kRunsPerThread));
   // A gated weight's sums wait in parking for the SwiGLU pass (the AMX tiles store them as they are).
-  thread_local std::vector<float> park;
-  if (gated() && park.size() < static_cast<size_t>(m * 2 * parts_[0].n))
-    park.resize(static_cast<size_t>(m * 2 * parts_[0].n));
-  float* parking = gated() ? park.data() : nullptr;
+  float* const parking = gated() ? this->parking(m) : nullptr;
   std::atomic<int64_t> next{0};
   pool.run(threads, [&](int) {
     thread_local std::vector<const uint8_t*> panels;

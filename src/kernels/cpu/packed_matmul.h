@@ -98,6 +98,8 @@ class PackedWeight {
   // without the fused epilogue, its full sums) in `parking` ([m][2N], gate then up) and stores
   // silu(gate) * up in ys[0] when `fused`.
   PanelOut panel_out(int64_t panel, std::span<float* const> ys, float* parking = nullptr, bool fused = false) const;
+  // The calling thread's parking for m rows of a gated weight.
+  float* parking(int64_t m) const;
   // The paths without the fused epilogue (AMX, portable): ys[0] = silu(gate) * up from parking.
   void silu_mul_from_parking(const float* parking, int64_t m, float* y) const;
   // Where panel p's bytes start, and whether they are coded (else raw, in storage_'s layout).
@@ -126,7 +128,7 @@ class PackedWeight {
   };
   Epilogue epilogue_ = Epilogue::kNone;
   std::vector<Part> parts_;
-  std::vector<int32_t> panel_part_;  // part of each panel
+  std::vector<int32_t> panel_part_;  // part of each panel (not read for a gated weight: panel_of)
   std::vector<float> bias_;          // num_panels * 16, zeros where absent
   DType storage_ = DType::kF32;
   bool bf16_compute_ = false;
