@@ -11,6 +11,8 @@
 #include "cli/random_prompt.h"
 #include "engine/llm.h"
 #include "engine/scheduler.h"
+#include "model/forward_profile.h"
+#include "model/llama_model.h"
 #include "tokenizer/load_tokenizer.h"
 #include "util/error.h"
 #include "util/json_file.h"
@@ -85,6 +87,9 @@ int run_throughput(const ThroughputOptions& o) {
       static_cast<long long>(o.num_prompts), static_cast<long long>(o.input_len), static_cast<long long>(o.output_len),
       elapsed, static_cast<long long>(s.num_steps), step_ms, sched_us, 100 * j["schedule_fraction"].get<double>(),
       100 * j["forward_fraction"].get<double>(), static_cast<long long>(s.num_preemptions));
+  // PAGELLM_PROFILE=1: where the forward passes of this mix of prefill and decode steps went.
+  if (const std::optional<ForwardProfile> profile = llm.engine().bundle().model->profile())
+    std::printf("%s", profile->report().c_str());
   return 0;
 }
 

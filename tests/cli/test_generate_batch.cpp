@@ -136,6 +136,14 @@ TEST(Bench, ThroughputAndSchedulerPrintTheirFigures) {
   auto text = run_command(pagellm_bin() + " bench throughput -m " + shell_quote(kModel) +
                           " --num-prompts 2 --input-len 4 --output-len 2");
   EXPECT_NE(text.out.find("Throughput:"), std::string::npos);
+  EXPECT_EQ(text.out.find("steps: "), std::string::npos) << "no profile without PAGELLM_PROFILE=1";
+  // With it, the profile of the whole run: one prefill step of both prompts (8 tokens), then one
+  // decode step of both sequences for their second token.
+  auto profiled = run_command("PAGELLM_PROFILE=1 " + pagellm_bin() + " bench throughput -m " + shell_quote(kModel) +
+                              " --num-prompts 2 --input-len 4 --output-len 2");
+  ASSERT_EQ(profiled.exit_code, 0) << profiled.err;
+  EXPECT_NE(profiled.out.find("\nprefill/mixed steps: 1 (8.0 tokens each)"), std::string::npos) << profiled.out;
+  EXPECT_NE(profiled.out.find("\ndecode steps: 1 (2.0 tokens each)"), std::string::npos) << profiled.out;
   auto s = run_command(pagellm_bin() + " bench scheduler --num-requests 4,8 --json");
   ASSERT_EQ(s.exit_code, 0) << s.err;
   EXPECT_EQ(Json::parse(s.out).size(), 2u);

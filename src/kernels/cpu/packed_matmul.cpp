@@ -192,6 +192,9 @@ constexpr int64_t pair_bytes_of(int fmt) { return fmt == kFmtF32 ? 128 : fmt == 
 template <int F>
 constexpr int64_t kPairBytes = pair_bytes_of(F);
 constexpr int64_t kPrefetchAhead = 2048;
+// Batch decode in bf16: the first row tile streams its 2-3 panels from memory this far ahead (about
+// 8-12 KiB in flight a core; 2 KiB left 5-15 % on the table, docs/perf/kernels.md, session 10).
+constexpr int64_t kBatchPrefetchAhead = 4096;
 // AMX work sharing: panel runs of at least kMinPanelRun, about kRunsPerThread per thread.
 constexpr int64_t kMinPanelRun = 6;
 constexpr int64_t kRunsPerThread = 4;
@@ -839,9 +842,15 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
                 const int mr = static_cast<int>(std::min<int64_t>(rows, r_end - m0));
                 // The first row block streams these panels from memory, prefetching just ahead; the
                 // later ones read them from cache, so they prefetch the next panels instead and the
-                // memory stays busy through the whole pass.
+                // memory stays busy through the whole pass. In bf16 the later ones' prefetches cost
+                // more than they gave (5-15 % on cold batch projections): only the first one asks,
+                // further ahead.
                 this_call.prefetch_ahead = m0 == r_begin ? kPrefetchAhead : nr * panel_bytes_;
                 this_call.prefetch_wrap = m0 == r_begin && !k_blocked ? (nr - 1) * panel_bytes_ : 0;
+                if (stream_rows && !small && kernel_fmt == kFmtBF16Dot) {
+                  this_call.prefetch = m0 == r_begin;
+                  this_call.prefetch_ahead = kBatchPrefetchAhead;
+                }
                 if (decode_to_scratch) {
                   this_call.prefetch = m0 == r_begin;
                   this_call.next_coded = next_coded;
