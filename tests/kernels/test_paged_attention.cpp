@@ -120,5 +120,45 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
                                                               Case{10, 2, 32, 16, 83, 1}),
                                             ::testing::Values(KVDType::kFloat32, KVDType::kBFloat16)));
 
+// A decode batch of many sequences (items handed to the threads one ahead, each prefetching its
+// next item's first keys) gives every sequence the bits it gets alone.
+TEST(PagedAttentionBatch, ManySequencesEachGetTheirResultAlone) {
+  const AttentionShape shape{14, 2, 64, 0.125f};
+  const int64_t B = 16, row = shape.num_heads * shape.head_dim, seqs = 24;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (KVDType dtype : {KVDType::kFloat32, KVDType::kBFloat16}) {
+    std::vector<int64_t> ctx(seqs);
+    for (int64_t s = 0; s < seqs; ++s) ctx[static_cast<size_t>(s)] = 1 + (s * 37) % 300;
+    std::vector<std::vector<int32_t>> tables(seqs);
+    int32_t next_block = 0;
+    for (int64_t s = 0; s < seqs; ++s)
+      for (int64_t b = 0; b < (ctx[static_cast<size_t>(s)] + B - 1) / B; ++b)
+        tables[static_cast<size_t>(s)].push_back(next_block++);
+    const int64_t kvd = shape.num_kv_heads * shape.head_dim;
+    std::vector<uint8_t> storage(size_t(next_block * 2 * B * kvd * kv_elem_bytes(dtype)));
+    KVLayerView kv{storage.data(), next_block, B, shape.num_kv_heads, shape.head_dim, dtype};
+    std::vector<float> k(static_cast<size_t>(kvd)), v(k.size());
+    for (int64_t slot = 0; slot < next_block * B; ++slot) {
+      for (float& x : k) x = nd(rng);
+      for (float& x : v) x = nd(rng);
+      write_kv_slot(kv, slot, k.data(), v.data());
+    }
+    std::vector<float> q(static_cast<size_t>(seqs * row)), out(q.size(), NAN);
+    for (float& x : q) x = nd(rng);
+    std::vector<AttentionSequence> batch;
+    for (int64_t s = 0; s < seqs; ++s)
+      batch.push_back({s, 1, ctx[static_cast<size_t>(s)], tables[static_cast<size_t>(s)].data()});
+    paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
+    for (int64_t s = 0; s < seqs; ++s) {
+      std::vector<float> alone(static_cast<size_t>(row), NAN);
+      const AttentionSequence one{0, 1, ctx[static_cast<size_t>(s)], tables[static_cast<size_t>(s)].data()};
+      paged_attention_batch(shape, q.data() + s * row, &one, 1, kv, alone.data());
+      for (int64_t e = 0; e < row; ++e)
+        ASSERT_EQ(out[static_cast<size_t>(s * row + e)], alone[static_cast<size_t>(e)]) << "sequence " << s << " " << e;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pagellm::kernels

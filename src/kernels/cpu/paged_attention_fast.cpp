@@ -88,6 +88,18 @@ PAGELLM_AVX512 inline void prefetch_row(const T* k, const T* v, int64_t hd) {
   }
 }
 
+// The K and V rows of the first kPrefetchTokens keys of KV head g (an item's tiles prefetch only
+// the keys after them).
+template <class T>
+PAGELLM_AVX512 void prefetch_first_rows(const int32_t* table, const KVLayerView& kv, int64_t g, int64_t context_len) {
+  const int64_t hd = kv.head_dim, n = std::min(kPrefetchTokens, context_len);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t block = table[t / kv.block_size], off = t % kv.block_size;
+    prefetch_row(reinterpret_cast<const T*>(kv.key(block, off)) + g * hd,
+                 reinterpret_cast<const T*>(kv.value(block, off)) + g * hd, hd);
+  }
+}
+
 // The tile's keys transposed, kt[d * 16 + j] = key j's element d (lanes past nb repeat key 0 and are
 // masked later), so a state's 16 scores are one FMA chain over d with keys in lanes.
 template <class T>
@@ -563,11 +575,25 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
   const auto attend = kv.dtype == KVDType::kBFloat16 ? &attend_block<uint16_t> : &attend_block<float>;
+  const auto prefetch_start =
+      kv.dtype == KVDType::kBFloat16 ? &prefetch_first_rows<uint16_t> : &prefetch_first_rows<float>;
+  auto sequence_of = [&](int64_t item) {
+    return std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
+  };
   pool.run(threads, [&](int) {
     thread_local std::vector<float> scratch;
     if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
-    for (int64_t item = next.fetch_add(1); item < total; item = next.fetch_add(1)) {
-      const int64_t s = std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
+    int64_t item = next.fetch_add(1);
+    while (item < total) {
+      // An item's first keys are not prefetched by its own tiles (kPrefetchTokens ahead): while
+      // this item runs, the thread's next one (claimed now, except in the last round, where
+      // holding it could leave the other thread idle) asks for them.
+      const int64_t following = next.load(std::memory_order_relaxed) + threads < total ? next.fetch_add(1) : total;
+      if (following < total) {
+        const int64_t fs = sequence_of(following);
+        prefetch_start(seqs[fs].block_table, kv, (following - offsets[fs]) % KVH, seqs[fs].context_len);
+      }
+      const int64_t s = sequence_of(item);
       const AttentionSequence& seq = seqs[s];
       const int64_t local = item - offsets[s];
       const int64_t t0 = local / KVH * kQueryBlock, g = local % KVH;
@@ -576,6 +602,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       const int64_t pos0 = seq.context_len - seq.num_queries + t0;
       attend(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
              out + (row * H + g * group) * hd, scratch.data());
+      item = following < total ? following : next.fetch_add(1);
     }
   });
 }
