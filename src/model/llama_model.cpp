@@ -62,7 +62,8 @@ LlamaModel::Linear::Linear(std::span<const kernels::LinearPart> parts, kernels::
     }
 }
 
-void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* const> ys, const Linear& next) const {
+template <class X>
+void LlamaModel::Linear::forward_groups(X x, int64_t m, std::span<float* const> ys, const Linear& next) const {
   size_t first = 0;
   for (size_t i = 0; i < groups_.size(); ++i) {
     const kernels::PackedWeight& g = groups_[i];
@@ -72,6 +73,24 @@ void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* con
     g.forward(x, m, ys.subspan(first, g.num_outputs()), after);
     first += g.num_outputs();
   }
+}
+
+bool LlamaModel::Linear::takes_bf16_rows() const {
+  return !groups_.empty() && std::all_of(groups_.begin(), groups_.end(),
+                                         [](const kernels::PackedWeight& g) { return g.takes_bf16_rows(); });
+}
+
+void LlamaModel::Linear::forward(const float* x, int64_t m, std::span<float* const> ys, const Linear& next) const {
+  forward_groups(x, m, ys, next);
+}
+
+void LlamaModel::Linear::forward(kernels::Bf16Rows x, int64_t m, std::span<float* const> ys, const Linear& next) const {
+  forward_groups(x, m, ys, next);
+}
+
+void LlamaModel::Linear::forward_gated(kernels::Bf16Rows x, int64_t m, uint32_t* y, int64_t ld_y,
+                                       const Linear& next) const {
+  groups_.front().forward(x, m, y, ld_y, next.groups_.empty() ? nullptr : &next.groups_.front());
 }
 
 LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded)
@@ -130,6 +149,17 @@ LlamaModel::LlamaModel(std::shared_ptr<const LoadedModel> loaded, kernels::Matmu
   for (const LayerWeights& lw : layers_) lw.release_sources(w);
   if (lm_head_ != embed_tokens_) w.release_source_pages(*lm_head_);
   inv_freq_ = rope_inverse_frequencies(c);
+  scratch_use_ = scratch_use();
+}
+
+LlamaModel::ScratchUse LlamaModel::scratch_use() const {
+  ScratchUse u;
+  for (const LayerWeights& lw : layers_) {
+    for (const Linear* w : {&lw.qkv, &lw.gate_up}) (w->takes_bf16_rows() ? u.h_bf16 : u.h_float) = true;
+    (lw.gate_as_bf16() ? u.gate_bf16 : u.gate_float) = true;
+    u.up = u.up || !lw.gate_up.silu_fused();
+  }
+  return u;
 }
 
 // The token-embedding table is read in place (a mapped file, or a dequantized copy). Its pages are
@@ -229,19 +259,24 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     prof->begin_step(decode, T);
   }
   Scratch& sc = scratch_;
-  // SiLU-gated layers store silu(gate) * up in `gate` and need no `up` buffer.
-  const bool all_silu_fused =
-      std::all_of(layers_.begin(), layers_.end(), [](const LayerWeights& lw) { return lw.gate_up.silu_fused(); });
+  // Only the buffers some layer uses (scratch_use_): SiLU-gated layers need no `up`, and projections
+  // that compute in bf16 read h and gate as bf16 rows, stored so by the step before.
+  const ScratchUse& use = scratch_use_;
   for (auto [buf, n] : {std::pair{&sc.x, T * H},
-                        {&sc.h, T * H},
+                        {&sc.h, use.h_float ? T * H : 0},
                         {&sc.q, T * q_dim},
                         {&sc.k, T * kv_dim},
                         {&sc.v, T * kv_dim},
                         {&sc.attn, T * q_dim},
                         {&sc.proj, T * H},
-                        {&sc.gate, T * F},
-                        {&sc.up, all_silu_fused ? 0 : T * F}})
+                        {&sc.gate, use.gate_float ? T * F : 0},
+                        {&sc.up, use.up ? T * F : 0}})
     grow(*buf, n);
+  const int64_t h_pairs = (H + 1) / 2, gate_pairs = (F + 1) / 2;
+  for (auto [buf, n] :
+       {std::pair{&sc.h_bf16, use.h_bf16 ? T * h_pairs : 0}, {&sc.gate_bf16, use.gate_bf16 ? T * gate_pairs : 0}})
+    if (static_cast<int64_t>(buf->size()) < n) buf->resize(static_cast<size_t>(n));
+  uint32_t *h_bf16 = sc.h_bf16.data(), *gate_bf16 = sc.gate_bf16.data();
   float *x = sc.x.data(), *h = sc.h.data(), *q = sc.q.data(), *k = sc.k.data(), *v = sc.v.data(),
         *attn = sc.attn.data(), *proj = sc.proj.data(), *gate = sc.gate.data(), *up = sc.up.data();
   // Row-wise steps below run on both cores for prefill-sized batches (kernels::parallel_for_rows);
@@ -268,14 +303,33 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
       kernels::rope_cos_sin(batch.positions[t], inv_freq_.data(), half, sc.rope_cos.data() + t * half,
                             sc.rope_sin.data() + t * half);
   });
-  auto add_norm_rows = [&](const float* delta, const std::vector<float>& weight) {
+  // The residual add and the norm for the projection `next`: into h, or into h_bf16 when `next`
+  // takes bf16 rows.
+  auto add_norm_rows = [&](const float* delta, const std::vector<float>& weight, const Linear& next) {
+    const bool bf16 = next.takes_bf16_rows();
     parallel_for_rows(T, H, [&](int64_t t0, int64_t t1) {
-      kernels::add_rms_norm(x + t0 * H, delta + t0 * H, weight.data(), t1 - t0, H, c.rms_norm_eps, h + t0 * H);
+      if (bf16)
+        kernels::add_rms_norm_bf16(x + t0 * H, delta + t0 * H, weight.data(), t1 - t0, H, c.rms_norm_eps,
+                                   h_bf16 + t0 * h_pairs, h_pairs);
+      else
+        kernels::add_rms_norm(x + t0 * H, delta + t0 * H, weight.data(), t1 - t0, H, c.rms_norm_eps, h + t0 * H);
     });
   };
+  // A projection of the normed rows, from whichever form add_norm_rows stored.
+  auto project_h = [&](const Linear& w, std::span<float* const> ys, const Linear& next) {
+    if (w.takes_bf16_rows())
+      w.forward(kernels::Bf16Rows{h_bf16, h_pairs}, T, ys, next);
+    else
+      w.forward(h, T, ys, next);
+  };
 
+  const bool first_bf16 = !layers_.empty() && layers_.front().qkv.takes_bf16_rows();
   parallel_for_rows(T, H, [&](int64_t t0, int64_t t1) {
-    kernels::rms_norm_fast(x + t0 * H, layers_[0].input_norm.data(), t1 - t0, H, c.rms_norm_eps, h + t0 * H);
+    if (first_bf16)
+      kernels::rms_norm_fast_bf16(x + t0 * H, layers_[0].input_norm.data(), t1 - t0, H, c.rms_norm_eps,
+                                  h_bf16 + t0 * h_pairs, h_pairs);
+    else
+      kernels::rms_norm_fast(x + t0 * H, layers_[0].input_norm.data(), t1 - t0, H, c.rms_norm_eps, h + t0 * H);
   });
   lap(Part::kEmbed);
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -283,7 +337,7 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     const kernels::KVLayerView kv = cache.layer(l);
 
     float* const qkv_out[] = {q, k, v};
-    lw.qkv.forward(h, T, qkv_out, lw.o);
+    project_h(lw.qkv, qkv_out, lw.o);
     lap(Part::kQkv);
     if (!lw.q_norm.empty()) {
       kernels::rms_norm_fast(q, lw.q_norm.data(), T * c.num_heads, c.head_dim, c.rms_norm_eps, q);
@@ -303,25 +357,35 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
     lap(Part::kAttention);
     lw.o.forward(attn, T, proj, lw.gate_up);
     lap(Part::kOProj);
-    add_norm_rows(proj, lw.post_attention_norm);
+    add_norm_rows(proj, lw.post_attention_norm, lw.gate_up);
     lap(Part::kNorm);
 
-    if (lw.gate_up.silu_fused()) {  // gate = silu(gate) * up, stored by the projection itself
-      lw.gate_up.forward(h, T, gate, lw.down);
+    const Linear& after_down = l + 1 < c.num_layers ? layers_[static_cast<size_t>(l + 1)].qkv : lm_head_packed_;
+    // gate = silu(gate) * up, stored by the projection itself; in bf16 rows when both it and the
+    // down projection work in bf16.
+    const bool gate_as_bf16 = lw.gate_as_bf16();
+    if (gate_as_bf16) {
+      lw.gate_up.forward_gated(kernels::Bf16Rows{h_bf16, h_pairs}, T, gate_bf16, gate_pairs, lw.down);
+      lap(Part::kGateUp);
+    } else if (lw.gate_up.silu_fused()) {
+      project_h(lw.gate_up, std::span<float* const>(&gate, 1), lw.down);
       lap(Part::kGateUp);
     } else {
       float* const gate_up_out[] = {gate, up};
-      lw.gate_up.forward(h, T, gate_up_out, lw.down);
+      project_h(lw.gate_up, gate_up_out, lw.down);
       lap(Part::kGateUp);
       parallel_for_rows(T, F, [&](int64_t t0, int64_t t1) {
         kernels::silu_mul_fast(gate + t0 * F, up + t0 * F, (t1 - t0) * F, gate + t0 * F);
       });
       lap(Part::kSiluMul);
     }
-    lw.down.forward(gate, T, proj, l + 1 < c.num_layers ? layers_[static_cast<size_t>(l + 1)].qkv : lm_head_packed_);
+    if (gate_as_bf16)
+      lw.down.forward(kernels::Bf16Rows{gate_bf16, gate_pairs}, T, proj, after_down);
+    else
+      lw.down.forward(gate, T, proj, after_down);
     lap(Part::kDown);
     if (l + 1 < c.num_layers)  // the residual add fused with the next layer's input norm
-      add_norm_rows(proj, layers_[static_cast<size_t>(l + 1)].input_norm);
+      add_norm_rows(proj, layers_[static_cast<size_t>(l + 1)].input_norm, after_down);
     else
       add_in_place(x, proj, T * H);
     lap(Part::kNorm);

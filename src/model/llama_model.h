@@ -68,14 +68,29 @@ class LlamaModel {
     void forward(const float* x, int64_t m, float* y, const Linear& next) const {
       forward(x, m, std::span<float* const>(&y, 1), next);
     }
+    // Whether every group takes its activations already rounded to bf16 (kernels::Bf16Rows), so
+    // the step before can store them so (the norms, the gated projection) and the rounding pass
+    // goes away.
+    bool takes_bf16_rows() const;
+    void forward(kernels::Bf16Rows x, int64_t m, std::span<float* const> ys, const Linear& next) const;
+    void forward(kernels::Bf16Rows x, int64_t m, float* y, const Linear& next) const {
+      forward(x, m, std::span<float* const>(&y, 1), next);
+    }
+    // silu_fused() and takes_bf16_rows(): silu(gate) * up stored as bf16 rows (ld_y pairs a row).
+    void forward_gated(kernels::Bf16Rows x, int64_t m, uint32_t* y, int64_t ld_y, const Linear& next) const;
 
    private:
+    // Each group in turn over the same activations (float or bf16 rows), into its outputs.
+    template <class X>
+    void forward_groups(X x, int64_t m, std::span<float* const> ys, const Linear& next) const;
     std::vector<kernels::PackedWeight> groups_;
   };
 
   // Activation buffers reused across steps (grown to the largest batch seen).
   struct Scratch {
     std::vector<float> x, h, q, k, v, attn, proj, gate, up, last, rope_cos, rope_sin;
+    // h and gate as bf16 rows, for projections that take them so (Linear::takes_bf16_rows).
+    std::vector<uint32_t> h_bf16, gate_bf16;
     std::vector<kernels::AttentionSequence> seqs;
   };
 
@@ -95,7 +110,16 @@ class LlamaModel {
 
     // Drops the mapped source pages of the seven projections (only their packed copies are read).
     void release_sources(const WeightStore& w) const;
+    // The gate/up projection stores silu(gate) * up as the bf16 rows the down projection reads.
+    bool gate_as_bf16() const { return gate_up.silu_fused() && gate_up.takes_bf16_rows() && down.takes_bf16_rows(); }
   };
+
+  // Which activation buffers the layers use (fixed at load): h and gate as floats and/or as bf16
+  // rows, and `up` only where gate and up stay two outputs.
+  struct ScratchUse {
+    bool h_float = false, h_bf16 = false, gate_float = false, gate_bf16 = false, up = false;
+  };
+  ScratchUse scratch_use() const;
 
   void check_batch(const ForwardBatch& batch, const KVCache& cache) const;
   void map_embedding_rows() const;
@@ -110,6 +134,7 @@ class LlamaModel {
   Linear lm_head_packed_;
   kernels::MatmulPrecision precision_;
   bool code_weights_;
+  ScratchUse scratch_use_;
   mutable std::unique_ptr<ForwardProfile> profile_;  // guarded by scratch_mutex_
   mutable std::mutex scratch_mutex_;                 // forward() calls are serialized on the scratch buffers
   mutable Scratch scratch_;

@@ -67,6 +67,37 @@ TEST(Fused, RmsNormAndResidualMatchReference) {
   }
 }
 
+// The norms storing bf16 rows: bit for bit round_to_bf16_pairs of the float norms (odd rows end in
+// 0, nothing past a row's pairs is written), the residual updated as add_rms_norm updates it; on
+// the AVX-512 and the portable paths.
+TEST(Fused, NormsStoringBf16RowsRoundTheFloatNorms) {
+  std::mt19937 rng(5);
+  for (bool portable : {false, true}) {
+    force_portable_kernels(portable);
+    for (int64_t n : {7, 64, 80, 896, 1001}) {
+      const int64_t rows = 3, ld = (n + 1) / 2 + 2;
+      std::vector<float> x = random_vec(size_t(rows * n), rng, 3.0f), w = random_vec(size_t(n), rng),
+                         d = random_vec(size_t(rows * n), rng), f(x.size());
+      auto rounded = [&](const std::vector<float>& v) {
+        std::vector<uint32_t> out(static_cast<size_t>(rows * ld), 0xdeadbeefu);
+        for (int64_t r = 0; r < rows; ++r) round_to_bf16_pairs(v.data() + r * n, n, out.data() + r * ld);
+        return out;
+      };
+      std::vector<uint32_t> got(static_cast<size_t>(rows * ld), 0xdeadbeefu);
+      rms_norm_fast(x.data(), w.data(), rows, n, 1e-6, f.data());
+      rms_norm_fast_bf16(x.data(), w.data(), rows, n, 1e-6, got.data(), ld);
+      EXPECT_EQ(got, rounded(f)) << "n=" << n << (portable ? " portable" : "");
+      std::vector<float> x_float = x, x_bf16 = x;
+      std::fill(got.begin(), got.end(), 0xdeadbeefu);
+      add_rms_norm(x_float.data(), d.data(), w.data(), rows, n, 1e-6, f.data());
+      add_rms_norm_bf16(x_bf16.data(), d.data(), w.data(), rows, n, 1e-6, got.data(), ld);
+      EXPECT_EQ(x_bf16, x_float);
+      EXPECT_EQ(got, rounded(f)) << "n=" << n << (portable ? " portable" : "");
+    }
+  }
+  force_portable_kernels(false);
+}
+
 TEST(Fused, RopeTablesAreBitIdentical) {
   std::mt19937 rng(3);
   for (int64_t hd : {8, 64, 80, 128}) {

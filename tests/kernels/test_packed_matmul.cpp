@@ -6,6 +6,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/amx_matmul.h"
@@ -203,6 +204,78 @@ TEST(PackedMatmul, SiluGatedWeightNeedsTwoPartsOfOneSize) {
   EXPECT_ANY_THROW(PackedWeight(one, MatmulPrecision::kBF16, nullptr, false, Epilogue::kSiluMul));
 }
 
+// Activations handed over already rounded to bf16 (Bf16Rows, rows padded past their pairs) give the
+// float rows' bits; a SiLU-gated weight's bf16 output is round_to_bf16_pairs of its float output,
+// an odd row ending in 0 and nothing written past its pairs.
+std::vector<uint32_t> rounded_rows(const std::vector<float>& x, int64_t m, int64_t k, int64_t ld) {
+  std::vector<uint32_t> pairs(static_cast<size_t>(m * ld), 0xdeadbeefu);
+  for (int64_t r = 0; r < m; ++r) round_to_bf16_pairs(x.data() + r * k, k, pairs.data() + r * ld);
+  return pairs;
+}
+
+void expect_bf16_rows_give_float_bits(DType dt, Shape s, std::mt19937& rng) {
+  const std::string at = std::string(dtype_name(dt)) + " m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
+                         " k=" + std::to_string(s.k);
+  Weight g = make_weight(dt, s.n, s.k, rng), u = make_weight(dt, s.n, s.k, rng);
+  std::vector<float> bg = random_vec(size_t(s.n), rng), bu = random_vec(size_t(s.n), rng);
+  const std::vector<float> x = random_vec(size_t(s.m * s.k), rng);
+  const int64_t ld = (s.k + 1) / 2 + 3;
+  const std::vector<uint32_t> xb = rounded_rows(x, s.m, s.k, ld);
+
+  const PackedWeight plain(g.view, bg.data(), MatmulPrecision::kBF16);
+  if (!plain.takes_bf16_rows()) return;  // AMX tiles round into their own layout
+  std::vector<float> want(static_cast<size_t>(s.m * s.n)), got(want.size(), NAN);
+  plain.forward(x.data(), s.m, want.data());
+  float* ys[] = {got.data()};
+  plain.forward(Bf16Rows{xb.data(), ld}, s.m, ys);
+  ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << at;
+
+  const LinearPart parts[] = {{&g.view, bg.data()}, {&u.view, bu.data()}};
+  const PackedWeight gated(parts, MatmulPrecision::kBF16, nullptr, false, Epilogue::kSiluMul);
+  gated.forward(x.data(), s.m, want.data());
+  const int64_t ld_y = (s.n + 1) / 2 + 2;
+  const std::vector<uint32_t> want_b = rounded_rows(want, s.m, s.n, ld_y);
+  std::vector<uint32_t> got_b(want_b.size(), 0xdeadbeefu);
+  gated.forward(Bf16Rows{xb.data(), ld}, s.m, got_b.data(), ld_y);
+  for (int64_t r = 0; r < s.m; ++r)
+    for (int64_t i = 0; i < ld_y; ++i)  // the pairs past a row's end hold the marker in both
+      ASSERT_EQ(got_b[static_cast<size_t>(r * ld_y + i)], want_b[static_cast<size_t>(r * ld_y + i)])
+          << at << " row " << r << " pair " << i;
+}
+
+TEST_P(BothBf16Paths, Bf16RowsGiveTheFloatRowsBits) {
+  std::mt19937 rng(18);
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
+    for (Shape s : {Shape{1, 7, 13},
+                    {2, 33, 64},
+                    {3, 100, 301},
+                    {4, 130, 96},
+                    {5, 47, 255},
+                    {16, 64, 896},
+                    {17, 50, 200},
+                    {64, 70, 300},
+                    {65, 37, 896},
+                    {150, 40, 4200},
+                    {300, 21, 3000}})
+      expect_bf16_rows_give_float_bits(dt, s, rng);
+}
+
+TEST(PackedMatmul, Bf16RowsOnlyWhereTheWeightComputesInBf16) {
+  std::mt19937 rng(19);
+  Weight w = make_weight(DType::kBF16, 16, 64, rng);
+  std::vector<uint32_t> xb(32), yb(8);
+  std::vector<float> y(16);
+  float* ys[] = {y.data()};
+  const PackedWeight exact(w.view, nullptr, MatmulPrecision::kExact);
+  EXPECT_FALSE(exact.takes_bf16_rows());
+  EXPECT_ANY_THROW(exact.forward(Bf16Rows{xb.data(), 32}, 1, ys));
+  const PackedWeight bf16(w.view, nullptr, MatmulPrecision::kBF16);
+  if (bf16.takes_bf16_rows()) {
+    EXPECT_ANY_THROW(bf16.forward(Bf16Rows{xb.data(), 31}, 1, ys)) << "rows too short";
+  }
+  EXPECT_ANY_THROW(bf16.forward(Bf16Rows{xb.data(), 32}, 1, yb.data(), 8)) << "not a gated weight";
+}
+
 // A row's output is bit-identical alone (M = 1) and inside batches of 37 and 512, whatever
 // the other rows hold; 4 panels (tiles of 2) and 7 (tiles of 3, then 2 or 1, in bf16 batches).
 TEST_P(BothBf16Paths, RowResultIsBitIdenticalForAnyBatch) {
@@ -315,6 +388,7 @@ TEST(PackedMatmul, PortablePathMatchesReferenceAndIsBatchInvariant) {
     for (int64_t j = 0; j < 21; ++j) ASSERT_EQ(one[j], all[20 * 21 + j]);
     for (Shape s : {Shape{1, 7, 13}, {37, 21, 99}}) expect_gated_equals_two_outputs(DType::kBF16, prec, s, rng);
   }
+  for (Shape s : {Shape{1, 7, 13}, {37, 21, 99}}) expect_bf16_rows_give_float_bits(DType::kBF16, s, rng);
   force_portable_kernels(false);
 }
 

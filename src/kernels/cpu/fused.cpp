@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/simd_math.h"
@@ -57,6 +58,13 @@ void norm_row(const float* x, const float* weight, int64_t n, double eps, float*
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+// A row's worth of float scratch for the bf16-output norms (the calling thread's).
+float* row_scratch(int64_t n) {
+  thread_local std::vector<float> row;
+  if (row.size() < static_cast<size_t>(n)) row.resize(static_cast<size_t>(n));
+  return row.data();
+}
+
 }  // namespace
 
 void silu_mul_fast(const float* gate, const float* up, int64_t n, float* out) {
@@ -77,6 +85,27 @@ void add_rms_norm(float* x, const float* delta, const float* weight, int64_t row
     const float* dr = delta + r * n;
     for (int64_t i = 0; i < n; ++i) xr[i] += dr[i];
     norm_row(xr, weight, n, eps, out + r * n);
+  }
+}
+
+void rms_norm_fast_bf16(const float* x, const float* weight, int64_t rows, int64_t n, double eps, uint32_t* out,
+                        int64_t ld) {
+  float* row = row_scratch(n);
+  for (int64_t r = 0; r < rows; ++r) {
+    norm_row(x + r * n, weight, n, eps, row);
+    round_to_bf16_pairs(row, n, out + r * ld);
+  }
+}
+
+void add_rms_norm_bf16(float* x, const float* delta, const float* weight, int64_t rows, int64_t n, double eps,
+                       uint32_t* out, int64_t ld) {
+  float* row = row_scratch(n);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* xr = x + r * n;
+    const float* dr = delta + r * n;
+    for (int64_t i = 0; i < n; ++i) xr[i] += dr[i];
+    norm_row(xr, weight, n, eps, row);
+    round_to_bf16_pairs(row, n, out + r * ld);
   }
 }
 

@@ -242,19 +242,35 @@ PAGELLM_AVX512_INLINE void start_tile(__m512 (&acc)[MR][NR], __mmask16 (&mask)[N
       acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[j], outs[j].c + (m0 + r) * outs[j].ldc);
 }
 
+// 16 columns of one row rounded to bf16 as round_to_bf16_pairs rounds them: a whole group of 16 by
+// the vector instruction, a row's last partial group element by element.
+PAGELLM_AVX512_INLINE void store_bf16(__m512 v, int valid, uint16_t* out) {
+  if (valid == 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), (__m256i)_mm512_cvtneps_pbh(v));
+    return;
+  }
+  alignas(64) float f[16];
+  _mm512_store_ps(f, v);
+  for (int i = 0; i < valid; ++i) out[i] = f32_to_bf16(f[i]);
+}
+
 // Stores a tile's sums, adding the bias after the last K block.
 template <int MR, int NR>
 PAGELLM_AVX512_INLINE void finish_tile(const __m512 (&acc)[MR][NR], const __mmask16 (&mask)[NR], const PanelOut* outs,
                                        int64_t m0, bool last) {
   if constexpr (NR % 2 == 0) {
-    if (last && outs[0].gated) {  // (gate, up) panel pairs: one store of silu(gate) * up
+    if (last && (outs[0].gated || outs[0].gated_bf16)) {  // (gate, up) panel pairs: one store of silu(gate) * up
 #pragma GCC unroll 2
       for (int j = 0; j < NR; j += 2) {
         const __m512 bg = _mm512_loadu_ps(outs[j].bias), bu = _mm512_loadu_ps(outs[j + 1].bias);
 #pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-          _mm512_mask_storeu_ps(outs[j].gated + (m0 + r) * outs[j].ld_gated, mask[j],
-                                simd::silu_mul_ps(_mm512_add_ps(acc[r][j], bg), _mm512_add_ps(acc[r][j + 1], bu)));
+        for (int r = 0; r < MR; ++r) {
+          const __m512 v = simd::silu_mul_ps(_mm512_add_ps(acc[r][j], bg), _mm512_add_ps(acc[r][j + 1], bu));
+          if (outs[j].gated_bf16)
+            store_bf16(v, outs[j].valid, outs[j].gated_bf16 + (m0 + r) * outs[j].ld_gated);
+          else
+            _mm512_mask_storeu_ps(outs[j].gated + (m0 + r) * outs[j].ld_gated, mask[j], v);
+        }
       }
       return;
     }
@@ -530,6 +546,13 @@ namespace {
 bool g_force_portable = false;
 }  // namespace
 
+void round_to_bf16_pairs(const float* x, int64_t k, uint32_t* out) {
+  if (cpu_has_avx512_bf16())
+    to_bf16_pairs(x, k, out);
+  else
+    to_bf16_pairs_portable(x, k, out);
+}
+
 void force_portable_kernels(bool force) { g_force_portable = force; }
 
 bool cpu_codes_weights() { return cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !amx::available(); }
@@ -666,9 +689,31 @@ bool PackedWeight::uses_amx() const { return bf16_compute_ && !coded_ && amx::av
 void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
   if (ys.size() != num_outputs())
     fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
+  run(x, Bf16Rows{}, m, ys, nullptr, 0, next);
+}
+
+bool PackedWeight::takes_bf16_rows() const { return bf16_compute_ && !uses_amx(); }
+
+void PackedWeight::forward(Bf16Rows x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
+  if (ys.size() != num_outputs())
+    fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
+  if (!takes_bf16_rows() || x.ld < (k_ + 1) / 2)
+    fail(ErrorCode::kInternal, "PackedWeight::forward: bf16 rows of {} pairs for a weight that takes {}", x.ld,
+         takes_bf16_rows() ? "(in_features + 1) / 2" : "floats");
+  run(nullptr, x, m, ys, nullptr, 0, next);
+}
+
+void PackedWeight::forward(Bf16Rows x, int64_t m, uint32_t* y, int64_t ld_y, const PackedWeight* next) const {
+  if (!gated() || !takes_bf16_rows() || x.ld < (k_ + 1) / 2 || ld_y < (parts_[0].n + 1) / 2)
+    fail(ErrorCode::kInternal, "PackedWeight::forward: bf16 output from a weight that is not SiLU-gated in bf16");
+  run(nullptr, x, m, {}, y, ld_y, next);
+}
+
+void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* const> ys, uint32_t* y_bf16,
+                       int64_t ld_y_bf16, const PackedWeight* next) const {
   if (m <= 0 || num_panels_ == 0) return;
   const bool avx = cpu_has_avx512_bf16();
-  if (avx && uses_amx()) {
+  if (avx && uses_amx()) {  // (float rows only: takes_bf16_rows() is false here)
     forward_amx(x, m, ys);
     return;
   }
@@ -678,7 +723,10 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   // streamed whole (no K blocks) with prefetch, reading every weight byte once.
   Call call{data_, panel_bytes_, k_, x, k_, nullptr, kpairs, m <= kStreamRows};
   thread_local std::vector<uint32_t> xb_scratch;  // grows to the largest batch, then stays
-  if (bf16_compute_) {
+  if (xb.pairs) {
+    call.xb = xb.pairs;
+    call.ldxb = xb.ld;
+  } else if (bf16_compute_) {
     if (xb_scratch.size() < static_cast<size_t>(m * kpairs)) xb_scratch.resize(static_cast<size_t>(m * kpairs));
     call.xb = xb_scratch.data();
   }
@@ -691,7 +739,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   ThreadPool& pool = ThreadPool::instance();
   const int threads = threads_for(m);
 
-  if (bf16_compute_) {
+  if (bf16_compute_ && !xb.pairs) {
     auto round_rows = [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         auto* xb = const_cast<uint32_t*>(call.xb) + r * kpairs;  // the caller's scratch, not this thread's
@@ -763,7 +811,7 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
   // K blocks, and the portable path's sums, wait in parking.
   float* const parking = gated() && (!avx || kc < kpairs) ? this->parking(m) : nullptr;
   auto compute_panels = [&](int64_t p_begin, int64_t p_end, int64_t rows_begin, int64_t rows_end) {
-    auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx); };
+    auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx, y_bf16, ld_y_bf16); };
 
     if (!avx) {
       for (int64_t p = p_begin; p < p_end; ++p)
@@ -880,7 +928,15 @@ void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys
       compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + block_rows));
     }
   });
-  if (gated() && !avx) silu_mul_from_parking(parking, m, ys[0]);
+  if (gated() && !avx) {
+    if (y_bf16)
+      silu_mul_from_parking_bf16(parking, m, y_bf16, ld_y_bf16);
+    else
+      silu_mul_from_parking(parking, m, ys[0]);
+  }
+  if (y_bf16 && parts_[0].n % 2) {  // an odd row's last pair ends in 0 (Bf16Rows)
+    for (int64_t r = 0; r < m; ++r) reinterpret_cast<uint16_t*>(y_bf16 + r * ld_y_bf16)[parts_[0].n] = 0;
+  }
 }
 
 bool PackedWeight::uses_first_runs(int64_t m, int threads) const {
@@ -917,14 +973,20 @@ int PackedWeight::threads_for(int64_t m) const {
   return flops < 2e6 && weight_bytes < kMinSplitWeightBytes ? 1 : ThreadPool::instance().num_threads();
 }
 
-PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys, float* parking, bool fused) const {
+PanelOut PackedWeight::panel_out(int64_t panel, std::span<float* const> ys, float* parking, bool fused,
+                                 uint32_t* y_bf16, int64_t ld_y_bf16) const {
   if (gated()) {
     const int64_t n = parts_[0].n, col = panel / 2 * P, up = panel % 2;
     PanelOut out{parking ? parking + up * n + col : nullptr, 2 * n, static_cast<int>(std::min<int64_t>(P, n - col)),
                  bias_.data() + panel * P};
     if (fused && !up) {
-      out.gated = ys[0] + col;
-      out.ld_gated = n;
+      if (y_bf16) {
+        out.gated_bf16 = reinterpret_cast<uint16_t*>(y_bf16) + col;
+        out.ld_gated = 2 * ld_y_bf16;
+      } else {
+        out.gated = ys[0] + col;
+        out.ld_gated = n;
+      }
     }
     return out;
   }
@@ -946,6 +1008,18 @@ void PackedWeight::silu_mul_from_parking(const float* parking, int64_t m, float*
   const int64_t n = parts_[0].n;
   parallel_for_rows(m, n, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) silu_mul_fast(parking + r * 2 * n, parking + r * 2 * n + n, n, y + r * n);
+  });
+}
+
+void PackedWeight::silu_mul_from_parking_bf16(const float* parking, int64_t m, uint32_t* y, int64_t ld) const {
+  const int64_t n = parts_[0].n;
+  parallel_for_rows(m, n, [&](int64_t r0, int64_t r1) {
+    thread_local std::vector<float> row;
+    if (row.size() < static_cast<size_t>(n)) row.resize(static_cast<size_t>(n));
+    for (int64_t r = r0; r < r1; ++r) {
+      silu_mul_fast(parking + r * 2 * n, parking + r * 2 * n + n, n, row.data());
+      round_to_bf16_pairs(row.data(), n, y + r * ld);
+    }
   });
 }
 

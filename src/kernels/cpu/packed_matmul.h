@@ -48,6 +48,19 @@ enum class Epilogue {
   kSiluMul,  // two parts of one size, gate and up: one output, silu(gate) * up (SwiGLU)
 };
 
+// Activations already rounded to bf16 for a weight that computes in bf16, in the layout its
+// kernels read: row r's elements 2i and 2i + 1 in pairs[r * ld + i] (the even one in the low half),
+// an odd row ending in a 0. round_to_bf16_pairs writes one row so; a producer that writes these
+// rows itself (a fused norm, a gated projection) saves the projection its rounding pass.
+struct Bf16Rows {
+  const uint32_t* pairs = nullptr;
+  int64_t ld = 0;  // pairs a row, at least (in_features + 1) / 2
+};
+
+// x[0..k) rounded to bf16 (round to nearest even) as one row of Bf16Rows; the bits the bf16
+// projections' own rounding gives.
+void round_to_bf16_pairs(const float* x, int64_t k, uint32_t* out);
+
 struct LinearPart {
   const TensorView* weight = nullptr;  // [out, in]
   const float* bias = nullptr;         // nullptr or `out` floats
@@ -91,17 +104,34 @@ class PackedWeight {
   void forward(const float* x, int64_t m, float* y, const PackedWeight* next = nullptr) const {
     forward(x, m, std::span<float* const>(&y, 1), next);
   }
+  // Whether forward() takes activations already rounded to bf16 (bf16 compute, not on AMX tiles,
+  // whose path rounds into its own tile order).
+  bool takes_bf16_rows() const;
+  // The same products from rows already rounded (takes_bf16_rows()): bit for bit what forward()
+  // gives for the float rows they were rounded from.
+  void forward(Bf16Rows x, int64_t m, std::span<float* const> ys, const PackedWeight* next = nullptr) const;
+  // A SiLU-gated weight (takes_bf16_rows()): silu(gate) * up stored rounded to bf16, the rows the
+  // next projection reads (y: m rows of ld_y pairs), bit for bit round_to_bf16_pairs of the float
+  // output.
+  void forward(Bf16Rows x, int64_t m, uint32_t* y, int64_t ld_y, const PackedWeight* next = nullptr) const;
 
  private:
   bool gated() const { return epilogue_ == Epilogue::kSiluMul; }
   // Where panel `panel`'s sums go. A gated weight parks its partial sums (and, on the paths
   // without the fused epilogue, its full sums) in `parking` ([m][2N], gate then up) and stores
   // silu(gate) * up in ys[0] when `fused`.
-  PanelOut panel_out(int64_t panel, std::span<float* const> ys, float* parking = nullptr, bool fused = false) const;
+  PanelOut panel_out(int64_t panel, std::span<float* const> ys, float* parking = nullptr, bool fused = false,
+                     uint32_t* y_bf16 = nullptr, int64_t ld_y_bf16 = 0) const;
+  // forward() from float rows x or pre-rounded rows xb, into float outputs ys or (a gated weight)
+  // bf16 rows y_bf16.
+  void run(const float* x, Bf16Rows xb, int64_t m, std::span<float* const> ys, uint32_t* y_bf16, int64_t ld_y_bf16,
+           const PackedWeight* next) const;
   // The calling thread's parking for m rows of a gated weight.
   float* parking(int64_t m) const;
   // The paths without the fused epilogue (AMX, portable): ys[0] = silu(gate) * up from parking.
   void silu_mul_from_parking(const float* parking, int64_t m, float* y) const;
+  // The same into bf16 rows (ld pairs a row).
+  void silu_mul_from_parking_bf16(const float* parking, int64_t m, uint32_t* y, int64_t ld) const;
   // Where panel p's bytes start, and whether they are coded (else raw, in storage_'s layout).
   const uint8_t* panel_data(int64_t p) const;
   bool panel_coded(int64_t p) const { return coded_ && raw_offset_[static_cast<size_t>(p)] < 0; }

@@ -14,6 +14,9 @@ struct PanelOut {
   // up panel then only park partial sums between K blocks).
   float* gated = nullptr;
   int64_t ld_gated = 0;
+  // Or, for a next projection that reads bf16, silu(gate) * up rounded to bf16 (ld_gated elements
+  // a row), as that projection would round it (round_to_bf16_pairs).
+  uint16_t* gated_bf16 = nullptr;
 };
 
 }  // namespace pagellm::kernels
