@@ -174,22 +174,17 @@ void expect_gated_equals_two_outputs(DType dt, MatmulPrecision prec, Shape s, st
         << want[i];
 }
 
+// One of each kernel shape: decode rows (1-4), batches streamed whole (5-64), row blocks (65+), K
+// blocked with partial sums parked (K = 4200 and 3000 at more than 64 rows); ragged N and K.
+const Shape kEveryKernelShape[] = {{1, 7, 13},    {2, 33, 64},     {3, 100, 301},  {4, 130, 96},
+                                   {5, 47, 255},  {16, 64, 896},   {17, 50, 200},  {64, 70, 300},
+                                   {65, 37, 896}, {150, 40, 4200}, {300, 21, 3000}};
+
 TEST_P(BothBf16Paths, SiluGatedWeightEqualsTwoOutputsThenSiluMul) {
   std::mt19937 rng(16);
   for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16}) {
     for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
-      for (Shape s : {Shape{1, 7, 13},
-                      {2, 33, 64},
-                      {3, 100, 301},
-                      {4, 130, 96},
-                      {5, 47, 255},
-                      {16, 64, 896},
-                      {17, 50, 200},
-                      {64, 70, 300},
-                      {65, 37, 896},
-                      {150, 40, 4200},
-                      {300, 21, 3000}})
-        expect_gated_equals_two_outputs(dt, prec, s, rng);
+      for (Shape s : kEveryKernelShape) expect_gated_equals_two_outputs(dt, prec, s, rng);
     for (Shape s : {Shape{1, 40, 64}, {6, 33, 96}, {70, 20, 640}})
       expect_gated_equals_two_outputs(DType::kQ8_0, prec, s, rng);
   }
@@ -246,18 +241,7 @@ void expect_bf16_rows_give_float_bits(DType dt, Shape s, std::mt19937& rng) {
 TEST_P(BothBf16Paths, Bf16RowsGiveTheFloatRowsBits) {
   std::mt19937 rng(18);
   for (DType dt : {DType::kF32, DType::kBF16, DType::kF16})
-    for (Shape s : {Shape{1, 7, 13},
-                    {2, 33, 64},
-                    {3, 100, 301},
-                    {4, 130, 96},
-                    {5, 47, 255},
-                    {16, 64, 896},
-                    {17, 50, 200},
-                    {64, 70, 300},
-                    {65, 37, 896},
-                    {150, 40, 4200},
-                    {300, 21, 3000}})
-      expect_bf16_rows_give_float_bits(dt, s, rng);
+    for (Shape s : kEveryKernelShape) expect_bf16_rows_give_float_bits(dt, s, rng);
 }
 
 TEST(PackedMatmul, Bf16RowsOnlyWhereTheWeightComputesInBf16) {
