@@ -150,6 +150,13 @@ TEST(CodedBf16, GatedCodedWeightsGiveTheRawOutputsBitForBit) {
       for (float& v : x) v = nd(rng);
       expect_same_bits(forward(coded, x, m, n), forward(raw, x, m, n),
                        "gated k " + std::to_string(k) + " m " + std::to_string(m));
+      // From bf16 rows into bf16 rows (the model's path for gate/up): the raw weight's bits too.
+      const int64_t ldx = (k + 1) / 2, ldy = n / 2;
+      std::vector<uint32_t> xb(static_cast<size_t>(m * ldx)), y_coded(static_cast<size_t>(m * ldy)), y_raw(y_coded);
+      for (int64_t r = 0; r < m; ++r) round_to_bf16_pairs(x.data() + r * k, k, xb.data() + r * ldx);
+      coded.forward(Bf16Rows{xb.data(), ldx}, m, y_coded.data(), ldy);
+      raw.forward(Bf16Rows{xb.data(), ldx}, m, y_raw.data(), ldy);
+      EXPECT_EQ(y_coded, y_raw) << "gated bf16 rows, k " << k << " m " << m;
     }
   }
 }

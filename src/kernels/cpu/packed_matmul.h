@@ -119,7 +119,7 @@ class PackedWeight {
   bool gated() const { return epilogue_ == Epilogue::kSiluMul; }
   // Where panel `panel`'s sums go. A gated weight parks its partial sums (and, on the paths
   // without the fused epilogue, its full sums) in `parking` ([m][2N], gate then up) and stores
-  // silu(gate) * up in ys[0] when `fused`.
+  // silu(gate) * up in ys[0], or as bf16 rows in y_bf16 when given, when `fused`.
   PanelOut panel_out(int64_t panel, std::span<float* const> ys, float* parking = nullptr, bool fused = false,
                      uint32_t* y_bf16 = nullptr, int64_t ld_y_bf16 = 0) const;
   // forward() from float rows x or pre-rounded rows xb, into float outputs ys or (a gated weight)
