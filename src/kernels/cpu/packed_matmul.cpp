@@ -687,30 +687,33 @@ int64_t PackedWeight::raw_panels() const {
 bool PackedWeight::uses_amx() const { return bf16_compute_ && !coded_ && amx::available(); }
 
 void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
-  if (ys.size() != num_outputs())
-    fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
   run(x, Bf16Rows{}, m, ys, nullptr, 0, next);
 }
 
 bool PackedWeight::takes_bf16_rows() const { return bf16_compute_ && !uses_amx(); }
 
 void PackedWeight::forward(Bf16Rows x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
-  if (ys.size() != num_outputs())
-    fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
-  if (!takes_bf16_rows() || x.ld < (k_ + 1) / 2)
-    fail(ErrorCode::kInternal, "PackedWeight::forward: bf16 rows of {} pairs for a weight that takes {}", x.ld,
-         takes_bf16_rows() ? "(in_features + 1) / 2" : "floats");
+  check_bf16_rows(x);
   run(nullptr, x, m, ys, nullptr, 0, next);
 }
 
 void PackedWeight::forward(Bf16Rows x, int64_t m, uint32_t* y, int64_t ld_y, const PackedWeight* next) const {
-  if (!gated() || !takes_bf16_rows() || x.ld < (k_ + 1) / 2 || ld_y < (parts_[0].n + 1) / 2)
+  check_bf16_rows(x);
+  if (!gated() || ld_y < (parts_[0].n + 1) / 2)
     fail(ErrorCode::kInternal, "PackedWeight::forward: bf16 output from a weight that is not SiLU-gated in bf16");
   run(nullptr, x, m, {}, y, ld_y, next);
 }
 
+void PackedWeight::check_bf16_rows(Bf16Rows x) const {
+  if (!takes_bf16_rows() || !x.pairs || x.ld < (k_ + 1) / 2)
+    fail(ErrorCode::kInternal, "PackedWeight::forward: bf16 rows of {} pairs for a weight that takes {}", x.ld,
+         takes_bf16_rows() ? "(in_features + 1) / 2" : "floats");
+}
+
 void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* const> ys, uint32_t* y_bf16,
                        int64_t ld_y_bf16, const PackedWeight* next) const {
+  if (!y_bf16 && ys.size() != num_outputs())
+    fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
   if (m <= 0 || num_panels_ == 0) return;
   const bool avx = cpu_has_avx512_bf16();
   if (avx && uses_amx()) {  // (float rows only: takes_bf16_rows() is false here)
@@ -928,12 +931,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
       compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + block_rows));
     }
   });
-  if (gated() && !avx) {
-    if (y_bf16)
-      silu_mul_from_parking_bf16(parking, m, y_bf16, ld_y_bf16);
-    else
-      silu_mul_from_parking(parking, m, ys[0]);
-  }
+  if (gated() && !avx) silu_mul_from_parking(parking, m, y_bf16 ? nullptr : ys[0], y_bf16, ld_y_bf16);
   if (y_bf16 && parts_[0].n % 2) {  // an odd row's last pair ends in 0 (Bf16Rows)
     for (int64_t r = 0; r < m; ++r) reinterpret_cast<uint16_t*>(y_bf16 + r * ld_y_bf16)[parts_[0].n] = 0;
   }
@@ -1004,21 +1002,15 @@ float* PackedWeight::parking(int64_t m) const {
   return park.data();
 }
 
-void PackedWeight::silu_mul_from_parking(const float* parking, int64_t m, float* y) const {
+void PackedWeight::silu_mul_from_parking(const float* parking, int64_t m, float* y, uint32_t* y_bf16,
+                                         int64_t ld_y_bf16) const {
   const int64_t n = parts_[0].n;
   parallel_for_rows(m, n, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) silu_mul_fast(parking + r * 2 * n, parking + r * 2 * n + n, n, y + r * n);
-  });
-}
-
-void PackedWeight::silu_mul_from_parking_bf16(const float* parking, int64_t m, uint32_t* y, int64_t ld) const {
-  const int64_t n = parts_[0].n;
-  parallel_for_rows(m, n, [&](int64_t r0, int64_t r1) {
-    thread_local std::vector<float> row;
-    if (row.size() < static_cast<size_t>(n)) row.resize(static_cast<size_t>(n));
+    thread_local std::vector<float> row;  // bf16 output: each row rounded from here while in L1
+    if (y_bf16 && row.size() < static_cast<size_t>(n)) row.resize(static_cast<size_t>(n));
     for (int64_t r = r0; r < r1; ++r) {
-      silu_mul_fast(parking + r * 2 * n, parking + r * 2 * n + n, n, row.data());
-      round_to_bf16_pairs(row.data(), n, y + r * ld);
+      silu_mul_fast(parking + r * 2 * n, parking + r * 2 * n + n, n, y_bf16 ? row.data() : y + r * n);
+      if (y_bf16) round_to_bf16_pairs(row.data(), n, y_bf16 + r * ld_y_bf16);
     }
   });
 }

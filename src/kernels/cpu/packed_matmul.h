@@ -128,10 +128,12 @@ class PackedWeight {
            const PackedWeight* next) const;
   // The calling thread's parking for m rows of a gated weight.
   float* parking(int64_t m) const;
-  // The paths without the fused epilogue (AMX, portable): ys[0] = silu(gate) * up from parking.
-  void silu_mul_from_parking(const float* parking, int64_t m, float* y) const;
-  // The same into bf16 rows (ld pairs a row).
-  void silu_mul_from_parking_bf16(const float* parking, int64_t m, uint32_t* y, int64_t ld) const;
+  // The paths without the fused epilogue (AMX, portable): y = silu(gate) * up from parking, or
+  // those rows rounded into y_bf16 (ld_y_bf16 pairs a row) when given.
+  void silu_mul_from_parking(const float* parking, int64_t m, float* y, uint32_t* y_bf16 = nullptr,
+                             int64_t ld_y_bf16 = 0) const;
+  // Fails unless this weight takes bf16 rows and x's rows hold in_features values.
+  void check_bf16_rows(Bf16Rows x) const;
   // Where panel p's bytes start, and whether they are coded (else raw, in storage_'s layout).
   const uint8_t* panel_data(int64_t p) const;
   bool panel_coded(int64_t p) const { return coded_ && raw_offset_[static_cast<size_t>(p)] < 0; }
