@@ -37,9 +37,7 @@ namespace pagellm {
 void KVCache::copy_block(int32_t src, int32_t dst) {
   for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
     const kernels::KVLayerView kv = layer(l);
-    const auto bytes = static_cast<size_t>(block_size_ * kv.token_stride() * kv.elem_bytes());
-    std::memcpy(kv.key(dst, 0), kv.key(src, 0), bytes);
-    std::memcpy(kv.value(dst, 0), kv.value(src, 0), bytes);
+    std::memcpy(kv.block_keys(dst), kv.block_keys(src), static_cast<size_t>(2 * kv.half_block_bytes()));
   }
 }
 

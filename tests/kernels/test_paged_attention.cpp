@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <tuple>
@@ -119,6 +120,47 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
                                                               Case{6, 2, 64, 16, 17, 2}, Case{12, 4, 64, 16, 40, 2},
                                                               Case{10, 2, 32, 16, 83, 1}),
                                             ::testing::Values(KVDType::kFloat32, KVDType::kBFloat16)));
+
+// The cache layout kv_layout.h documents, from byte offsets computed here: per block K as
+// [kv_head][head_dim][block_size], then V as [block_size][kv_head][head_dim].
+TEST(KVLayout, WriteKvSlotPlacesKeysByElementAndValuesByToken) {
+  for (KVDType dtype : {KVDType::kFloat32, KVDType::kBFloat16}) {
+    for (int64_t B : {1, 8, 16, 32}) {
+      const int64_t KVH = 3, hd = 40, blocks = 4, es = kv_elem_bytes(dtype), kvd = KVH * hd;
+      std::vector<uint8_t> storage(size_t(blocks * 2 * B * kvd * es), 0);
+      const KVLayerView kv{storage.data(), blocks, B, KVH, hd, dtype};
+      std::vector<float> k(static_cast<size_t>(kvd)), v(k.size());
+      for (int64_t slot = 0; slot < blocks * B; ++slot) {
+        for (int64_t i = 0; i < kvd; ++i) {  // small integers: exact in bf16
+          k[size_t(i)] = static_cast<float>((slot * 7 + i) % 199);
+          v[size_t(i)] = -static_cast<float>((slot * 5 + i) % 211);
+        }
+        write_kv_slot(kv, slot, k.data(), v.data());
+      }
+      auto at = [&](int64_t elem) {
+        const uint8_t* p = storage.data() + elem * es;
+        if (dtype == KVDType::kFloat32) {
+          float f;
+          std::memcpy(&f, p, 4);
+          return f;
+        }
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        return bf16_to_f32(h);
+      };
+      for (int64_t slot = 0; slot < blocks * B; ++slot) {
+        const int64_t b = slot / B, o = slot % B, block0 = b * 2 * B * kvd;
+        for (int64_t g = 0; g < KVH; ++g)
+          for (int64_t d = 0; d < hd; ++d) {
+            const int64_t i = g * hd + d;
+            ASSERT_EQ(at(block0 + i * B + o), static_cast<float>((slot * 7 + i) % 199)) << "K " << slot << " " << i;
+            ASSERT_EQ(at(block0 + B * kvd + o * kvd + i), -static_cast<float>((slot * 5 + i) % 211))
+                << "V " << slot << " " << i;
+          }
+      }
+    }
+  }
+}
 
 // A decode batch of many sequences (items handed to the threads one ahead, each prefetching its
 // next item's first keys) gives every sequence the bits it gets alone.

@@ -191,6 +191,33 @@ TEST(PagedForward, BatchedSequencesMatchSingles) {
   EXPECT_TRUE(std::equal(both.begin() + V, both.end(), alone_b.end() - V));
 }
 
+// Copy-on-write: a prompt's blocks copied with KVCache::copy_block serve the next tokens exactly as
+// the originals do (both the K and the V part of each block move, in either cache element type).
+TEST(PagedForward, CopiedBlocksContinueLikeTheOriginals) {
+  auto model = load("models/tiny-random/llama-gqa/hf");
+  const int64_t V = model->config().vocab_size;
+  std::vector<int32_t> prompt;
+  for (int32_t i = 0; i < 37; ++i) prompt.push_back(1 + (i * 13) % 200);
+  const std::vector<int32_t> next{7, 11};
+  for (kernels::KVDType kv : {kernels::KVDType::kFloat32, kernels::KVDType::kBFloat16}) {
+    KVCache cache(model->config(), 6, test::kBlockSize, kv);
+    const std::vector<int32_t> original{0, 1, 2}, copy{5, 3, 4};
+    ForwardBatch fill;
+    fill.add_sequence(prompt, 0, original, test::kBlockSize);
+    model->forward(fill, cache);
+    for (size_t b = 0; b < original.size(); ++b) cache.copy_block(original[b], copy[b]);
+    std::vector<std::vector<float>> logits;
+    for (const auto& table : {original, copy}) {  // each continues into its own last block
+      ForwardBatch step;
+      step.add_sequence(next, static_cast<int64_t>(prompt.size()), table, test::kBlockSize);
+      step.logits_indices = {0, 1};
+      logits.push_back(model->forward(step, cache));
+    }
+    ASSERT_EQ(logits[0].size(), static_cast<size_t>(2 * V));
+    EXPECT_EQ(logits[0], logits[1]) << kv_dtype_name(kv);
+  }
+}
+
 TEST(PagedForward, RejectsOutOfRangeTokenIds) {
   auto model = load("models/stories260K/hf");
   KVCache cache(model->config(), 1, test::kBlockSize);

@@ -12,30 +12,59 @@ namespace pagellm::kernels {
 
 namespace {
 
-// The K or V row at `row` (an address from KVLayerView::key / value) as `n` floats.
-void read_row(const KVLayerView& kv, const uint8_t* row, int64_t n, float* out) {
-  dequantize_row(kv.dtype == KVDType::kBFloat16 ? DType::kBF16 : DType::kF32, row, out, n);
+float load_elem(const KVLayerView& kv, const uint8_t* p) {
+  if (kv.dtype == KVDType::kFloat32) {
+    float f;
+    std::memcpy(&f, p, sizeof f);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p, sizeof h);
+  return bf16_to_f32(h);
 }
 
-void store_row(const KVLayerView& kv, const float* src, uint8_t* dst) {
-  const int64_t n = kv.token_stride();
-  if (kv.dtype == KVDType::kFloat32) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-    return;
+// KV head kv_head's key at `offset` of `block` as head_dim floats (its elements sit block_size apart).
+void read_key(const KVLayerView& kv, int64_t block, int64_t offset, int64_t kv_head, float* out) {
+  const uint8_t* column = kv.key_columns(block, kv_head) + offset * kv.elem_bytes();
+  for (int64_t d = 0; d < kv.head_dim; ++d) out[d] = load_elem(kv, column + d * kv.block_size * kv.elem_bytes());
+}
+
+void read_value(const KVLayerView& kv, int64_t block, int64_t offset, int64_t kv_head, float* out) {
+  const uint8_t* row = kv.value(block, offset) + kv_head * kv.head_dim * kv.elem_bytes();
+  for (int64_t d = 0; d < kv.head_dim; ++d) out[d] = load_elem(kv, row + d * kv.elem_bytes());
+}
+
+}  // namespace
+
+namespace {
+
+template <class T>
+T to_elem(float x) {
+  if constexpr (sizeof(T) == 2)
+    return f32_to_bf16(x);
+  else
+    return x;
+}
+
+template <class T>
+void write_slot(const KVLayerView& kv, int64_t block, int64_t offset, const float* k, const float* v) {
+  const int64_t B = kv.block_size, hd = kv.head_dim;
+  for (int64_t g = 0; g < kv.num_kv_heads; ++g) {
+    T* column = reinterpret_cast<T*>(kv.key_columns(block, g)) + offset;
+    for (int64_t d = 0; d < hd; ++d) column[d * B] = to_elem<T>(k[g * hd + d]);
   }
-  for (int64_t i = 0; i < n; ++i) {
-    const uint16_t h = f32_to_bf16(src[i]);
-    std::memcpy(dst + i * 2, &h, 2);
-  }
+  T* row = reinterpret_cast<T*>(kv.value(block, offset));
+  for (int64_t i = 0; i < kv.token_stride(); ++i) row[i] = to_elem<T>(v[i]);
 }
 
 }  // namespace
 
 void write_kv_slot(const KVLayerView& kv, int64_t slot, const float* k, const float* v) {
-  const int64_t block = slot / kv.block_size;
-  const int64_t offset = slot % kv.block_size;
-  store_row(kv, k, kv.key(block, offset));
-  store_row(kv, v, kv.value(block, offset));
+  const int64_t block = slot / kv.block_size, offset = slot % kv.block_size;
+  if (kv.dtype == KVDType::kBFloat16)
+    write_slot<uint16_t>(kv, block, offset, k, v);
+  else
+    write_slot<float>(kv, block, offset, k, v);
 }
 
 void paged_attention(const AttentionShape& shape, const float* q, int64_t num_queries, int64_t context_len,
@@ -59,8 +88,7 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
       const float* qh = q + (t * shape.num_heads + h) * hd;
       float max_score = -INFINITY;
       for (int64_t j = 0; j <= pos; ++j) {
-        const uint8_t* k = kv.key(block_table[j / B], j % B) + kv_head * hd * kv.elem_bytes();
-        read_row(kv, k, hd, row.data());
+        read_key(kv, block_table[j / B], j % B, kv_head, row.data());
         scores[j] = dot_f32(qh, row.data(), hd) * shape.scale;
         max_score = std::max(max_score, scores[j]);
       }
@@ -71,8 +99,7 @@ void paged_attention(const AttentionShape& shape, const float* q, int64_t num_qu
       }
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = 0; j <= pos; ++j) {
-        const uint8_t* v = kv.value(block_table[j / B], j % B) + kv_head * hd * kv.elem_bytes();
-        read_row(kv, v, hd, row.data());
+        read_value(kv, block_table[j / B], j % B, kv_head, row.data());
         for (int64_t d = 0; d < hd; ++d) acc[d] += scores[j] * row[static_cast<size_t>(d)];
       }
       float* o = out + (t * shape.num_heads + h) * hd;

@@ -29,17 +29,16 @@ struct AttentionSequence {
 };
 
 // The fast path for a whole batch (AVX-512; otherwise the reference above per sequence).
-// Work items are (sequence, block of up to 8 query tokens, KV head). With 3 or more query heads per
-// KV head each key tile is transposed once (keys in lanes) for all the heads of the group and all
-// tokens of the block, and a state's 16 scores are one FMA chain over head_dim; with fewer, each
-// score is one dot product (lanes over head_dim, a fixed reduction tree). When a block has fewer
-// than 8 (token, head) states (decode: one token's heads of one KV head), up to 4 key tiles are
-// scored per pass so enough FMA chains are in flight; each chain is still one state's scores for
-// one tile over head_dim in order, so the pass width never changes a bit. Per (token, head) the
-// keys are taken in tiles of 16 positions [16c, 16c + 16) in order: scores, an online softmax
-// (running max, float32 sums), then
-// p_j v_j key by key; so the result depends only on the token's position and the cache contents,
-// never on the batch, the chunking, the query block or the thread split.
+// Work items are (sequence, block of up to 8 query tokens, KV head). Keys are scored 16 at a time
+// straight from the cache's K layout (element d of 16 keys is one load; see kv_layout.h), so a
+// state's 16 scores are one FMA chain over head_dim, each key row shared by all the heads of the
+// group and all tokens of the block. When a block has fewer than 8 (token, head) states (decode:
+// one token's heads of one KV head), up to 4 key tiles are scored per pass so enough FMA chains are
+// in flight; each chain is still one state's scores for one tile over head_dim in order, so the
+// pass width never changes a bit. Per (token, head) the keys are taken in tiles of 16 positions
+// [16c, 16c + 16) in order: scores, an online softmax (running max, float32 sums), then p_j v_j key
+// by key; so the result depends only on the token's position and the cache contents, never on the
+// batch, the chunking, the query block or the thread split.
 // q, out: [rows, num_heads, head_dim].
 void paged_attention_batch(const AttentionShape& shape, const float* q, const AttentionSequence* seqs, int64_t num_seqs,
                            const KVLayerView& kv, float* out);

@@ -28,9 +28,6 @@ constexpr int64_t kQueryBlock = 8;  // query tokens of one sequence sharing each
 constexpr int kChains = 8;          // score FMA chains in flight (states per pass when there are many)
 constexpr int64_t kMaxTilesPerPass = 4;
 constexpr int64_t kPassChains = 16;  // score chains a pass of several tiles aims for
-// Query heads per KV head from which key tiles are transposed (a model-shape choice, so a token's
-// arithmetic still never depends on its batch or chunk).
-constexpr int64_t kTransposeMinGroup = 3;
 constexpr int64_t kMaxVectors = 16;  // head_dim up to 256
 // Below this many (query, key, head element) products attention stays on the calling thread. A
 // decode step of the 110M (12 heads of 64) crosses it from a context of ~26 tokens: its attention
@@ -66,10 +63,36 @@ PAGELLM_AVX512 inline void transpose16x16(__m512* r) {
   }
 }
 
-// Keys and values this many positions ahead of the tile being worked on are prefetched: a decode
-// step finds them in DRAM (the weights streamed since the last step pushed them out of cache), and
-// the kernel's dependent chains left memory idle in between (docs/perf/kernels.md, session 8).
-constexpr int64_t kPrefetchTokens = 32;
+// A decode step finds the keys and values in DRAM (the weights streamed since the last step pushed
+// them out of cache), and the kernel's dependent chains leave memory idle in between
+// (docs/perf/kernels.md, session 8). Each pass of an item asks for the next pass's keys, and its
+// last pass for the first pass of the thread's next item, a few cache lines per element of the
+// pass's score loop (a burst of prefetches stalls).
+class LinePrefetches {
+ public:
+  // The lines of `bytes` bytes from p, queued (asked for at once when the queue is full).
+  void add(const void* p, int64_t bytes) {
+    const auto end = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes);
+    for (uintptr_t line = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63}; line < end; line += 64) {
+      if (count_ < kMaxLines)
+        lines_[count_++] = reinterpret_cast<const char*>(line);
+      else
+        _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+    }
+  }
+  // Asks for the next n queued lines.
+  void issue(int n) {
+    for (const int end = std::min(count_, next_ + n); next_ < end; ++next_) _mm_prefetch(lines_[next_], _MM_HINT_T0);
+  }
+  void issue_rest() { issue(count_ - next_); }
+  int remaining() const { return count_ - next_; }
+  void clear() { count_ = next_ = 0; }
+
+ private:
+  static constexpr int kMaxLines = 1024;  // a pass of 64 keys of head_dim 128 in float32
+  const char* lines_[kMaxLines];
+  int count_ = 0, next_ = 0;
+};
 
 // 16 elements of a K or V row as float32 (the first `m` lanes; bf16 widened exactly).
 template <class T>
@@ -80,84 +103,83 @@ PAGELLM_AVX512_INLINE __m512 load_kv16(const T* p, __mmask16 m = 0xffff) {
     return _mm512_maskz_loadu_ps(m, p);
 }
 
+// Keys [t0, t0 + nb) of KV head g: their K columns (head_dim rows of nb elements, block_size apart)
+// and their V rows.
 template <class T>
-PAGELLM_AVX512 inline void prefetch_row(const T* k, const T* v, int64_t hd) {
-  for (int64_t d = 0; d < hd; d += 64 / static_cast<int64_t>(sizeof(T))) {
-    _mm_prefetch(reinterpret_cast<const char*>(k + d), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(v + d), _MM_HINT_T0);
+void queue_keys(const int32_t* table, const KVLayerView& kv, int64_t g, int64_t t0, int64_t nb, LinePrefetches& lines) {
+  const int64_t B = kv.block_size, hd = kv.head_dim, es = sizeof(T);
+  for (int64_t t = t0; t < t0 + nb;) {
+    const int64_t block = table[t / B], off = t % B, n = std::min(B - off, t0 + nb - t);
+    const uint8_t* k = kv.key_columns(block, g) + off * es;
+    if (n == B)  // whole rows: the head's keys of the block are one span
+      lines.add(k, hd * B * es);
+    else
+      for (int64_t d = 0; d < hd; ++d) lines.add(k + d * B * es, n * es);
+    for (int64_t j = 0; j < n; ++j) lines.add(kv.value(block, off + j) + g * hd * es, hd * es);
+    t += n;
   }
 }
 
-// The K and V rows of the first kPrefetchTokens keys of KV head g (an item's tiles prefetch only
-// the keys after them).
+// A tile's keys where the block size is not a multiple of 16 (the tile spans blocks):
+// kt[d * 16 + j] = key j's element d as float32, 0 past nb.
 template <class T>
-PAGELLM_AVX512 void prefetch_first_rows(const int32_t* table, const KVLayerView& kv, int64_t g, int64_t context_len) {
-  const int64_t hd = kv.head_dim, n = std::min(kPrefetchTokens, context_len);
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t block = table[t / kv.block_size], off = t % kv.block_size;
-    prefetch_row(reinterpret_cast<const T*>(kv.key(block, off)) + g * hd,
-                 reinterpret_cast<const T*>(kv.value(block, off)) + g * hd, hd);
+PAGELLM_AVX512 void gather_key_tile(const int32_t* table, const KVLayerView& kv, int64_t g, int64_t t0, int nb,
+                                    float* kt) {
+  const int64_t B = kv.block_size, hd = kv.head_dim;
+  std::fill(kt, kt + hd * kTile, 0.0f);
+  for (int j = 0; j < nb;) {
+    const int64_t t = t0 + j, off = t % B;
+    const int n = static_cast<int>(std::min<int64_t>(B - off, nb - j));
+    const T* k = reinterpret_cast<const T*>(kv.key_columns(table[t / B], g)) + off;
+    const auto m = static_cast<__mmask16>((1u << n) - 1u);
+    for (int64_t d = 0; d < hd; ++d) _mm512_mask_storeu_ps(kt + d * kTile + j, m, load_kv16(k + d * B, m));
+    j += n;
   }
 }
 
-// The tile's keys transposed, kt[d * 16 + j] = key j's element d (lanes past nb repeat key 0 and are
-// masked later), so a state's 16 scores are one FMA chain over d with keys in lanes.
-template <class T>
-PAGELLM_AVX512 void transpose_key_tile(const T* const* krow, int nb, int64_t hd, float* kt, const T* const* ahead_k,
-                                       const T* const* ahead_v, int ahead_nb) {
-  for (int64_t d0 = 0; d0 < hd; d0 += 16) {
-    // Spread over the tile's work (a burst of prefetches stalls), one per line.
-    for (int j = 0; (d0 * static_cast<int64_t>(sizeof(T))) % 64 == 0 && j < ahead_nb; ++j) {
-      _mm_prefetch(reinterpret_cast<const char*>(ahead_k[j] + d0), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(ahead_v[j] + d0), _MM_HINT_T0);
-    }
-    const int64_t width = std::min<int64_t>(16, hd - d0);
-    const auto m = static_cast<__mmask16>(width == 16 ? 0xffffu : (1u << width) - 1);
-    __m512 r[16];
-    for (int j = 0; j < kTile; ++j) r[j] = load_kv16(krow[j < nb ? j : 0] + d0, m);
-    transpose16x16(r);
-    for (int64_t c = 0; c < width; ++c) _mm512_store_ps(kt + (d0 + c) * 16, r[c]);
-  }
-}
-
-// Scores of S states against T transposed key tiles: S x T FMA chains over d (each one state's
-// chain for one tile, in d order, as if computed alone), sharing each broadcast query element across
-// the tiles and each key row across the states. Decode has only the group's few states per KV head;
-// several tiles per pass keep enough chains in flight (3 heads x 4 tiles instead of 3 of 8 chains).
-template <int S, int T>
-PAGELLM_AVX512 void score_states(const float* const* qp, const float* kt, int64_t hd, int64_t tile_stride,
-                                 float* scores, int64_t scores_tile_stride) {
-  __m512 sc[S][T];
+// Scores of S states against NT key tiles (keys in lanes: row d of tile u, element d of its 16
+// keys, at kt[u] + d * ld): S x NT FMA chains over d (each one state's chain for one tile, in d
+// order, as if computed alone), sharing each broadcast query element across the tiles and each key
+// row across the states. Decode has only the group's few states per KV head; several tiles per
+// pass keep enough chains in flight (3 heads x 4 tiles instead of 3 of 8 chains). Lanes past a
+// tile's keys hold whatever the cache holds there; the softmax masks their scores.
+template <class T, int S, int NT>
+PAGELLM_AVX512 void score_states(const float* const* qp, const T* const* kt, int64_t ld, int64_t hd, float* scores,
+                                 int64_t scores_tile_stride, LinePrefetches* drip, int per_d) {
+  __m512 sc[S][NT];
 #pragma GCC unroll 8
   for (int c = 0; c < S; ++c)
 #pragma GCC unroll 4
-    for (int u = 0; u < T; ++u) sc[c][u] = _mm512_setzero_ps();
+    for (int u = 0; u < NT; ++u) sc[c][u] = _mm512_setzero_ps();
   for (int64_t d = 0; d < hd; ++d) {
-    __m512 kd[T];
+    if (per_d) drip->issue(per_d);
+    __m512 kd[NT];
 #pragma GCC unroll 4
-    for (int u = 0; u < T; ++u) kd[u] = _mm512_load_ps(kt + u * tile_stride + d * 16);
+    for (int u = 0; u < NT; ++u) kd[u] = load_kv16(kt[u] + d * ld);
 #pragma GCC unroll 8
     for (int c = 0; c < S; ++c) {
       const __m512 qd = _mm512_set1_ps(qp[c][d]);
 #pragma GCC unroll 4
-      for (int u = 0; u < T; ++u) sc[c][u] = _mm512_fmadd_ps(qd, kd[u], sc[c][u]);
+      for (int u = 0; u < NT; ++u) sc[c][u] = _mm512_fmadd_ps(qd, kd[u], sc[c][u]);
     }
   }
 #pragma GCC unroll 8
   for (int c = 0; c < S; ++c)
 #pragma GCC unroll 4
-    for (int u = 0; u < T; ++u) _mm512_storeu_ps(scores + u * scores_tile_stride + c * 16, sc[c][u]);
+    for (int u = 0; u < NT; ++u) _mm512_storeu_ps(scores + u * scores_tile_stride + c * 16, sc[c][u]);
 }
 
-using ScoreFn = void (*)(const float* const*, const float*, int64_t, int64_t, float*, int64_t);
-template <int... Ss>
-constexpr std::array<std::array<ScoreFn, kMaxTilesPerPass>, sizeof...(Ss)> score_table(
+template <class T>
+using ScoreFn = void (*)(const float* const*, const T* const*, int64_t, int64_t, float*, int64_t, LinePrefetches*, int);
+template <class T, int... Ss>
+constexpr std::array<std::array<ScoreFn<T>, kMaxTilesPerPass>, sizeof...(Ss)> score_table(
     std::integer_sequence<int, Ss...>) {
-  return {
-      {{&score_states<Ss + 1, 1>, &score_states<Ss + 1, 2>, &score_states<Ss + 1, 3>, &score_states<Ss + 1, 4>}...}};
+  return {{{&score_states<T, Ss + 1, 1>, &score_states<T, Ss + 1, 2>, &score_states<T, Ss + 1, 3>,
+            &score_states<T, Ss + 1, 4>}...}};
 }
-// kScoreFns[S - 1][T - 1]
-const auto kScoreFns = score_table(std::make_integer_sequence<int, kChains>{});
+// kScoreFns<T>[S - 1][NT - 1]
+template <class T>
+const auto kScoreFns = score_table<T>(std::make_integer_sequence<int, kChains>{});
 
 // Tiles scored per pass for `states` states: about kPassChains chains (at most 4 tiles), one tile
 // when the states alone fill kChains.
@@ -425,11 +447,12 @@ constexpr int64_t attend_scratch_floats(int64_t states, int64_t hd) {
 // online softmax, then p_j v_j added key by key; that never depends on which tokens share the
 // block, so a token computed alone (decode) gets the same bits as inside a prefill chunk.
 // scratch: attend_scratch_floats(nq * group, head_dim) floats. T: the cache's element (float or
-// bf16 bits), widened to float32 exactly as it is loaded.
+// bf16 bits), widened to float32 exactly as it is loaded. following: the lines of the thread's next
+// item's first pass, asked for by this item's last pass.
 template <class T>
 PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const float* q, int64_t q_stride, int64_t nq,
                                  int64_t pos0, const int32_t* table, const KVLayerView& kv, int64_t kv_head, float* out,
-                                 float* scratch) {
+                                 float* scratch, LinePrefetches& following) {
   const int64_t hd = sh.head_dim, nv = (hd + 15) / 16, B = kv.block_size, states = nq * group;
   const int64_t token_stride = kv.token_stride();
   const auto tail = static_cast<__mmask16>(hd % 16 ? (1u << (hd % 16)) - 1 : 0xffffu);
@@ -447,88 +470,75 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
   std::fill(mrun, mrun + states, -INFINITY);
   std::fill(lrun, lrun + states, 0.0f);
   const __m512 scale = _mm512_set1_ps(sh.scale);
-  const bool transposed = group >= kTransposeMinGroup;
-  const int64_t pass_tiles = transposed ? tiles_per_pass(states) : 1;
-  const int64_t scores_stride = padded * 16, kt_stride = hd * 16;
+  const int64_t pass_tiles = tiles_per_pass(states);
+  const int64_t scores_stride = padded * 16;
+  // Block sizes that are multiples of 16 hold each tile whole: its keys are scored straight from
+  // the cache; other sizes gather the tile's pieces into kt first.
+  const bool in_place = B % kTile == 0;
 
   const int64_t last = pos0 + nq - 1;
   // The (token, head) states that see a tile starting at t0: tokens at pos >= t0.
   auto first_state = [&](int64_t t0) { return std::max<int64_t>(0, t0 - pos0) * group; };
-  const T* krow[kMaxTilesPerPass][kTile];
   const T* vrow[kMaxTilesPerPass][kTile];
-  const T* ahead_k[kMaxTilesPerPass][kTile];
-  const T* ahead_v[kMaxTilesPerPass][kTile];
-  int ahead_nb[kMaxTilesPerPass];
-  // K and V rows of keys [t0, t0 + nb) of this KV head, the block table walked once per tile
-  // rather than a division and two lookups per key.
-  auto key_row0 = [&](int64_t block) { return reinterpret_cast<const T*>(kv.key(block, 0)) + kv_head * hd; };
+  const T* key_tiles[kMaxTilesPerPass];
+  const float* gathered[kMaxTilesPerPass];
+  // V rows of keys [t0, t0 + nb) of this KV head, the block table walked once per tile rather than
+  // a division and a lookup per key.
   auto value_row0 = [&](int64_t block) { return reinterpret_cast<const T*>(kv.value(block, 0)) + kv_head * hd; };
-  auto tile_rows = [&](int64_t t0, int nb, const T** k_rows, const T** v_rows) {
-    if (nb <= 0) return;
+  auto tile_values = [&](int64_t t0, int nb, const T** v_rows) {
     int64_t bi = t0 / B, off = t0 % B;
-    const T* kb = key_row0(table[bi]);
     const T* vb = value_row0(table[bi]);
     for (int j = 0; j < nb; ++j) {
-      k_rows[j] = kb + off * token_stride;
       v_rows[j] = vb + off * token_stride;
       if (++off == B && j + 1 < nb) {
         off = 0;
-        kb = key_row0(table[++bi]);
-        vb = value_row0(table[bi]);
+        vb = value_row0(table[++bi]);
       }
     }
   };
-  for (int64_t pass0 = 0; pass0 <= last; pass0 += kTile * pass_tiles) {
+  const int64_t pass_keys = kTile * pass_tiles;
+  for (int64_t pass0 = 0; pass0 <= last; pass0 += pass_keys) {
     const int64_t tiles = std::min(pass_tiles, (last - pass0) / kTile + 1);
     for (int64_t u = 0; u < tiles; ++u) {
       const int64_t t0 = pass0 + u * kTile;
       const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
-      tile_rows(t0, tile_nb, krow[u], vrow[u]);
-      // The rows kPrefetchTokens on, asked for while this tile is worked on.
-      const int64_t ahead_t0 = t0 + kPrefetchTokens;
-      ahead_nb[u] = ahead_t0 <= last ? static_cast<int>(std::min<int64_t>(kTile, last + 1 - ahead_t0)) : 0;
-      tile_rows(ahead_t0, ahead_nb[u], ahead_k[u], ahead_v[u]);
-      if (transposed) transpose_key_tile(krow[u], tile_nb, hd, kt + u * kt_stride, ahead_k[u], ahead_v[u], ahead_nb[u]);
-    }
-    if (transposed) {
-      // Scores of every state that sees the pass's first tile against all its tiles (a state that
-      // does not see a later tile gets scores there that nothing reads).
-      for (int64_t c0 = first_state(pass0); c0 < states; c0 += kChains) {
-        const int64_t live = std::min<int64_t>(kChains, states - c0);
-        const float* qp[kChains];
-        for (int64_t c = 0; c < live; ++c) {
-          const int64_t st = c0 + c;
-          qp[c] = q + (st / group) * q_stride + (st % group) * hd;
-        }
-        kScoreFns[static_cast<size_t>(live - 1)][static_cast<size_t>(tiles - 1)](qp, kt, hd, kt_stride,
-                                                                                 scores + c0 * 16, scores_stride);
+      tile_values(t0, tile_nb, vrow[u]);
+      if (in_place) {
+        key_tiles[u] = reinterpret_cast<const T*>(kv.key_columns(table[t0 / B], kv_head)) + t0 % B;
+      } else {
+        gather_key_tile<T>(table, kv, kv_head, t0, tile_nb, kt + u * hd * kTile);
+        gathered[u] = kt + u * hd * kTile;
       }
     }
+    // What this pass's score loop asks for: the next pass's keys, or the next item's first pass.
+    LinePrefetches ahead;
+    const int64_t next0 = pass0 + pass_keys;
+    if (next0 <= last) queue_keys<T>(table, kv, kv_head, next0, std::min(pass_keys, last + 1 - next0), ahead);
+    LinePrefetches* drip = next0 <= last ? &ahead : &following;
+    const int per_d = (drip->remaining() + static_cast<int>(hd) - 1) / static_cast<int>(hd);
+    // Scores of every state that sees the pass's first tile against all its tiles (a state that
+    // does not see a later tile gets scores there that nothing reads).
+    const int64_t first = first_state(pass0);
+    for (int64_t c0 = first; c0 < states; c0 += kChains) {
+      const int64_t live = std::min<int64_t>(kChains, states - c0);
+      const float* qp[kChains];
+      for (int64_t c = 0; c < live; ++c) {
+        const int64_t st = c0 + c;
+        qp[c] = q + (st / group) * q_stride + (st % group) * hd;
+      }
+      const auto si = static_cast<size_t>(live - 1), ti = static_cast<size_t>(tiles - 1);
+      if (in_place)
+        kScoreFns<T>[si][ti](qp, key_tiles, B, hd, scores + c0 * 16, scores_stride, drip, c0 == first ? per_d : 0);
+      else
+        kScoreFns<float>[si][ti](qp, gathered, kTile, hd, scores + c0 * 16, scores_stride, drip,
+                                 c0 == first ? per_d : 0);
+    }
+    drip->issue_rest();
     for (int64_t u = 0; u < tiles; ++u) {
       const int64_t t0 = pass0 + u * kTile;
       const KeysSeen keys_seen{pos0, group, t0};
       const int64_t st_first = first_state(t0);
       float* tile_scores = scores + u * scores_stride;
-      if (!transposed) {
-        // Few heads per KV head: a transpose would not pay for itself; one dot product per (state,
-        // key), lanes over head_dim, a fixed reduction tree.
-        for (int64_t st = st_first; st < states; ++st) {
-          const float* qh = q + (st / group) * q_stride + (st % group) * hd;
-          const int nb = keys_seen(st);
-          // The first state's pass over the keys also asks for the rows ahead, one per key.
-          const int ahead = st == st_first ? ahead_nb[u] : 0;
-          for (int j = 0; j < nb; ++j) {
-            if (j < ahead) prefetch_row(ahead_k[u][j], ahead_v[u][j], hd);
-            __m512 d = _mm512_setzero_ps();
-            for (int64_t vv = 0; vv < nv; ++vv) {
-              const __mmask16 m = vv == nv - 1 ? tail : static_cast<__mmask16>(0xffff);
-              d = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + vv * 16), load_kv16(krow[u][j] + vv * 16, m), d);
-            }
-            tile_scores[st * 16 + j] = _mm512_reduce_add_ps(d);
-          }
-          for (int j = nb; j < ahead; ++j) prefetch_row(ahead_k[u][j], ahead_v[u][j], hd);
-        }
-      }
       const TileProbs probs = softmax_tile(tile_scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
       // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j); several
       // states at a time share each value row's loads and keep more FMA chains in flight.
@@ -575,23 +585,25 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
   const auto attend = kv.dtype == KVDType::kBFloat16 ? &attend_block<uint16_t> : &attend_block<float>;
-  const auto prefetch_start =
-      kv.dtype == KVDType::kBFloat16 ? &prefetch_first_rows<uint16_t> : &prefetch_first_rows<float>;
+  const auto queue = kv.dtype == KVDType::kBFloat16 ? &queue_keys<uint16_t> : &queue_keys<float>;
   auto sequence_of = [&](int64_t item) {
     return std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
   };
   pool.run(threads, [&](int) {
     thread_local std::vector<float> scratch;
     if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
+    thread_local LinePrefetches following_lines;
     int64_t item = next.fetch_add(1);
     while (item < total) {
-      // An item's first keys are not prefetched by its own tiles (kPrefetchTokens ahead): while
-      // this item runs, the thread's next one (claimed now, except in the last round, where
-      // holding it could leave the other thread idle) asks for them.
+      // While this item runs, the first pass of the thread's next one (claimed now, except in the
+      // last round, where holding it could leave the other thread idle) is asked for.
       const int64_t following = next.load(std::memory_order_relaxed) + threads < total ? next.fetch_add(1) : total;
+      following_lines.clear();
       if (following < total) {
-        const int64_t fs = sequence_of(following);
-        prefetch_start(seqs[fs].block_table, kv, (following - offsets[fs]) % KVH, seqs[fs].context_len);
+        const int64_t fs = sequence_of(following), local = following - offsets[fs];
+        const int64_t keys = std::min(seqs[fs].context_len,
+                                      seqs[fs].context_len - seqs[fs].num_queries + (local / KVH + 1) * kQueryBlock);
+        queue(seqs[fs].block_table, kv, local % KVH, 0, std::min(keys, kTile * kMaxTilesPerPass), following_lines);
       }
       const int64_t s = sequence_of(item);
       const AttentionSequence& seq = seqs[s];
@@ -601,7 +613,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       const int64_t row = seq.query_start + t0;
       const int64_t pos0 = seq.context_len - seq.num_queries + t0;
       attend(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
-             out + (row * H + g * group) * hd, scratch.data());
+             out + (row * H + g * group) * hd, scratch.data(), following_lines);
       item = following < total ? following : next.fetch_add(1);
     }
   });
