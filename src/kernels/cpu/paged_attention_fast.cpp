@@ -63,37 +63,6 @@ PAGELLM_AVX512 inline void transpose16x16(__m512* r) {
   }
 }
 
-// A decode step finds the keys and values in DRAM (the weights streamed since the last step pushed
-// them out of cache), and the kernel's dependent chains leave memory idle in between
-// (docs/perf/kernels.md, session 8). Each pass of an item asks for the next pass's keys, and its
-// last pass for the first pass of the thread's next item, a few cache lines per element of the
-// pass's score loop (a burst of prefetches stalls).
-class LinePrefetches {
- public:
-  // The lines of `bytes` bytes from p, queued (asked for at once when the queue is full).
-  void add(const void* p, int64_t bytes) {
-    const auto end = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes);
-    for (uintptr_t line = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63}; line < end; line += 64) {
-      if (count_ < kMaxLines)
-        lines_[count_++] = reinterpret_cast<const char*>(line);
-      else
-        _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
-    }
-  }
-  // Asks for the next n queued lines.
-  void issue(int n) {
-    for (const int end = std::min(count_, next_ + n); next_ < end; ++next_) _mm_prefetch(lines_[next_], _MM_HINT_T0);
-  }
-  void issue_rest() { issue(count_ - next_); }
-  int remaining() const { return count_ - next_; }
-  void clear() { count_ = next_ = 0; }
-
- private:
-  static constexpr int kMaxLines = 1024;  // a pass of 64 keys of head_dim 128 in float32
-  const char* lines_[kMaxLines];
-  int count_ = 0, next_ = 0;
-};
-
 // 16 elements of a K or V row as float32 (the first `m` lanes; bf16 widened exactly).
 template <class T>
 PAGELLM_AVX512_INLINE __m512 load_kv16(const T* p, __mmask16 m = 0xffff) {
@@ -103,21 +72,50 @@ PAGELLM_AVX512_INLINE __m512 load_kv16(const T* p, __mmask16 m = 0xffff) {
     return _mm512_maskz_loadu_ps(m, p);
 }
 
-// Keys [t0, t0 + nb) of KV head g: their K columns (head_dim rows of nb elements, block_size apart)
-// and their V rows.
-template <class T>
-void queue_keys(const int32_t* table, const KVLayerView& kv, int64_t g, int64_t t0, int64_t nb, LinePrefetches& lines) {
-  const int64_t B = kv.block_size, hd = kv.head_dim, es = sizeof(T);
-  for (int64_t t = t0; t < t0 + nb;) {
-    const int64_t block = table[t / B], off = t % B, n = std::min(B - off, t0 + nb - t);
-    const uint8_t* k = kv.key_columns(block, g) + off * es;
-    if (n == B)  // whole rows: the head's keys of the block are one span
-      lines.add(k, hd * B * es);
-    else
-      for (int64_t d = 0; d < hd; ++d) lines.add(k + d * B * es, n * es);
-    for (int64_t j = 0; j < n; ++j) lines.add(kv.value(block, off + j) + g * hd * es, hd * es);
-    t += n;
+// Where a pass of up to kMaxTilesPerPass tiles reads: each tile's K columns (head_dim rows
+// block_size elements apart, from the tile's first key) and each key's V row. A decode step finds
+// them in DRAM (the weights streamed since the last step pushed them out of cache), and the
+// kernel's dependent chains leave memory idle in between (docs/perf/kernels.md, session 8): each
+// pass asks for the next pass's rows, and an item's last pass for the first pass of the thread's
+// next item, a row of each K tile and one V row per element of the pass's score loop (a burst of
+// prefetches stalls).
+struct PassRows {
+  const uint8_t* k[kMaxTilesPerPass];
+  const uint8_t* v[kMaxTilesPerPass * kTile];
+  int tiles = 0, keys = 0;
+  int64_t k_row_bytes = 0, v_bytes = 0;
+};
+
+// The rows of keys [t0, t0 + n) of KV head g (t0 a multiple of 16, n <= kMaxTilesPerPass * 16).
+void pass_rows(const int32_t* table, const KVLayerView& kv, int64_t g, int64_t t0, int64_t n, PassRows& r) {
+  const int64_t B = kv.block_size, es = kv.elem_bytes(), v_stride = kv.token_stride() * es;
+  r.keys = static_cast<int>(n);
+  r.tiles = static_cast<int>((n + kTile - 1) / kTile);
+  r.k_row_bytes = B * es;
+  r.v_bytes = kv.head_dim * es;
+  int64_t bi = t0 / B, off = t0 % B;
+  const uint8_t* vb = kv.value(table[bi], 0) + g * r.v_bytes;
+  for (int64_t j = 0; j < n; ++j) {
+    if (j % kTile == 0) r.k[j / kTile] = kv.key_columns(table[bi], g) + off * es;
+    r.v[j] = vb + off * v_stride;
+    if (++off == B && j + 1 < n) {
+      off = 0;
+      vb = kv.value(table[++bi], 0) + g * r.v_bytes;
+    }
   }
+}
+
+PAGELLM_AVX512_INLINE void prefetch_bytes(const uint8_t* p, int64_t bytes) {
+  for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(p + bytes - 1), _MM_HINT_T0);
+}
+
+// Step d of a score loop over head_dim: row d of each K tile of `next` and key d's V row. For the
+// tiles of block sizes that are not multiples of 16 only the first block's part of each row.
+PAGELLM_AVX512_INLINE void prefetch_pass_step(const PassRows& next, int64_t d) {
+  for (int u = 0; u < next.tiles; ++u)
+    _mm_prefetch(reinterpret_cast<const char*>(next.k[u] + d * next.k_row_bytes), _MM_HINT_T0);
+  if (d < next.keys) prefetch_bytes(next.v[d], next.v_bytes);
 }
 
 // A tile's keys where the block size is not a multiple of 16 (the tile spans blocks):
@@ -145,14 +143,14 @@ PAGELLM_AVX512 void gather_key_tile(const int32_t* table, const KVLayerView& kv,
 // tile's keys hold whatever the cache holds there; the softmax masks their scores.
 template <class T, int S, int NT>
 PAGELLM_AVX512 void score_states(const float* const* qp, const T* const* kt, int64_t ld, int64_t hd, float* scores,
-                                 int64_t scores_tile_stride, LinePrefetches* drip, int per_d) {
+                                 int64_t scores_tile_stride, const PassRows* next) {
   __m512 sc[S][NT];
 #pragma GCC unroll 8
   for (int c = 0; c < S; ++c)
 #pragma GCC unroll 4
     for (int u = 0; u < NT; ++u) sc[c][u] = _mm512_setzero_ps();
   for (int64_t d = 0; d < hd; ++d) {
-    if (per_d) drip->issue(per_d);
+    if (next) prefetch_pass_step(*next, d);
     __m512 kd[NT];
 #pragma GCC unroll 4
     for (int u = 0; u < NT; ++u) kd[u] = load_kv16(kt[u] + d * ld);
@@ -170,7 +168,7 @@ PAGELLM_AVX512 void score_states(const float* const* qp, const T* const* kt, int
 }
 
 template <class T>
-using ScoreFn = void (*)(const float* const*, const T* const*, int64_t, int64_t, float*, int64_t, LinePrefetches*, int);
+using ScoreFn = void (*)(const float* const*, const T* const*, int64_t, int64_t, float*, int64_t, const PassRows*);
 template <class T, int... Ss>
 constexpr std::array<std::array<ScoreFn<T>, kMaxTilesPerPass>, sizeof...(Ss)> score_table(
     std::integer_sequence<int, Ss...>) {
@@ -447,14 +445,13 @@ constexpr int64_t attend_scratch_floats(int64_t states, int64_t hd) {
 // online softmax, then p_j v_j added key by key; that never depends on which tokens share the
 // block, so a token computed alone (decode) gets the same bits as inside a prefill chunk.
 // scratch: attend_scratch_floats(nq * group, head_dim) floats. T: the cache's element (float or
-// bf16 bits), widened to float32 exactly as it is loaded. following: the lines of the thread's next
-// item's first pass, asked for by this item's last pass.
+// bf16 bits), widened to float32 exactly as it is loaded. following: the rows of the thread's next
+// item's first pass (no keys when there is none), asked for by this item's last pass.
 template <class T>
 PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const float* q, int64_t q_stride, int64_t nq,
                                  int64_t pos0, const int32_t* table, const KVLayerView& kv, int64_t kv_head, float* out,
-                                 float* scratch, LinePrefetches& following) {
+                                 float* scratch, const PassRows& following) {
   const int64_t hd = sh.head_dim, nv = (hd + 15) / 16, B = kv.block_size, states = nq * group;
-  const int64_t token_stride = kv.token_stride();
   const auto tail = static_cast<__mmask16>(hd % 16 ? (1u << (hd % 16)) - 1 : 0xffffu);
   const int64_t padded = (states + 15) / 16 * 16;  // whole blocks of 16 states for the softmax
   float* acc = scratch;                            // [token][head][nv * 16]
@@ -479,43 +476,33 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
   const int64_t last = pos0 + nq - 1;
   // The (token, head) states that see a tile starting at t0: tokens at pos >= t0.
   auto first_state = [&](int64_t t0) { return std::max<int64_t>(0, t0 - pos0) * group; };
-  const T* vrow[kMaxTilesPerPass][kTile];
+  const T* vrow[kMaxTilesPerPass * kTile];
   const T* key_tiles[kMaxTilesPerPass];
   const float* gathered[kMaxTilesPerPass];
-  // V rows of keys [t0, t0 + nb) of this KV head, the block table walked once per tile rather than
-  // a division and a lookup per key.
-  auto value_row0 = [&](int64_t block) { return reinterpret_cast<const T*>(kv.value(block, 0)) + kv_head * hd; };
-  auto tile_values = [&](int64_t t0, int nb, const T** v_rows) {
-    int64_t bi = t0 / B, off = t0 % B;
-    const T* vb = value_row0(table[bi]);
-    for (int j = 0; j < nb; ++j) {
-      v_rows[j] = vb + off * token_stride;
-      if (++off == B && j + 1 < nb) {
-        off = 0;
-        vb = value_row0(table[++bi]);
-      }
-    }
-  };
   const int64_t pass_keys = kTile * pass_tiles;
+  // This pass's rows and the next's (the block table walked once per pass rather than a division
+  // and a lookup per key).
+  PassRows rows[2];
+  PassRows* cur = &rows[0];
+  PassRows* ahead = &rows[1];
+  pass_rows(table, kv, kv_head, 0, std::min(pass_keys, last + 1), *cur);
   for (int64_t pass0 = 0; pass0 <= last; pass0 += pass_keys) {
-    const int64_t tiles = std::min(pass_tiles, (last - pass0) / kTile + 1);
+    const int64_t tiles = cur->tiles;
+    for (int j = 0; j < cur->keys; ++j) vrow[j] = reinterpret_cast<const T*>(cur->v[j]);
     for (int64_t u = 0; u < tiles; ++u) {
       const int64_t t0 = pass0 + u * kTile;
-      const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
-      tile_values(t0, tile_nb, vrow[u]);
       if (in_place) {
-        key_tiles[u] = reinterpret_cast<const T*>(kv.key_columns(table[t0 / B], kv_head)) + t0 % B;
+        key_tiles[u] = reinterpret_cast<const T*>(cur->k[u]);
       } else {
+        const int tile_nb = static_cast<int>(std::min<int64_t>(kTile, last + 1 - t0));
         gather_key_tile<T>(table, kv, kv_head, t0, tile_nb, kt + u * hd * kTile);
         gathered[u] = kt + u * hd * kTile;
       }
     }
-    // What this pass's score loop asks for: the next pass's keys, or the next item's first pass.
-    LinePrefetches ahead;
+    // What this pass's score loop asks for: the next pass's rows, or the next item's first pass.
     const int64_t next0 = pass0 + pass_keys;
-    if (next0 <= last) queue_keys<T>(table, kv, kv_head, next0, std::min(pass_keys, last + 1 - next0), ahead);
-    LinePrefetches* drip = next0 <= last ? &ahead : &following;
-    const int per_d = (drip->remaining() + static_cast<int>(hd) - 1) / static_cast<int>(hd);
+    if (next0 <= last) pass_rows(table, kv, kv_head, next0, std::min(pass_keys, last + 1 - next0), *ahead);
+    const PassRows* next = next0 <= last ? ahead : following.keys > 0 ? &following : nullptr;
     // Scores of every state that sees the pass's first tile against all its tiles (a state that
     // does not see a later tile gets scores there that nothing reads).
     const int64_t first = first_state(pass0);
@@ -528,12 +515,12 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
       }
       const auto si = static_cast<size_t>(live - 1), ti = static_cast<size_t>(tiles - 1);
       if (in_place)
-        kScoreFns<T>[si][ti](qp, key_tiles, B, hd, scores + c0 * 16, scores_stride, drip, c0 == first ? per_d : 0);
+        kScoreFns<T>[si][ti](qp, key_tiles, B, hd, scores + c0 * 16, scores_stride, c0 == first ? next : nullptr);
       else
-        kScoreFns<float>[si][ti](qp, gathered, kTile, hd, scores + c0 * 16, scores_stride, drip,
-                                 c0 == first ? per_d : 0);
+        kScoreFns<float>[si][ti](qp, gathered, kTile, hd, scores + c0 * 16, scores_stride,
+                                 c0 == first ? next : nullptr);
     }
-    drip->issue_rest();
+    for (int64_t j = hd; next && j < next->keys; ++j) prefetch_bytes(next->v[j], next->v_bytes);
     for (int64_t u = 0; u < tiles; ++u) {
       const int64_t t0 = pass0 + u * kTile;
       const KeysSeen keys_seen{pos0, group, t0};
@@ -542,8 +529,9 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
       const TileProbs probs = softmax_tile(tile_scores, keys_seen, st_first, states, scale, mrun, lrun, corrs);
       // acc = acc * corr + sum_j p_j v_j, keys in order (each element its own chain over j); several
       // states at a time share each value row's loads and keep more FMA chains in flight.
-      accumulate_values(hd, nv, tail, vrow[u], probs, corrs, keys_seen, st_first, states, acc);
+      accumulate_values(hd, nv, tail, vrow + u * kTile, probs, corrs, keys_seen, st_first, states, acc);
     }
+    std::swap(cur, ahead);
   }
   for (int64_t i = 0; i < nq; ++i)
     for (int64_t h = 0; h < group; ++h) {
@@ -585,25 +573,24 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
   const auto attend = kv.dtype == KVDType::kBFloat16 ? &attend_block<uint16_t> : &attend_block<float>;
-  const auto queue = kv.dtype == KVDType::kBFloat16 ? &queue_keys<uint16_t> : &queue_keys<float>;
   auto sequence_of = [&](int64_t item) {
     return std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
   };
   pool.run(threads, [&](int) {
     thread_local std::vector<float> scratch;
     if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
-    thread_local LinePrefetches following_lines;
+    PassRows following_rows;
     int64_t item = next.fetch_add(1);
     while (item < total) {
       // While this item runs, the first pass of the thread's next one (claimed now, except in the
       // last round, where holding it could leave the other thread idle) is asked for.
       const int64_t following = next.load(std::memory_order_relaxed) + threads < total ? next.fetch_add(1) : total;
-      following_lines.clear();
+      following_rows.keys = 0;
       if (following < total) {
         const int64_t fs = sequence_of(following), local = following - offsets[fs];
         const int64_t keys = std::min(seqs[fs].context_len,
                                       seqs[fs].context_len - seqs[fs].num_queries + (local / KVH + 1) * kQueryBlock);
-        queue(seqs[fs].block_table, kv, local % KVH, 0, std::min(keys, kTile * kMaxTilesPerPass), following_lines);
+        pass_rows(seqs[fs].block_table, kv, local % KVH, 0, std::min(keys, kTile * kMaxTilesPerPass), following_rows);
       }
       const int64_t s = sequence_of(item);
       const AttentionSequence& seq = seqs[s];
@@ -613,7 +600,7 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       const int64_t row = seq.query_start + t0;
       const int64_t pos0 = seq.context_len - seq.num_queries + t0;
       attend(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
-             out + (row * H + g * group) * hd, scratch.data(), following_lines);
+             out + (row * H + g * group) * hd, scratch.data(), following_rows);
       item = following < total ? following : next.fetch_add(1);
     }
   });
