@@ -73,6 +73,24 @@ if [ "$only" != "serving" ]; then
       for (i = 1; i <= NF; i++) { if ($i == "Decode:") d = $(i + 1); if ($i == "GB/s,") r = $(i - 1); if ($(i + 1) == "%" && $(i + 4) == "read") s = $i }
       sub(/^\(/, "", r); sub(/^\(/, "", s)
       printf "            with --weight-read: decode %s tok/s; the weights read at %s GB/s in the same minutes; a step is %s%% of that read rate\n", d, r, s }'
+    # Paired rounds: machine_limits' read, then one decode run, three times; each decode against the
+    # limit at the read just before it, and the median of the three ratios (one read and one decode
+    # minutes apart can differ by a third on this kind of shared host).
+    pairs=""
+    for _ in 1 2 3; do
+      bw_r=$(bash "$shared/tools/machine_limits/run.sh" --threads 2 --flop-ms 10 2>/dev/null |
+        awk '$1 == "read" && $2 == "threads=2" {print $4}')
+      limit_r=$("$py" "$shared/tools/roofline.py" --manifest "$models/$preset/MANIFEST.json" --limits "$limits" \
+        --dtype bf16 --threads 2 --bw "$bw_r" | awk '$1 == "1" {print $NF}')
+      decode_r=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
+        --max-num-seqs 1 --num-iters 1 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
+      pairs="$pairs $decode_r:$limit_r:$bw_r"
+    done
+    echo "$pairs" | awk '{
+      printf "            paired rounds (decode tok/s of the limit at the read just before):"
+      for (i = 1; i <= NF; i++) { split($i, f, ":"); r[i] = 100 * f[1] / f[2]; printf " %.1f of %.1f at %.1f GB/s (%.1f%%)%s", f[1], f[2], f[3], r[i], i < NF ? ";" : "" }
+      for (i = 2; i <= NF; i++) for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+      printf "; median %.1f%%\n", r[int((NF + 1) / 2)] }'
   done
 fi
 

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -83,7 +85,9 @@ TEST(ThreadPool, HandsOverRunsToSpinningAndSleepingWorkers) {
 
 // Regions handed to warm_when_idle are loaded while the threads wait: runs keep coming back to
 // back and each index still runs once. The regions (several streams at a stride) end exactly at
-// the end of their buffer, so a load past a region is a heap overflow under ASan.
+// the end of their buffer, so a load past a region is a heap overflow under ASan. After
+// release_warm_regions() the buffers are freed while the pool lives on: a worker still warming
+// one would be a use after free under ASan (it was, before the release existed).
 TEST(ThreadPool, WarmsRegionsWhileWaitingWithoutDisturbingRuns) {
   ThreadPool pool(3);
   constexpr int64_t kStream = 300 << 10, kStride = 320 << 10, kStreams = 4;
@@ -100,6 +104,26 @@ TEST(ThreadPool, WarmsRegionsWhileWaitingWithoutDisturbingRuns) {
     });
     for (int i = 0; i < 3; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << i;
   }
+  buffers.clear();  // after the release below a freed buffer is never read (ASan checks)
+  // A last run hands over regions big enough (32 MiB each) that warming them outlasts what follows;
+  // after the release their ends are made unreadable: a thread still warming one would crash.
+  constexpr size_t kBig = size_t{96} << 20;
+  void* big = ::mmap(nullptr, kBig, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(big, MAP_FAILED);
+  std::memset(big, 1, kBig);
+  pool.run(3, [&](int i) {
+    pool.warm_when_idle(WarmRegion{static_cast<const uint8_t*>(big) + (int64_t{i} << 25), 0, 1, int64_t{1} << 25});
+  });
+  pool.release_warm_regions();
+  for (int i = 0; i < 3; ++i)  // the end of each region (quicker to protect than the whole)
+    ASSERT_EQ(::mprotect(static_cast<uint8_t*>(big) + (int64_t{i + 1} << 25) - (4 << 20), 4 << 20, PROT_NONE), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // time to warm a freed buffer, were one left
+  // A release with nothing handed over since the last one needs no run, and the pool still works.
+  pool.release_warm_regions();
+  std::atomic<int> after{0};
+  pool.run(3, [&](int) { after.fetch_add(1); });
+  EXPECT_EQ(after.load(), 3);
+  ::munmap(big, kBig);
 }
 
 TEST(ThreadPool, PinsEachWorkerToItsOwnCpuFromTheMask) {

@@ -566,6 +566,8 @@ bool cpu_has_avx512_bf16() {
   return has;
 }
 
+PackedWeight::~PackedWeight() { ThreadPool::release_process_warm_regions(); }
+
 PackedWeight::PackedWeight(const TensorView& w, const float* bias, MatmulPrecision precision, WeightArena* arena,
                            bool code)
     : PackedWeight(std::span<const LinearPart>(std::array<LinearPart, 1>{LinearPart{&w, bias}}), precision, arena,

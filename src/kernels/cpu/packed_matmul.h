@@ -71,6 +71,10 @@ class PackedWeight {
   static constexpr int64_t kPanel = 16;
 
   PackedWeight() = default;
+  // Before the packed bytes go, the pool's threads forget any run of them handed over to warm.
+  ~PackedWeight();
+  PackedWeight(PackedWeight&&) = default;
+  PackedWeight& operator=(PackedWeight&&) = default;
   // All parts must share the dtype and the input size. arena: where the packed bytes go (it must
   // outlive this weight); without one the weight owns its buffer. code: store BF16 weights coded
   // (kBF16 precision, where the CPU has AVX-512 VBMI and no AMX; see coded() and coded_bf16.h).

@@ -55,9 +55,26 @@ void pin_current_thread(int cpu) {
 
 }  // namespace
 
+namespace {
+std::atomic<ThreadPool*> g_process_pool{nullptr};  // instance() while it exists
+}  // namespace
+
 ThreadPool& ThreadPool::instance() {
   static ThreadPool pool(default_threads(), pin_from_env());
+  static const bool registered = (g_process_pool.store(&pool), true);
+  (void)registered;
   return pool;
+}
+
+void ThreadPool::release_process_warm_regions() {
+  if (ThreadPool* pool = g_process_pool.load()) pool->release_warm_regions();
+}
+
+void ThreadPool::release_warm_regions() {
+  if (!handed_regions_.exchange(false)) return;
+  // Each thread clears its own slot inside a run; a worker warms only between runs, so once the
+  // run has returned none is still inside an old region.
+  run(num_threads(), [this](int i) { idle_warm_[static_cast<size_t>(i)] = IdleWarm{}; });
 }
 
 ThreadPool::ThreadPool(int num_threads, bool pin) : idle_warm_(static_cast<size_t>(std::max(1, num_threads))) {
@@ -70,6 +87,8 @@ ThreadPool::ThreadPool(int num_threads, bool pin) : idle_warm_(static_cast<size_
 }
 
 ThreadPool::~ThreadPool() {
+  ThreadPool* self = this;
+  g_process_pool.compare_exchange_strong(self, nullptr);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
@@ -112,6 +131,7 @@ void ThreadPool::run(int n, const std::function<void(int)>& fn) {
 
 void ThreadPool::warm_when_idle(const WarmRegion& region) {
   if (t_index < 0) return;
+  if (region.bytes > 0 && !handed_regions_.load(std::memory_order_relaxed)) handed_regions_.store(true);
   idle_warm_[static_cast<size_t>(t_index)] = IdleWarm{region, 0};
 }
 

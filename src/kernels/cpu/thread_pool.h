@@ -56,6 +56,14 @@ class ThreadPool {
   // replaces the region; outside a parallel run the call does nothing. Only the thread itself
   // benefits: a line in the other core's L2 reads slower than DRAM on the VMs measured.
   void warm_when_idle(const WarmRegion& region);
+  // Has every thread forget the region it was handed: once this returns no thread reads memory
+  // passed to warm_when_idle before the call. Whoever frees memory that may have been handed over
+  // calls it first. Costs one run when a region was handed over since the last release, else
+  // nothing.
+  void release_warm_regions();
+  // The process-wide pool's release_warm_regions(), when that pool exists (a pool never created or
+  // already destroyed warms nothing).
+  static void release_process_warm_regions();
 
  private:
   // Per thread index, written and read only by the thread running that index.
@@ -78,7 +86,8 @@ class ThreadPool {
   int active_ = 0;           // threads taking part in the current run
   uint64_t generation_ = 0;  // bumped per run
   std::atomic<uint64_t> published_{0};
-  std::atomic<int> pending_{0};  // workers still running the current fn
+  std::atomic<int> pending_{0};              // workers still running the current fn
+  std::atomic<bool> handed_regions_{false};  // a region was handed over since the last release
   bool stop_ = false;
 };
 
