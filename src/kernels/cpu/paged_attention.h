@@ -29,7 +29,7 @@ struct AttentionSequence {
 };
 
 // The fast path for a whole batch (AVX-512; otherwise the reference above per sequence).
-// Work items are (sequence, block of up to 8 query tokens, KV head). Keys are scored 16 at a time
+// Work items are (sequence, block of up to 16 query tokens, KV head). Keys are scored 16 at a time
 // straight from the cache's K layout (element d of 16 keys is one load; see kv_layout.h), so a
 // state's 16 scores are one FMA chain over head_dim, each key row shared by all the heads of the
 // group and all tokens of the block. When a block has fewer than 8 (token, head) states (decode:

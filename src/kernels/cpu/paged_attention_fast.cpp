@@ -23,9 +23,9 @@
 namespace pagellm::kernels {
 namespace {
 
-constexpr int64_t kTile = 16;       // key positions per softmax step
-constexpr int64_t kQueryBlock = 8;  // query tokens of one sequence sharing each key tile
-constexpr int kChains = 8;          // score FMA chains in flight (states per pass when there are many)
+constexpr int64_t kTile = 16;        // key positions per softmax step
+constexpr int64_t kQueryBlock = 16;  // query tokens of one sequence sharing each key tile
+constexpr int kChains = 8;           // score FMA chains in flight (states per pass when there are many)
 constexpr int64_t kMaxTilesPerPass = 4;
 constexpr int64_t kPassChains = 16;  // score chains a pass of several tiles aims for
 constexpr int64_t kMaxVectors = 16;  // head_dim up to 256
