@@ -41,7 +41,8 @@ kernels::MatmulPrecision precision_from_env() {
 
 const float* bias_or_null(const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); }
 
-void grow(std::vector<float>& v, int64_t n) {
+template <class T>
+void grow(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
@@ -275,7 +276,7 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, KVCache& cache
   const int64_t h_pairs = (H + 1) / 2, gate_pairs = (F + 1) / 2;
   for (auto [buf, n] :
        {std::pair{&sc.h_bf16, use.h_bf16 ? T * h_pairs : 0}, {&sc.gate_bf16, use.gate_bf16 ? T * gate_pairs : 0}})
-    if (static_cast<int64_t>(buf->size()) < n) buf->resize(static_cast<size_t>(n));
+    grow(*buf, n);
   uint32_t *h_bf16 = sc.h_bf16.data(), *gate_bf16 = sc.gate_bf16.data();
   float *x = sc.x.data(), *h = sc.h.data(), *q = sc.q.data(), *k = sc.k.data(), *v = sc.v.data(),
         *attn = sc.attn.data(), *proj = sc.proj.data(), *gate = sc.gate.data(), *up = sc.up.data();

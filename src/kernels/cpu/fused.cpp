@@ -58,6 +58,11 @@ void norm_row(const float* x, const float* weight, int64_t n, double eps, float*
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+// x += delta, the residual add before a norm.
+void add_row(float* x, const float* delta, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += delta[i];
+}
+
 // A row's worth of float scratch for the bf16-output norms (the calling thread's).
 float* row_scratch(int64_t n) {
   thread_local std::vector<float> row;
@@ -81,10 +86,8 @@ void rms_norm_fast(const float* x, const float* weight, int64_t rows, int64_t n,
 
 void add_rms_norm(float* x, const float* delta, const float* weight, int64_t rows, int64_t n, double eps, float* out) {
   for (int64_t r = 0; r < rows; ++r) {
-    float* xr = x + r * n;
-    const float* dr = delta + r * n;
-    for (int64_t i = 0; i < n; ++i) xr[i] += dr[i];
-    norm_row(xr, weight, n, eps, out + r * n);
+    add_row(x + r * n, delta + r * n, n);
+    norm_row(x + r * n, weight, n, eps, out + r * n);
   }
 }
 
@@ -101,10 +104,8 @@ void add_rms_norm_bf16(float* x, const float* delta, const float* weight, int64_
                        uint32_t* out, int64_t ld) {
   float* row = row_scratch(n);
   for (int64_t r = 0; r < rows; ++r) {
-    float* xr = x + r * n;
-    const float* dr = delta + r * n;
-    for (int64_t i = 0; i < n; ++i) xr[i] += dr[i];
-    norm_row(xr, weight, n, eps, row);
+    add_row(x + r * n, delta + r * n, n);
+    norm_row(x + r * n, weight, n, eps, row);
     round_to_bf16_pairs(row, n, out + r * ld);
   }
 }

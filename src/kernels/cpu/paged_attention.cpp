@@ -30,13 +30,9 @@ void read_key(const KVLayerView& kv, int64_t block, int64_t offset, int64_t kv_h
 }
 
 void read_value(const KVLayerView& kv, int64_t block, int64_t offset, int64_t kv_head, float* out) {
-  const uint8_t* row = kv.value(block, offset) + kv_head * kv.head_dim * kv.elem_bytes();
-  for (int64_t d = 0; d < kv.head_dim; ++d) out[d] = load_elem(kv, row + d * kv.elem_bytes());
+  dequantize_row(kv.dtype == KVDType::kBFloat16 ? DType::kBF16 : DType::kF32,
+                 kv.value(block, offset) + kv_head * kv.head_dim * kv.elem_bytes(), out, kv.head_dim);
 }
-
-}  // namespace
-
-namespace {
 
 template <class T>
 T to_elem(float x) {

@@ -573,8 +573,17 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
   std::atomic<int64_t> next{0};  // items handed out one at a time (their costs differ)
 
   const auto attend = kv.dtype == KVDType::kBFloat16 ? &attend_block<uint16_t> : &attend_block<float>;
-  auto sequence_of = [&](int64_t item) {
-    return std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
+  // Item i's sequence, KV head, and query tokens: positions pos0 .. pos0 + nq - 1, rows from row.
+  struct Item {
+    const AttentionSequence* seq;
+    int64_t g, row, nq, pos0;
+  };
+  auto item_at = [&](int64_t item) {
+    const int64_t s = std::upper_bound(offsets, offsets + num_seqs + 1, item) - offsets - 1;
+    const AttentionSequence& seq = seqs[s];
+    const int64_t local = item - offsets[s], t0 = local / KVH * kQueryBlock;
+    return Item{&seq, local % KVH, seq.query_start + t0, std::min(kQueryBlock, seq.num_queries - t0),
+                seq.context_len - seq.num_queries + t0};
   };
   pool.run(threads, [&](int) {
     thread_local std::vector<float> scratch;
@@ -587,20 +596,12 @@ void paged_attention_batch(const AttentionShape& shape, const float* q, const At
       const int64_t following = next.load(std::memory_order_relaxed) + threads < total ? next.fetch_add(1) : total;
       following_rows.keys = 0;
       if (following < total) {
-        const int64_t fs = sequence_of(following), local = following - offsets[fs];
-        const int64_t keys = std::min(seqs[fs].context_len,
-                                      seqs[fs].context_len - seqs[fs].num_queries + (local / KVH + 1) * kQueryBlock);
-        pass_rows(seqs[fs].block_table, kv, local % KVH, 0, std::min(keys, kTile * kMaxTilesPerPass), following_rows);
+        const Item f = item_at(following);  // its keys: positions 0 .. pos0 + nq - 1
+        pass_rows(f.seq->block_table, kv, f.g, 0, std::min(f.pos0 + f.nq, kTile * kMaxTilesPerPass), following_rows);
       }
-      const int64_t s = sequence_of(item);
-      const AttentionSequence& seq = seqs[s];
-      const int64_t local = item - offsets[s];
-      const int64_t t0 = local / KVH * kQueryBlock, g = local % KVH;
-      const int64_t nq = std::min(kQueryBlock, seq.num_queries - t0);
-      const int64_t row = seq.query_start + t0;
-      const int64_t pos0 = seq.context_len - seq.num_queries + t0;
-      attend(shape, group, q + (row * H + g * group) * hd, H * hd, nq, pos0, seq.block_table, kv, g,
-             out + (row * H + g * group) * hd, scratch.data(), following_rows);
+      const Item it = item_at(item);
+      attend(shape, group, q + (it.row * H + it.g * group) * hd, H * hd, it.nq, it.pos0, it.seq->block_table, kv, it.g,
+             out + (it.row * H + it.g * group) * hd, scratch.data(), following_rows);
       item = following < total ? following : next.fetch_add(1);
     }
   });
