@@ -376,5 +376,47 @@ TEST(PackedMatmul, PortablePathMatchesReferenceAndIsBatchInvariant) {
   force_portable_kernels(false);
 }
 
+// The AVX2 kernels (forced where the CPU has AVX-512 too) keep the portable scalar path's
+// per-element chain: the same bits for every storage, both precisions, decode-sized and blocked
+// batches, ragged N and odd K, fused parts, SiLU-gated pairs and bf16 rows in and out.
+std::vector<float> forward_on(bool avx2, const PackedWeight& w, const std::vector<float>& x, int64_t m) {
+  force_avx2_kernels(avx2);
+  force_portable_kernels(!avx2);
+  std::vector<float> y(static_cast<size_t>(m * w.out_features(0)), NAN);
+  w.forward(x.data(), m, y.data());
+  force_avx2_kernels(false);
+  force_portable_kernels(false);
+  return y;
+}
+
+TEST(PackedMatmul, Avx2PathGivesThePortableBits) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2, FMA and F16C";
+  std::mt19937 rng(23);
+  const Shape shapes[] = {{1, 7, 13},   {2, 33, 64},  {3, 50, 97},   {4, 65, 600}, {5, 17, 256},
+                          {9, 47, 255}, {37, 21, 99}, {70, 40, 130}, {150, 33, 64}};
+  for (auto prec : {MatmulPrecision::kExact, MatmulPrecision::kBF16})
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16, DType::kQ8_0})
+      for (Shape s : shapes) {
+        if (dt == DType::kQ8_0 && s.k % 32) continue;
+        const std::string at = std::string(dtype_name(dt)) + (prec == MatmulPrecision::kExact ? " exact" : " bf16") +
+                               " m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k);
+        Weight w = make_weight(dt, s.n, s.k, rng), u = make_weight(dt, s.n, s.k, rng);
+        const std::vector<float> x = random_vec(size_t(s.m * s.k), rng), bias = random_vec(size_t(s.n), rng);
+        force_portable_kernels(true);  // packed uncoded, as both paths read it
+        const PackedWeight plain(w.view, bias.data(), prec);
+        const LinearPart parts[] = {{&w.view, bias.data()}, {&u.view, nullptr}};
+        const PackedWeight gated(parts, prec, nullptr, false, Epilogue::kSiluMul);
+        force_portable_kernels(false);
+        for (const PackedWeight* pw : {&plain, &gated}) {
+          const std::vector<float> want = forward_on(false, *pw, x, s.m), got = forward_on(true, *pw, x, s.m);
+          ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
+              << at << (pw == &gated ? " gated" : "");
+        }
+      }
+  force_avx2_kernels(true);
+  for (Shape s : {Shape{1, 7, 13}, {5, 17, 256}, {37, 21, 99}}) expect_bf16_rows_give_float_bits(DType::kBF16, s, rng);
+  force_avx2_kernels(false);
+}
+
 }  // namespace
 }  // namespace pagellm::kernels

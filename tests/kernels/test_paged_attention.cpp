@@ -48,6 +48,30 @@ struct Case {
   int64_t heads, kv_heads, head_dim, block_size, ctx, nq;
 };
 
+// The kernel paths paged_attention_batch may take on this CPU, each forced in turn.
+enum class KernelPath { kNative, kAvx2, kPortable };
+
+std::vector<KernelPath> available_paths() {
+  std::vector<KernelPath> paths{KernelPath::kNative, KernelPath::kPortable};
+  if (cpu_has_avx512_bf16() && cpu_has_avx2()) paths.push_back(KernelPath::kAvx2);  // else native is AVX2 or portable
+  return paths;
+}
+
+const char* path_name(KernelPath p) {
+  return p == KernelPath::kNative ? "native" : p == KernelPath::kAvx2 ? "avx2" : "portable";
+}
+
+struct ForcedPath {
+  explicit ForcedPath(KernelPath p) {
+    force_avx2_kernels(p == KernelPath::kAvx2);
+    force_portable_kernels(p == KernelPath::kPortable);
+  }
+  ~ForcedPath() {
+    force_avx2_kernels(false);
+    force_portable_kernels(false);
+  }
+};
+
 class PagedAttentionTest : public ::testing::TestWithParam<std::tuple<Case, KVDType>> {};
 
 TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
@@ -83,27 +107,27 @@ TEST_P(PagedAttentionTest, MatchesBruteForceThroughShuffledBlockTable) {
   std::vector<double> want = naive_attention(shape, q, c.nq, k, v, c.ctx);
   for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want[i], 1e-4) << i;
 
-  // The fast batch kernel: same tolerance; and each query alone (decode-style, num_queries = 1)
-  // gives bit-identical rows, with the sequence placed after another one in the batch.
-  std::vector<float> fast(q.size(), NAN);
-  const AttentionSequence seq{0, c.nq, c.ctx, table.data()};
-  paged_attention_batch(shape, q.data(), &seq, 1, kv, fast.data());
-  for (size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], want[i], 1e-4) << "fast " << i;
-  force_portable_kernels(true);  // the fallback without AVX-512
-  std::vector<float> portable(q.size(), NAN);
-  paged_attention_batch(shape, q.data(), &seq, 1, kv, portable.data());
-  force_portable_kernels(false);
-  for (size_t i = 0; i < portable.size(); ++i) ASSERT_NEAR(portable[i], want[i], 1e-4) << "portable " << i;
-  const int64_t row = c.heads * c.head_dim;
-  for (int64_t t = 0; t < c.nq; ++t) {
-    std::vector<float> q2(static_cast<size_t>(2 * row)), out2(q2.size());
-    std::copy_n(q.begin() + t * row, row, q2.begin() + row);
-    std::copy_n(q.begin(), row, q2.begin());
-    const AttentionSequence two[] = {{0, 1, c.nq > 1 ? c.ctx - c.nq + 1 : c.ctx, table.data()},
-                                     {1, 1, c.ctx - c.nq + t + 1, table.data()}};
-    paged_attention_batch(shape, q2.data(), two, 2, kv, out2.data());
-    for (int64_t e = 0; e < row; ++e)
-      ASSERT_EQ(out2[static_cast<size_t>(row + e)], fast[static_cast<size_t>(t * row + e)]);
+  // The batch kernel on each path this CPU can run (AVX-512, AVX2, portable): same tolerance; and
+  // each query alone (decode-style, num_queries = 1) gives bit-identical rows, with the sequence
+  // placed after another one in the batch.
+  for (KernelPath path : available_paths()) {
+    SCOPED_TRACE(path_name(path));
+    ForcedPath forced(path);
+    std::vector<float> fast(q.size(), NAN);
+    const AttentionSequence seq{0, c.nq, c.ctx, table.data()};
+    paged_attention_batch(shape, q.data(), &seq, 1, kv, fast.data());
+    for (size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], want[i], 1e-4) << "fast " << i;
+    const int64_t row = c.heads * c.head_dim;
+    for (int64_t t = 0; t < c.nq; ++t) {
+      std::vector<float> q2(static_cast<size_t>(2 * row)), out2(q2.size());
+      std::copy_n(q.begin() + t * row, row, q2.begin() + row);
+      std::copy_n(q.begin(), row, q2.begin());
+      const AttentionSequence two[] = {{0, 1, c.nq > 1 ? c.ctx - c.nq + 1 : c.ctx, table.data()},
+                                       {1, 1, c.ctx - c.nq + t + 1, table.data()}};
+      paged_attention_batch(shape, q2.data(), two, 2, kv, out2.data());
+      for (int64_t e = 0; e < row; ++e)
+        ASSERT_EQ(out2[static_cast<size_t>(row + e)], fast[static_cast<size_t>(t * row + e)]);
+    }
   }
 }
 
@@ -118,7 +142,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
                                                               // scored per pass, including a diagonal that splits the
                                                               // pass's tiles between the tokens and a short last pass.
                                                               Case{6, 2, 64, 16, 17, 2}, Case{12, 4, 64, 16, 40, 2},
-                                                              Case{10, 2, 32, 16, 83, 1}),
+                                                              Case{10, 2, 32, 16, 83, 1},
+                                                              // head_dim not a multiple of 8 (a vector tail)
+                                                              Case{4, 2, 12, 16, 21, 4}),
                                             ::testing::Values(KVDType::kFloat32, KVDType::kBFloat16)));
 
 // The cache layout kv_layout.h documents, from byte offsets computed here: per block K as
@@ -191,13 +217,18 @@ TEST(PagedAttentionBatch, ManySequencesEachGetTheirResultAlone) {
     std::vector<AttentionSequence> batch;
     for (int64_t s = 0; s < seqs; ++s)
       batch.push_back({s, 1, ctx[static_cast<size_t>(s)], tables[static_cast<size_t>(s)].data()});
-    paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
-    for (int64_t s = 0; s < seqs; ++s) {
-      std::vector<float> alone(static_cast<size_t>(row), NAN);
-      const AttentionSequence one{0, 1, ctx[static_cast<size_t>(s)], tables[static_cast<size_t>(s)].data()};
-      paged_attention_batch(shape, q.data() + s * row, &one, 1, kv, alone.data());
-      for (int64_t e = 0; e < row; ++e)
-        ASSERT_EQ(out[static_cast<size_t>(s * row + e)], alone[static_cast<size_t>(e)]) << "sequence " << s << " " << e;
+    for (KernelPath path : available_paths()) {
+      SCOPED_TRACE(path_name(path));
+      ForcedPath forced(path);
+      paged_attention_batch(shape, q.data(), batch.data(), seqs, kv, out.data());
+      for (int64_t s = 0; s < seqs; ++s) {
+        std::vector<float> alone(static_cast<size_t>(row), NAN);
+        const AttentionSequence one{0, 1, ctx[static_cast<size_t>(s)], tables[static_cast<size_t>(s)].data()};
+        paged_attention_batch(shape, q.data() + s * row, &one, 1, kv, alone.data());
+        for (int64_t e = 0; e < row; ++e)
+          ASSERT_EQ(out[static_cast<size_t>(s * row + e)], alone[static_cast<size_t>(e)])
+              << "sequence " << s << " " << e;
+      }
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "kernels/cpu/thread_pool.h"
 #include "tensor/convert.h"
 
 namespace pagellm::kernels {
@@ -20,16 +21,16 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 void matmul(const TensorView& w, const float* x, int64_t m, float* y, const float* bias) {
   const int64_t n_out = w.rows();
   const int64_t k = w.cols();
-#pragma omp parallel
-  {
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.num_threads();
+  pool.run(threads, [&](int thread) {
     std::vector<float> row(static_cast<size_t>(k));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < n_out; ++n) {
+    for (int64_t n = n_out * thread / threads; n < n_out * (thread + 1) / threads; ++n) {
       dequantize_row(w.dtype, w.row(n), row.data(), k);
       const float b = bias ? bias[n] : 0.0f;
       for (int64_t i = 0; i < m; ++i) y[i * n_out + n] = dot_f32(x + i * k, row.data(), k) + b;
     }
-  }
+  });
 }
 
 }  // namespace pagellm::kernels

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "kernels/cpu/amx_matmul.h"
+#include "kernels/cpu/avx2_matmul.h"
 #include "kernels/cpu/coded_bf16.h"
 #include "kernels/cpu/fused.h"
 #include "kernels/cpu/panel_out.h"
@@ -534,6 +535,21 @@ void portable_panel(DType storage, bool coded, bool dot_pairs, const Call& call,
   }
 }
 
+avx2::Format avx2_format(int fmt) {
+  switch (fmt) {
+    case kFmtBF16Dot:
+      return avx2::Format::kBF16Dot;
+    case kFmtBF16:
+      return avx2::Format::kBF16;
+    case kFmtF16:
+      return avx2::Format::kF16;
+    case kFmtQ8:
+      return avx2::Format::kQ8_0;
+    default:
+      return avx2::Format::kF32;
+  }
+}
+
 void to_bf16_pairs_portable(const float* x, int64_t k, uint32_t* out) {
   auto* o = reinterpret_cast<uint16_t*>(out);
   for (int64_t i = 0; i < k; ++i) o[i] = f32_to_bf16(x[i]);
@@ -544,6 +560,7 @@ void to_bf16_pairs_portable(const float* x, int64_t k, uint32_t* out) {
 
 namespace {
 bool g_force_portable = false;
+bool g_force_avx2 = false;
 }  // namespace
 
 void round_to_bf16_pairs(const float* x, int64_t k, uint32_t* out) {
@@ -555,10 +572,14 @@ void round_to_bf16_pairs(const float* x, int64_t k, uint32_t* out) {
 
 void force_portable_kernels(bool force) { g_force_portable = force; }
 
+void force_avx2_kernels(bool force) { g_force_avx2 = force; }
+
+bool cpu_has_avx2() { return !g_force_portable && avx2::available(); }
+
 bool cpu_codes_weights() { return cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !amx::available(); }
 
 bool cpu_has_avx512_bf16() {
-  if (g_force_portable) return false;
+  if (g_force_portable || g_force_avx2) return false;
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("f16c") &&
@@ -718,7 +739,8 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
     fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
   if (m <= 0 || num_panels_ == 0) return;
   const bool avx = cpu_has_avx512_bf16();
-  if (avx && uses_amx()) {  // (float rows only: takes_bf16_rows() is false here)
+  const bool avx2 = !avx && !coded_ && cpu_has_avx2();  // (coded panels: AVX-512 VBMI only)
+  if (avx && uses_amx()) {                              // (float rows only: takes_bf16_rows() is false here)
     forward_amx(x, m, ys);
     return;
   }
@@ -818,7 +840,20 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   auto compute_panels = [&](int64_t p_begin, int64_t p_end, int64_t rows_begin, int64_t rows_end) {
     auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx, y_bf16, ld_y_bf16); };
 
-    if (!avx) {
+    if (avx2) {
+      const avx2::Operands op{avx2_format(fmt), k_, x, k_, call.xb, call.ldxb};
+      constexpr int64_t kGroup = 16;
+      for (int64_t p = p_begin; p < p_end; p += kGroup) {
+        const int64_t count = std::min(kGroup, p_end - p);
+        std::array<const uint8_t*, kGroup> panels;
+        std::array<PanelOut, kGroup> outs;
+        for (int64_t j = 0; j < count; ++j) {
+          panels[static_cast<size_t>(j)] = panel_data(p + j);
+          outs[static_cast<size_t>(j)] = out_of(p + j);
+        }
+        avx2::multiply_panels(op, panels.data(), outs.data(), count, rows_begin, rows_end);
+      }
+    } else if (!avx) {
       for (int64_t p = p_begin; p < p_end; ++p)
         portable_panel(storage_, panel_coded(p), bf16_compute_, call, panel_data(p), out_of(p), rows_begin, rows_end);
     } else {

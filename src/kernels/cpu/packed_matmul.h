@@ -179,12 +179,18 @@ class PackedWeight {
   size_t data_bytes_ = 0;
 };
 
-// True when the CPU runs the AVX-512 (F, BW, VL, BF16, F16C) kernels; otherwise a portable
-// scalar path computes the same per-element FMA chain.
+// True when the CPU runs the AVX-512 (F, BW, VL, BF16, F16C) kernels; otherwise the AVX2 kernels
+// (cpu_has_avx2()) or a portable scalar path compute the same per-element FMA chain.
 bool cpu_has_avx512_bf16();
 // Tests only: make cpu_has_avx512_bf16() report false so the portable paths run (not thread-safe
 // against concurrent kernel calls; set it before, reset it after).
 void force_portable_kernels(bool force);
+// True when the CPU runs the AVX2 (with FMA and F16C) kernels of avx2_matmul.h; they serve
+// PackedWeight where cpu_has_avx512_bf16() is false, with the portable path's results bit for bit.
+bool cpu_has_avx2();
+// Tests only, like force_portable_kernels: make cpu_has_avx512_bf16() report false so the AVX2
+// paths run on a CPU that has AVX-512 too.
+void force_avx2_kernels(bool force);
 // True when BF16 weights packed with `code` are stored coded: AVX-512 BF16 and VBMI, and no AMX
 // (whose tiles read raw panels).
 bool cpu_codes_weights();

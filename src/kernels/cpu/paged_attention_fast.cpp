@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/paged_attention_avx2.h"
 #include "kernels/cpu/simd_math.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -550,6 +551,10 @@ PAGELLM_AVX512 void attend_block(const AttentionShape& sh, int64_t group, const 
 void paged_attention_batch(const AttentionShape& shape, const float* q, const AttentionSequence* seqs, int64_t num_seqs,
                            const KVLayerView& kv, float* out) {
   const int64_t H = shape.num_heads, KVH = shape.num_kv_heads, hd = shape.head_dim, group = H / KVH;
+  if (!cpu_has_avx512_bf16() && cpu_has_avx2()) {
+    avx2::paged_attention_batch(shape, q, seqs, num_seqs, kv, out);
+    return;
+  }
   if (!cpu_has_avx512_bf16() || hd > kMaxVectors * 16) {  // no AVX-512, or heads wider than 256
     for (int64_t s = 0; s < num_seqs; ++s)
       paged_attention(shape, q + seqs[s].query_start * H * hd, seqs[s].num_queries, seqs[s].context_len,

@@ -1,0 +1,216 @@
+#include "kernels/cpu/avx2_matmul.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+
+#define PAGELLM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define PAGELLM_AVX2_INLINE PAGELLM_AVX2 inline __attribute__((always_inline))
+
+namespace pagellm::kernels::avx2 {
+namespace {
+
+constexpr int64_t kQ8BlockBytes = 16 * 4 + 32 * 16;  // 16 scales + 32 x 16 int8
+constexpr int kMaxTile = 4;                          // rows x panels of one tile: 8 accumulators
+constexpr int kNumFormats = 5;
+// Decode-sized tiles stream each panel once; ask for its lines this far ahead of the loads.
+constexpr int64_t kPrefetchAhead = 1024;
+
+constexpr int64_t pair_bytes(Format f) {
+  return f == Format::kF32 ? 128 : f == Format::kQ8_0 ? kQ8BlockBytes / 16 : 64;
+}
+
+// Columns 8h..8h+7 of k-pair kp: the even k's weights in lo, the odd k's in hi, as float32.
+template <Format F>
+PAGELLM_AVX2_INLINE void load_pair(const uint8_t* panel, int64_t kp, int h, __m256& lo, __m256& hi) {
+  if constexpr (F == Format::kBF16 || F == Format::kBF16Dot) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + kp * 64 + h * 32));
+    lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+  } else if constexpr (F == Format::kF16) {
+    lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel + kp * 64 + h * 16)));
+    hi = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel + kp * 64 + 32 + h * 16)));
+  } else if constexpr (F == Format::kF32) {
+    lo = _mm256_loadu_ps(reinterpret_cast<const float*>(panel + kp * 128 + h * 32));
+    hi = _mm256_loadu_ps(reinterpret_cast<const float*>(panel + kp * 128 + 64 + h * 32));
+  } else {
+    const uint8_t* block = panel + (kp / 16) * kQ8BlockBytes;
+    const __m256 scale = _mm256_loadu_ps(reinterpret_cast<const float*>(block) + h * 8);
+    const uint8_t* q = block + 64 + (kp % 16) * 32 + h * 8;
+    const __m256i q0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)));
+    const __m256i q1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 16)));
+    lo = _mm256_mul_ps(_mm256_cvtepi32_ps(q0), scale);
+    hi = _mm256_mul_ps(_mm256_cvtepi32_ps(q1), scale);
+  }
+}
+
+// Row r's activations for k-pair kp: two floats (the bf16 pair widened for kBF16Dot).
+template <Format F>
+PAGELLM_AVX2_INLINE void activations(const Operands& op, int64_t r, int64_t kp, __m256& x0, __m256& x1) {
+  if constexpr (F == Format::kBF16Dot) {
+    const uint32_t pair = op.xb[r * op.ldxb + kp];
+    x0 = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(pair << 16)));
+    x1 = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(pair & 0xffff0000u)));
+  } else {
+    x0 = _mm256_broadcast_ss(op.x + r * op.ldx + 2 * kp);
+    x1 = _mm256_broadcast_ss(op.x + r * op.ldx + 2 * kp + 1);
+  }
+}
+
+// One k-pair into one accumulator: two chained FMAs (k, then k + 1), or for kBF16Dot the pair's
+// two products summed and then added, as the portable path computes them.
+template <Format F>
+PAGELLM_AVX2_INLINE __m256 step(__m256 acc, __m256 lo, __m256 hi, __m256 x0, __m256 x1) {
+  if constexpr (F == Format::kBF16Dot)
+    return _mm256_add_ps(acc, _mm256_add_ps(_mm256_mul_ps(lo, x0), _mm256_mul_ps(hi, x1)));
+  else
+    return _mm256_fmadd_ps(hi, x1, _mm256_fmadd_ps(lo, x0, acc));
+}
+
+// The last k-pair of an odd K, which holds one value.
+template <Format F>
+PAGELLM_AVX2_INLINE __m256 step_last(__m256 acc, __m256 lo, __m256 x0) {
+  if constexpr (F == Format::kBF16Dot)  // w1 * x1 is 0 * 0 there
+    return _mm256_add_ps(acc, _mm256_add_ps(_mm256_mul_ps(lo, x0), _mm256_setzero_ps()));
+  else
+    return _mm256_fmadd_ps(lo, x0, acc);
+}
+
+// Lanes [0, valid) of 8, for a panel's columns past the output's end.
+PAGELLM_AVX2_INLINE __m256i lane_mask(int valid) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// MR rows from m0 times NR panels over all of K, stored with the bias.
+template <Format F, int MR, int NR>
+PAGELLM_AVX2 void tile(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
+                       bool prefetch) {
+  __m256 acc[MR][NR][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) acc[r][j][0] = acc[r][j][1] = _mm256_setzero_ps();
+
+  const int64_t full = op.k / 2;
+  for (int64_t kp = 0; kp < full; ++kp) {
+    if (prefetch) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(panels[j] + kp * pair_bytes(F) + kPrefetchAhead), _MM_HINT_T0);
+    }
+    if constexpr (MR == 1) {
+      __m256 x0, x1;
+      activations<F>(op, m0, kp, x0, x1);
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          __m256 lo, hi;
+          load_pair<F>(panels[j], kp, h, lo, hi);
+          acc[0][j][h] = step<F>(acc[0][j][h], lo, hi, x0, x1);
+        }
+    } else {
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) {
+        __m256 lo[2], hi[2];
+        load_pair<F>(panels[j], kp, 0, lo[0], hi[0]);
+        load_pair<F>(panels[j], kp, 1, lo[1], hi[1]);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          __m256 x0, x1;
+          activations<F>(op, m0 + r, kp, x0, x1);
+          acc[r][j][0] = step<F>(acc[r][j][0], lo[0], hi[0], x0, x1);
+          acc[r][j][1] = step<F>(acc[r][j][1], lo[1], hi[1], x0, x1);
+        }
+      }
+    }
+  }
+  if (op.k % 2) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        __m256 lo, hi;
+        load_pair<F>(panels[j], full, h, lo, hi);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          __m256 x0, x1;
+          activations<F>(op, m0 + r, full, x0, x1);
+          acc[r][j][h] = step_last<F>(acc[r][j][h], lo, x0);
+        }
+      }
+  }
+
+#pragma GCC unroll 4
+  for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const int valid = std::clamp(outs[j].valid - 8 * h, 0, 8);
+      if (valid == 0) continue;
+      const __m256 bias = _mm256_loadu_ps(outs[j].bias + 8 * h);
+      const __m256i mask = lane_mask(valid);
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        float* c = outs[j].c + (m0 + r) * outs[j].ldc + 8 * h;
+        const __m256 v = _mm256_add_ps(acc[r][j][h], bias);
+        if (valid == 8)
+          _mm256_storeu_ps(c, v);
+        else
+          _mm256_maskstore_ps(c, mask, v);
+      }
+    }
+}
+
+using TileFn = void (*)(const Operands&, const uint8_t* const*, const PanelOut*, int64_t, bool);
+
+template <Format F, int MR, int NR>
+constexpr TileFn tile_of() {
+  if constexpr (MR * NR <= kMaxTile)
+    return &tile<F, MR, NR>;
+  else
+    return nullptr;
+}
+template <Format F, int MR>
+constexpr std::array<TileFn, kMaxTile> row_of() {
+  return {tile_of<F, MR, 1>(), tile_of<F, MR, 2>(), tile_of<F, MR, 3>(), tile_of<F, MR, 4>()};
+}
+template <Format F>
+constexpr std::array<std::array<TileFn, kMaxTile>, kMaxTile> table_of() {
+  return {row_of<F, 1>(), row_of<F, 2>(), row_of<F, 3>(), row_of<F, 4>()};
+}
+// kTiles[format][rows - 1][panels - 1]
+constexpr std::array<std::array<std::array<TileFn, kMaxTile>, kMaxTile>, kNumFormats> kTiles = {
+    table_of<Format::kF32>(), table_of<Format::kBF16>(), table_of<Format::kF16>(), table_of<Format::kQ8_0>(),
+    table_of<Format::kBF16Dot>()};
+
+}  // namespace
+
+bool available() {
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return has;
+}
+
+void multiply_panels(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count, int64_t r0,
+                     int64_t r1) {
+  const auto& tiles = kTiles[static_cast<size_t>(op.format)];
+  const int64_t m = r1 - r0;
+  if (m <= kMaxTile) {  // one tile covers every row: panels side by side, each streamed once
+    const int rows = static_cast<int>(m);
+    const int64_t group = kMaxTile / rows;
+    for (int64_t p = 0; p < count; p += group) {
+      const auto nr = static_cast<size_t>(std::min(group, count - p));
+      tiles[static_cast<size_t>(rows - 1)][nr - 1](op, panels + p, outs + p, r0, true);
+    }
+    return;
+  }
+  for (int64_t p = 0; p < count; ++p) {  // the panel from memory for the first tile, from L2 after
+    for (int64_t m0 = r0; m0 < r1; m0 += kMaxTile) {
+      const auto rows = static_cast<size_t>(std::min<int64_t>(kMaxTile, r1 - m0));
+      tiles[rows - 1][0](op, panels + p, outs + p, m0, m0 == r0);
+    }
+  }
+}
+
+}  // namespace pagellm::kernels::avx2
