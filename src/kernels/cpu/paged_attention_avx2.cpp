@@ -18,6 +18,8 @@ namespace {
 
 // Below this many query x context x head x head_dim multiply-adds one thread does the whole call.
 constexpr double kParallelCost = 2e4;
+// Heads of a group scored together against each key vector.
+constexpr int64_t kHeadsPerPass = 4;
 
 template <class T>
 PAGELLM_AVX2_INLINE __m256 load8(const T* p) {
@@ -82,13 +84,32 @@ PAGELLM_AVX2 void attend_token(const AttentionShape& shape, int64_t group, const
     const T* keys = reinterpret_cast<const T*>(kv.key_columns(table[j0 / B], g));
     const int64_t count = std::min(B, n - j0);
     int64_t jj = 0;
-    for (; jj + 8 <= B && jj < count; jj += 8) {  // lanes past `count` land in the row's padding
-      for (int64_t h = 0; h < group; ++h) {
-        const float* qh = q + h * hd;
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t d = 0; d < hd; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(qh[d]), load8(keys + d * B + jj), acc);
-        _mm256_storeu_ps(scores + h * stride + j0 + jj, _mm256_mul_ps(acc, scale));
+    // 16 keys (or 8) x up to 4 heads a pass: up to 8 independent FMA chains over head_dim, each key
+    // vector loaded once for the heads. Lanes past `count` land in the rows' padding.
+    for (; jj + 8 <= B && jj < count; jj += 16) {
+      const bool two = jj + 16 <= B && jj + 8 < count;
+      for (int64_t h0 = 0; h0 < group; h0 += kHeadsPerPass) {
+        const int64_t heads = std::min<int64_t>(kHeadsPerPass, group - h0);
+        __m256 acc[kHeadsPerPass][2];
+        for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+        for (int64_t d = 0; d < hd; ++d) {
+          const __m256 k0 = load8(keys + d * B + jj);
+          const __m256 k1 = two ? load8(keys + d * B + jj + 8) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+          for (int h = 0; h < kHeadsPerPass; ++h) {
+            if (h >= heads) break;
+            const __m256 qd = _mm256_set1_ps(q[(h0 + h) * hd + d]);
+            acc[h][0] = _mm256_fmadd_ps(qd, k0, acc[h][0]);
+            acc[h][1] = _mm256_fmadd_ps(qd, k1, acc[h][1]);
+          }
+        }
+        for (int64_t h = 0; h < heads; ++h) {
+          float* row = scores + (h0 + h) * stride + j0 + jj;
+          _mm256_storeu_ps(row, _mm256_mul_ps(acc[h][0], scale));
+          if (two) _mm256_storeu_ps(row + 8, _mm256_mul_ps(acc[h][1], scale));
+        }
       }
+      if (!two) jj -= 8;  // one vector done: the next whole vector or the tail starts 8 on
     }
     for (; jj < count; ++jj) {
       for (int64_t h = 0; h < group; ++h) {
@@ -122,20 +143,43 @@ PAGELLM_AVX2 void attend_token(const AttentionShape& shape, int64_t group, const
       for (int64_t j = 0; j < n - whole; ++j) tail_sum += tail[j];
     }
     s[stride - 1] = sum8(vsum) + tail_sum;  // the denominator, in the row's padding
-    std::fill(sums + h * hd, sums + (h + 1) * hd, 0.0f);
   }
+  // p_j v_j in key order, in registers: 32 dimensions x 2 heads a pass, each V vector loaded once
+  // for both heads.
   const int64_t vec_d = hd / 8 * 8;
-  for (int64_t j = 0; j < n; ++j) {
-    const T* v = reinterpret_cast<const T*>(kv.value(table[j / B], j % B)) + g * hd;
-    for (int64_t h = 0; h < group; ++h) {
-      float* acc = sums + h * hd;
-      const float p = scores[h * stride + j];
-      const __m256 vp = _mm256_set1_ps(p);
-      for (int64_t d = 0; d < vec_d; d += 8)
-        _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(vp, load8(v + d), _mm256_loadu_ps(acc + d)));
-      for (int64_t d = vec_d; d < hd; ++d) acc[d] = std::fma(p, load1(v + d), acc[d]);
+  for (int64_t d0 = 0; d0 < vec_d; d0 += 32) {
+    const int64_t vecs = std::min<int64_t>(4, (vec_d - d0) / 8);
+    for (int64_t h0 = 0; h0 < group; h0 += 2) {
+      const bool pair = h0 + 1 < group;
+      __m256 acc[2][4];
+      for (auto& a : acc) a[0] = a[1] = a[2] = a[3] = _mm256_setzero_ps();
+      const float* p0 = scores + h0 * stride;
+      const float* p1 = pair ? p0 + stride : p0;
+      for (int64_t j = 0; j < n; ++j) {
+        const T* v = reinterpret_cast<const T*>(kv.value(table[j / B], j % B)) + g * hd + d0;
+        const __m256 w0 = _mm256_set1_ps(p0[j]), w1 = _mm256_set1_ps(p1[j]);
+#pragma GCC unroll 4
+        for (int64_t i = 0; i < 4; ++i) {
+          if (i >= vecs) break;
+          const __m256 x = load8(v + 8 * i);
+          acc[0][i] = _mm256_fmadd_ps(w0, x, acc[0][i]);
+          acc[1][i] = _mm256_fmadd_ps(w1, x, acc[1][i]);
+        }
+      }
+      for (int64_t i = 0; i < vecs; ++i) {
+        _mm256_storeu_ps(sums + h0 * hd + d0 + 8 * i, acc[0][i]);
+        if (pair) _mm256_storeu_ps(sums + (h0 + 1) * hd + d0 + 8 * i, acc[1][i]);
+      }
     }
   }
+  for (int64_t d = vec_d; d < hd; ++d)
+    for (int64_t h = 0; h < group; ++h) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < n; ++j)
+        acc = std::fma(scores[h * stride + j],
+                       load1(reinterpret_cast<const T*>(kv.value(table[j / B], j % B)) + g * hd + d), acc);
+      sums[h * hd + d] = acc;
+    }
   for (int64_t h = 0; h < group; ++h) {
     const float denom = scores[h * stride + stride - 1];
     for (int64_t d = 0; d < hd; ++d) out[h * hd + d] = sums[h * hd + d] / denom;
