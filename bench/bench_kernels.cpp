@@ -55,6 +55,9 @@ Weight random_weight(DType dt, int64_t n, int64_t k) {
   return w;
 }
 
+// Which PackedWeight kernels run on this CPU (AMX aside).
+std::string kernel_path_name() { return cpu_has_avx512_bf16() ? "avx512" : cpu_has_avx2() ? "avx2" : "portable"; }
+
 void set_counters(benchmark::State& state, int64_t m, int64_t n, int64_t k, double weight_bytes) {
   const auto it = static_cast<double>(state.iterations());
   state.counters["GB/s"] = benchmark::Counter(weight_bytes * it / 1e9, benchmark::Counter::kIsRate);
@@ -80,7 +83,7 @@ void BM_Packed(benchmark::State& state) {
   amx::force_disabled(false);
   const bool amx = !amx_off && amx::available() && packed.storage() == DType::kBF16;
   state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(3) % 2 ? " bf16" : " exact") +
-                 (amx ? " amx" : " avx512"));
+                 (amx ? " amx" : " " + kernel_path_name()));
   set_counters(state, m, s.n, s.k, static_cast<double>(w.view.nbytes()));
 }
 
@@ -120,7 +123,7 @@ void BM_PackedColdM1(benchmark::State& state) {
   amx::force_disabled(false);
   const bool amx = !amx_off && amx::available() && packed[0].storage() == DType::kBF16;
   state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(2) % 2 ? " bf16" : " exact") +
-                 (amx ? " amx" : " avx512") + " cold");
+                 (amx ? " amx" : " " + kernel_path_name()) + " cold");
   set_counters(state, 1, s.n, s.k, bytes);
 }
 BENCHMARK(BM_PackedColdM1)

@@ -18,6 +18,7 @@ ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype, bool 
            dtype == ComputeDType::kAuto ? "auto, " : "",
            precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available() ? "AMX tiles"
            : kernels::cpu_has_avx512_bf16()                                          ? "AVX-512"
+           : kernels::cpu_has_avx2()                                                 ? "AVX2"
                                                                                      : "portable kernels");
   bundle.model = std::make_shared<LlamaModel>(bundle.files, precision, code_weights);
   if (bundle.model->weights_coded())
