@@ -38,7 +38,10 @@ for preset in bench-110m bench-0.5b; do
 done
 if [ ! -f "$limits" ]; then
   echo "measuring machine limits into $limits" >&2
-  bash "$shared/tools/machine_limits/run.sh" --json "$limits" >&2
+  # machine_limits is built with -march=native from AVX-512 intrinsics: on a CPU without AVX-512 it
+  # does not compile, and the rows below are printed without their bandwidth limits.
+  bash "$shared/tools/machine_limits/run.sh" --json "$limits" >&2 ||
+    { rm -f "$limits"; echo "machine_limits did not run on this CPU (it needs AVX-512): no bandwidth limits" >&2; }
 fi
 
 echo "pagellm $(git -C "$root" rev-parse --short HEAD), --dtype $dtype, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -46,6 +49,15 @@ echo "pagellm $(git -C "$root" rev-parse --short HEAD), --dtype $dtype, load $(c
 if [ "$only" != "serving" ]; then
   for preset in bench-110m bench-0.5b; do
     gguf="$models/$preset/$preset-bf16.gguf"
+    if [ ! -f "$limits" ]; then
+      prefill=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 512 --output-len 1 --batch-size 1 \
+        --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Prefill:/ {print $2}')
+      decode=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
+        --max-num-seqs 1 --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
+      printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s (no bandwidth limit on this CPU)\n" \
+        "$preset" "$prefill" "$decode"
+      continue
+    fi
     limit=$("$py" "$shared/tools/roofline.py" --manifest "$models/$preset/MANIFEST.json" --limits "$limits" \
       --dtype bf16 --threads 2 | awk '$1 == "1" {print $NF}')
     # The shared host's bandwidth drifts (best 2-thread read seen here from 53 to 68 GB/s within an
