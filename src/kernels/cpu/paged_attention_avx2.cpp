@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/simd_math.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/convert.h"
 
@@ -37,25 +38,6 @@ PAGELLM_AVX2_INLINE float load1(const T* p) {
     return *p;
   else
     return bf16_to_f32(*p);
-}
-
-// e^x for x in [-87, 88] (clamped outside), the range reduction and polynomial of simd::exp_ps.
-PAGELLM_AVX2_INLINE __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 720);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  // 2^n with n in [-126, 127]: the exponent field alone
-  const __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
 }
 
 PAGELLM_AVX2_INLINE float sum8(__m256 v) {
@@ -130,7 +112,7 @@ PAGELLM_AVX2 void attend_token(const AttentionShape& shape, int64_t group, const
     const __m256 vm = _mm256_set1_ps(mx);
     __m256 vsum = _mm256_setzero_ps();
     for (int64_t j = 0; j < whole; j += 8) {
-      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+      const __m256 e = simd::exp_ps256(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
       _mm256_storeu_ps(s + j, e);
       vsum = _mm256_add_ps(vsum, e);
     }
@@ -138,7 +120,7 @@ PAGELLM_AVX2 void attend_token(const AttentionShape& shape, int64_t group, const
     if (whole < n) {  // the last 1-7 scores through the same vector exp
       alignas(32) float tail[8] = {};
       std::copy(s + whole, s + n, tail);
-      _mm256_store_ps(tail, exp8(_mm256_sub_ps(_mm256_load_ps(tail), vm)));
+      _mm256_store_ps(tail, simd::exp_ps256(_mm256_sub_ps(_mm256_load_ps(tail), vm)));
       std::copy(tail, tail + (n - whole), s + whole);
       for (int64_t j = 0; j < n - whole; ++j) tail_sum += tail[j];
     }
