@@ -1,5 +1,6 @@
 #pragma once
-// Linear layers with weights repacked once at load for AVX-512 (y = x W^T + b).
+// Linear layers with weights repacked once at load for AVX-512 (y = x W^T + b); CPUs without it
+// run the same panels through avx2_matmul.h or a portable scalar path.
 //
 // Layout: output features are cut into panels of 16 (one zmm of float32 results). Within a
 // panel, K is walked in pairs (k, k+1), K padded to even with zeros:
@@ -185,8 +186,9 @@ bool cpu_has_avx512_bf16();
 // Tests only: make cpu_has_avx512_bf16() report false so the portable paths run (not thread-safe
 // against concurrent kernel calls; set it before, reset it after).
 void force_portable_kernels(bool force);
-// True when the CPU runs the AVX2 (with FMA and F16C) kernels of avx2_matmul.h; they serve
-// PackedWeight where cpu_has_avx512_bf16() is false, with the portable path's results bit for bit.
+// True when the CPU has what the AVX2 kernels of avx2_matmul.h need (AVX2, FMA, F16C) and the
+// portable path is not forced. They serve wherever cpu_has_avx512_bf16() is false, with the
+// portable path's results bit for bit.
 bool cpu_has_avx2();
 // Tests only, like force_portable_kernels: make cpu_has_avx512_bf16() report false so the AVX2
 // paths run on a CPU that has AVX-512 too.
