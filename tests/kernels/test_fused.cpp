@@ -21,9 +21,9 @@ std::vector<float> random_vec(size_t n, std::mt19937& rng, float stddev = 1.0f) 
   return v;
 }
 
-TEST(Fused, SiluMulMatchesReference) {
+void expect_silu_mul_matches_reference() {
   std::mt19937 rng(1);
-  for (int64_t n : {1, 15, 16, 17, 4864, 1001}) {
+  for (int64_t n : {1, 7, 8, 9, 15, 16, 17, 4864, 1001}) {
     std::vector<float> gate = random_vec(size_t(n), rng, 6.0f), up = random_vec(size_t(n), rng);
     gate[0] = -100.0f;  // exp overflow side
     if (n > 1) gate[1] = 100.0f;
@@ -31,6 +31,19 @@ TEST(Fused, SiluMulMatchesReference) {
     silu_mul(gate.data(), up.data(), n, want.data());
     silu_mul_fast(gate.data(), up.data(), n, got.data());
     for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * std::fabs(want[i]) + 1e-30) << i;
+    silu_mul_fast(gate.data(), up.data(), n, gate.data());  // out aliasing gate
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(gate[i], got[i]) << "aliased " << i;
+  }
+}
+
+// On the CPU's own path, and on the AVX2 one forced where the CPU has AVX-512 too.
+TEST(Fused, SiluMulMatchesReference) {
+  for (bool avx2 : {false, true}) {
+    if (avx2 && !cpu_has_avx2()) continue;
+    force_avx2_kernels(avx2);
+    SCOPED_TRACE(avx2 ? "avx2 forced" : "native");
+    expect_silu_mul_matches_reference();
+    force_avx2_kernels(false);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -19,6 +20,20 @@ PAGELLM_TARGET_AVX512 void silu_mul_avx512(const float* gate, const float* up, i
     const auto m = static_cast<__mmask16>(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1);
     _mm512_mask_storeu_ps(out + i, m,
                           simd::silu_mul_ps(_mm512_maskz_loadu_ps(m, gate + i), _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
+// Every element through the vector formula, the last 1-7 through a padded vector.
+PAGELLM_TARGET_AVX2 void silu_mul_avx2(const float* gate, const float* up, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, simd::silu_mul_ps256(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  if (i < n) {
+    alignas(32) float g[8] = {}, u[8] = {};
+    std::copy(gate + i, gate + n, g);
+    std::copy(up + i, up + n, u);
+    _mm256_store_ps(g, simd::silu_mul_ps256(_mm256_load_ps(g), _mm256_load_ps(u)));
+    std::copy(g, g + (n - i), out + i);
   }
 }
 
@@ -75,6 +90,10 @@ float* row_scratch(int64_t n) {
 void silu_mul_fast(const float* gate, const float* up, int64_t n, float* out) {
   if (cpu_has_avx512_bf16()) {
     silu_mul_avx512(gate, up, n, out);
+    return;
+  }
+  if (cpu_has_avx2()) {
+    silu_mul_avx2(gate, up, n, out);
     return;
   }
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];

@@ -53,4 +53,10 @@ PAGELLM_TARGET_AVX512 inline __attribute__((always_inline)) __m512 silu_mul_ps(_
   return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
 }
 
+// silu_mul_ps for 8 lanes on AVX2.
+PAGELLM_TARGET_AVX2 inline __attribute__((always_inline)) __m256 silu_mul_ps256(__m256 g, __m256 u) {
+  const __m256 e = exp_ps256(_mm256_sub_ps(_mm256_setzero_ps(), g));
+  return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
 }  // namespace pagellm::kernels::simd
