@@ -33,7 +33,6 @@ function(pagellm_add_tests layer)
     add_test(NAME ${_exe} COMMAND ${_exe})
     set_tests_properties(${_exe} PROPERTIES
       LABELS "${layer};${ARG_LABELS}"
-      # Passive OpenMP waits: ctest runs tests in parallel, and spinning threads on 2 cores starve each other.
-      ENVIRONMENT "PAGELLM_SHARED_DIR=${PAGELLM_SHARED_DIR};PAGELLM_SOURCE_DIR=${PROJECT_SOURCE_DIR};PAGELLM_BIN=$<TARGET_FILE:pagellm>;OMP_WAIT_POLICY=PASSIVE")
+      ENVIRONMENT "PAGELLM_SHARED_DIR=${PAGELLM_SHARED_DIR};PAGELLM_SOURCE_DIR=${PROJECT_SOURCE_DIR};PAGELLM_BIN=$<TARGET_FILE:pagellm>")
   endforeach()
 endfunction()
