@@ -104,7 +104,10 @@ TEST(ThreadPool, WarmsRegionsWhileWaitingWithoutDisturbingRuns) {
     });
     for (int i = 0; i < 3; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << i;
   }
-  buffers.clear();  // after the release below a freed buffer is never read (ASan checks)
+  // The workers may still be warming the last round's regions: a release first, then the buffers
+  // can go (freed before it, ASan reported a use after free here).
+  pool.release_warm_regions();
+  buffers.clear();
   // A last run hands over regions big enough (32 MiB each) that warming them outlasts what follows;
   // after the release their ends are made unreadable: a thread still warming one would crash.
   constexpr size_t kBig = size_t{96} << 20;
