@@ -102,29 +102,60 @@ template <class T>
 constexpr std::array<ScorePassFn<T>, kRowsPerPass> kScorePasses = {
     &score_pass<T, 1>, &score_pass<T, 2>, &score_pass<T, 3>, &score_pass<T, 4>, &score_pass<T, 5>, &score_pass<T, 6>};
 
-// p_j v_j for keys [j_begin, j_end) of up to 2 rows (p1 == p0 for one), 32 dimensions from d0 a
-// pass, each V vector loaded once for both: the accumulators go on from what they hold.
-template <class T>
+// p_j v_j for keys [j_begin, j_end) into rows S..R-1 of R, 32 dimensions from `offset` a pass, each
+// V vector loaded once for those rows: the accumulators go on from what they hold.
+template <class T, int R, int S>
 PAGELLM_AVX2_INLINE void add_values(const KVLayerView& kv, const int32_t* table, int64_t offset, int64_t vecs,
-                                    const float* p0, const float* p1, int64_t j_begin, int64_t j_end,
-                                    __m256 (&acc)[2][4]) {
+                                    const float* const (&p)[R], int64_t j_begin, int64_t j_end, __m256 (&acc)[R][4]) {
   const int64_t B = kv.block_size, row = kv.token_stride();
   // Block by block: the table lookup and the division once a block, not once a key.
   for (int64_t j0 = j_begin / B * B; j0 < j_end; j0 += B) {
     const T* v = reinterpret_cast<const T*>(kv.value(table[j0 / B], 0)) + offset;
     for (int64_t j = std::max(j0, j_begin); j < std::min(j_end, j0 + B); ++j) {
       const T* vj = v + (j - j0) * row;
-      const __m256 w0 = _mm256_set1_ps(p0[j]), w1 = _mm256_set1_ps(p1[j]);
+      __m256 w[R];
+#pragma GCC unroll 3
+      for (int r = S; r < R; ++r) w[r] = _mm256_set1_ps(p[r][j]);
 #pragma GCC unroll 4
       for (int64_t i = 0; i < 4; ++i) {
         if (i >= vecs) break;
         const __m256 x = load8(vj + 8 * i);
-        acc[0][i] = _mm256_fmadd_ps(w0, x, acc[0][i]);
-        acc[1][i] = _mm256_fmadd_ps(w1, x, acc[1][i]);
+#pragma GCC unroll 3
+        for (int r = S; r < R; ++r) acc[r][i] = _mm256_fmadd_ps(w[r], x, acc[r][i]);
       }
     }
   }
 }
+
+// The sums of R rows (ordered by n) for up to 32 dimensions from d0 of KV head g: all R over the
+// keys the first attends to, then the rest over theirs, and so on; stored to sums (hd apart).
+template <class T, int R>
+PAGELLM_AVX2 void value_pass(const KVLayerView& kv, const int32_t* table, int64_t offset, int64_t vecs,
+                             const float* scores, int64_t stride, const QueryRow* rows, float* sums, int64_t hd) {
+  __m256 acc[R][4];
+  const float* p[R];
+#pragma GCC unroll 3
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_ps();
+    p[r] = scores + r * stride;
+  }
+  add_values<T, R, 0>(kv, table, offset, vecs, p, 0, rows[0].n, acc);
+  if constexpr (R > 1) add_values<T, R, 1>(kv, table, offset, vecs, p, rows[0].n, rows[1].n, acc);
+  if constexpr (R > 2) add_values<T, R, 2>(kv, table, offset, vecs, p, rows[1].n, rows[2].n, acc);
+#pragma GCC unroll 3
+  for (int r = 0; r < R; ++r)
+    for (int64_t i = 0; i < vecs; ++i) _mm256_storeu_ps(sums + r * hd + 8 * i, acc[r][i]);
+}
+
+template <class T>
+using ValuePassFn = void (*)(const KVLayerView&, const int32_t*, int64_t, int64_t, const float*, int64_t,
+                             const QueryRow*, float*, int64_t);
+// Rows a value pass sums: 12 accumulators, a V vector and 3 broadcasts fill the 16 registers.
+constexpr int64_t kRowsPerValuePass = 3;
+// kValuePasses<T>[rows - 1]
+template <class T>
+constexpr std::array<ValuePassFn<T>, kRowsPerValuePass> kValuePasses = {&value_pass<T, 1>, &value_pass<T, 2>,
+                                                                        &value_pass<T, 3>};
 
 // The rows of KV head g (rows.size() <= kMaxRows, ordered by n). scratch: a row of `stride` scores
 // per row, then head_dim sums per row. Every score is one FMA chain over head_dim and every sum
@@ -189,28 +220,15 @@ PAGELLM_AVX2 void attend_rows(const AttentionShape& shape, const QueryRow* rows,
     }
     s[stride - 1] = sum8(vsum) + tail_sum;  // the denominator, in the row's padding
   }
-  // p_j v_j in key order, in registers: 32 dimensions x 2 rows a pass over the keys both attend
-  // to, then the longer row's last keys alone.
+  // p_j v_j in key order, in registers: 32 dimensions x up to 3 rows a pass (passes of even size).
   const int64_t vec_d = hd / 8 * 8;
+  const int64_t value_passes = (num_rows + kRowsPerValuePass - 1) / kRowsPerValuePass;
   for (int64_t d0 = 0; d0 < vec_d; d0 += 32) {
     const int64_t vecs = std::min<int64_t>(4, (vec_d - d0) / 8);
-    for (int64_t r0 = 0; r0 < num_rows; r0 += 2) {
-      const bool pair = r0 + 1 < num_rows;
-      const int64_t n0 = rows[r0].n, n1 = pair ? rows[r0 + 1].n : n0;
-      __m256 acc[2][4];
-      for (auto& a : acc) a[0] = a[1] = a[2] = a[3] = _mm256_setzero_ps();
-      const float* p0 = scores + r0 * stride;
-      const float* p1 = pair ? p0 + stride : p0;
-      add_values<T>(kv, table, g * hd + d0, vecs, p0, p1, 0, std::min(n0, n1), acc);
-      if (n1 > n0) {  // (rows are ordered by n)
-        __m256 longer[2][4] = {{acc[1][0], acc[1][1], acc[1][2], acc[1][3]}, {}};
-        add_values<T>(kv, table, g * hd + d0, vecs, p1, p1, n0, n1, longer);
-        for (int64_t i = 0; i < 4; ++i) acc[1][i] = longer[0][i];
-      }
-      for (int64_t i = 0; i < vecs; ++i) {
-        _mm256_storeu_ps(sums + r0 * hd + d0 + 8 * i, acc[0][i]);
-        if (pair) _mm256_storeu_ps(sums + (r0 + 1) * hd + d0 + 8 * i, acc[1][i]);
-      }
+    for (int64_t p = 0; p < value_passes; ++p) {
+      const int64_t r0 = num_rows * p / value_passes, r1 = num_rows * (p + 1) / value_passes;
+      kValuePasses<T>[static_cast<size_t>(r1 - r0 - 1)](kv, table, g * hd + d0, vecs, scores + r0 * stride, stride,
+                                                        rows + r0, sums + r0 * hd + d0, hd);
     }
   }
   for (int64_t d = vec_d; d < hd; ++d)
