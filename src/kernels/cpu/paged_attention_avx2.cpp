@@ -24,7 +24,8 @@ constexpr double kParallelCost = 2e4;
 // Query rows scored together against each key vector: 12 accumulators, 2 key vectors and a
 // broadcast fill the 16 registers.
 constexpr int64_t kRowsPerPass = 6;
-// At most this many rows an item (the scratch holds a row of scores each).
+// An item takes no more query tokens than keep its rows (a row of scores each in the scratch) to
+// this many; one token's heads may be more (a group of 64 heads: 64 rows).
 constexpr int64_t kMaxRows = 48;
 
 template <class T>
@@ -157,7 +158,7 @@ template <class T>
 constexpr std::array<ValuePassFn<T>, kRowsPerValuePass> kValuePasses = {&value_pass<T, 1>, &value_pass<T, 2>,
                                                                         &value_pass<T, 3>};
 
-// The rows of KV head g (rows.size() <= kMaxRows, ordered by n). scratch: a row of `stride` scores
+// The rows of KV head g (ordered by n). scratch: a row of `stride` scores
 // per row, then head_dim sums per row. Every score is one FMA chain over head_dim and every sum
 // one over the keys in order, whichever rows share the item, so a row's result depends only on
 // its q, its n and the cache.
