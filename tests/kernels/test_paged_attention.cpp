@@ -144,7 +144,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionTest,
                                                               Case{6, 2, 64, 16, 17, 2}, Case{12, 4, 64, 16, 40, 2},
                                                               Case{10, 2, 32, 16, 83, 1},
                                                               // head_dim not a multiple of 8 (a vector tail)
-                                                              Case{4, 2, 12, 16, 21, 4}),
+                                                              Case{4, 2, 12, 16, 21, 4},
+                                                              // One token's heads past the AVX2 kernel's rows an
+                                                              // item (48): 64 rows of one token an item.
+                                                              Case{64, 1, 16, 8, 30, 7}),
                                             ::testing::Values(KVDType::kFloat32, KVDType::kBFloat16)));
 
 // The cache layout kv_layout.h documents, from byte offsets computed here: per block K as
