@@ -18,19 +18,23 @@ uint64_t reference_xor(const std::vector<uint8_t>& b, size_t offset) {
   return acc;
 }
 
-TEST(StreamRead, XorOfWordsCoversEveryByteOnBothPaths) {
+// Every path this CPU has: AVX-512 (where present), AVX2 (forced on an AVX-512 CPU) and portable.
+TEST(StreamRead, XorOfWordsCoversEveryByteOnEveryPath) {
   std::mt19937 rng(3);
-  for (const bool portable : {false, true}) {
-    force_portable_kernels(portable);
+  enum class Path { kNative, kAvx2, kPortable };
+  for (const Path path : {Path::kNative, Path::kAvx2, Path::kPortable}) {
+    force_avx2_kernels(path == Path::kAvx2);
+    force_portable_kernels(path == Path::kPortable);
     for (size_t n : {0, 1, 7, 8, 9, 255, 256, 257, 1000, 4096, 65543}) {
       for (size_t offset : {0, 3}) {
         std::vector<uint8_t> b(n + offset);
         for (uint8_t& v : b) v = static_cast<uint8_t>(rng());
         EXPECT_EQ(xor_words(b.data() + offset, static_cast<int64_t>(n)), reference_xor(b, offset))
-            << "bytes " << n << " offset " << offset << " portable " << portable;
+            << "bytes " << n << " offset " << offset << " path " << static_cast<int>(path);
       }
     }
   }
+  force_avx2_kernels(false);
   force_portable_kernels(false);
 }
 

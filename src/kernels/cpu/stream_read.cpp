@@ -37,11 +37,31 @@ PAGELLM_TARGET_AVX512 uint64_t xor_words_avx512(const uint8_t* p, int64_t bytes)
   return acc ^ xor_words_portable(p + i, bytes - i);
 }
 
+// The same on 32-byte vectors, so a CPU without AVX-512 is measured at its streaming rate, not at
+// the scalar loop's (8.6 GB/s against ~21 GB/s for two Zen 1 cores).
+PAGELLM_TARGET_AVX2 uint64_t xor_words_avx2(const uint8_t* p, int64_t bytes) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 128 <= bytes; i += 128) {
+    a0 = _mm256_xor_si256(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_xor_si256(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a2 = _mm256_xor_si256(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    a3 = _mm256_xor_si256(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes),
+                     _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3)));
+  uint64_t acc = 0;
+  for (uint64_t lane : lanes) acc ^= lane;
+  return acc ^ xor_words_portable(p + i, bytes - i);
+}
+
 }  // namespace
 
 uint64_t xor_words(const uint8_t* p, int64_t bytes) {
   if (bytes <= 0) return 0;
-  return cpu_has_avx512_bf16() ? xor_words_avx512(p, bytes) : xor_words_portable(p, bytes);
+  if (cpu_has_avx512_bf16()) return xor_words_avx512(p, bytes);
+  return cpu_has_avx2() ? xor_words_avx2(p, bytes) : xor_words_portable(p, bytes);
 }
 
 }  // namespace pagellm::kernels
