@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/stream_read.h"
+#include "kernels/cpu/thread_pool.h"
 #include "model/llama_model.h"
 #include "tensor/aligned_buffer.h"
 #include "tensor/convert.h"
@@ -132,6 +135,38 @@ BENCHMARK(BM_PackedColdM1)
                    {0, 1, 2, 3}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// The bound BM_PackedColdM1 is held to, in the same process and minutes: a plain read (xor_words)
+// of as many bytes as the shape's BF16 weights, split in halves (one contiguous range per
+// thread), over copies used round-robin beyond the L3 like the matmul's. args: shape index.
+void BM_ColdRead(benchmark::State& state) {
+  const Shape s = kShapes[state.range(0)];
+  const int64_t bytes = s.n * s.k * 2;
+  const auto copies = static_cast<size_t>(std::ceil(640e6 / static_cast<double>(bytes)));
+  std::vector<AlignedBuffer> buffers;
+  buffers.reserve(copies);
+  for (size_t i = 0; i < copies; ++i) {
+    buffers.emplace_back(static_cast<size_t>(bytes));
+    std::memset(buffers.back().data(), static_cast<int>(i), static_cast<size_t>(bytes));
+  }
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.num_threads();
+  std::vector<uint64_t> sinks(static_cast<size_t>(threads));
+  size_t next = 0;
+  for (auto _ : state) {
+    const auto* base = static_cast<const uint8_t*>(buffers[next].data());
+    pool.run(threads, [&](int t) {
+      const int64_t begin = bytes * t / threads / 64 * 64,
+                    end = t + 1 == threads ? bytes : bytes * (t + 1) / threads / 64 * 64;
+      sinks[static_cast<size_t>(t)] ^= xor_words(base + begin, end - begin);
+    });
+    next = (next + 1) % copies;
+    benchmark::DoNotOptimize(sinks.data());
+  }
+  state.SetLabel(std::string(s.name) + " read cold");
+  set_counters(state, 0, 0, 0, static_cast<double>(bytes));
+}
+BENCHMARK(BM_ColdRead)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // The reference path (baseline): kernels::matmul on BF16 weights.
 // A batch decode step's projections: BF16 weights computed in bf16 for M rows, cold like
