@@ -1,5 +1,7 @@
 #include "cli/engine_flags.h"
 
+#include "kernels/cpu/cpu_count.h"
+#include "kernels/cpu/thread_pool.h"
 #include "util/byte_size.h"
 #include "util/error.h"
 
@@ -51,6 +53,11 @@ void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
                  "float32), bfloat16 (half the memory and bytes read per token) or float32")
       ->capture_default_str()
       ->group(group);
+  cmd.add_option("--threads", f.threads,
+                 "Threads of the CPU kernels (default: one per CPU this process may use, after taskset, cpuset "
+                 "and CPU quota; or PAGELLM_NUM_THREADS)")
+      ->check(CLI::Range(1, kernels::kMaxThreads))
+      ->group(group);
 }
 
 EngineConfig EngineFlags::to_config() const {
@@ -69,6 +76,8 @@ EngineConfig EngineFlags::to_config() const {
   c.dtype = parse_compute_dtype(dtype);
   c.weight_coding = parse_weight_coding(weight_coding);
   c.kv_cache_dtype = parse_kv_cache_dtype(kv_cache_dtype);
+  if (threads != 0) kernels::ThreadPool::set_process_threads(threads);
+  kernels::ThreadPool::process_threads();  // a bad PAGELLM_NUM_THREADS, before anything loads
   return c;
 }
 

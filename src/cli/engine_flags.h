@@ -21,8 +21,11 @@ struct EngineFlags {
   std::string dtype = "auto";
   std::string weight_coding = "auto";
   std::string kv_cache_dtype = "auto";
+  int threads = 0;  // 0: one per CPU this process may use (or PAGELLM_NUM_THREADS)
 
-  // Validates and converts; throws Error(kInvalidArgument) naming the flag.
+  // Validates and converts; throws Error(kInvalidArgument) naming the flag. Also sizes the kernels'
+  // process-wide thread pool (--threads; it is not per engine, and starts on first use), so a bad
+  // thread count, flag or PAGELLM_NUM_THREADS, is reported before anything loads.
   EngineConfig to_config() const;
 };
 

@@ -295,5 +295,40 @@ TEST(BenchLatency, RejectsBadShapes) {
       << too_long.err;
 }
 
+// The kernels' threads: --threads, PAGELLM_NUM_THREADS, else the CPUs the process may use (here
+// one, through taskset's affinity mask, whatever the machine has).
+TEST(BenchLatency, ThreadCountFromFlagEnvironmentAndAffinity) {
+  BenchRun one = bench(1, 4, 2, 1, " --threads 1");
+  ASSERT_EQ(one.result.exit_code, 0) << one.result.err;
+  EXPECT_EQ(one.json["threads"], 1);
+  BenchRun three = bench(1, 4, 2, 1, " --threads 3");
+  ASSERT_EQ(three.result.exit_code, 0) << three.result.err;
+  EXPECT_EQ(three.json["threads"], 3) << "more threads than CPUs is the user's call";
+  EXPECT_NE(three.result.out.find(", 3 threads,"), std::string::npos) << three.result.out;
+
+  const std::string base = pagellm_bin() + " bench latency -m " + shell_quote(kModel) +
+                           " --batch-size 1 --input-len 4 --output-len 2 --num-iters 1 --num-iters-warmup 0";
+  auto pinned = run_command("taskset -c 0 " + base);
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.err;
+  EXPECT_NE(pinned.out.find(", 1 threads,"), std::string::npos) << pinned.out;
+  auto from_env = run_command("PAGELLM_NUM_THREADS=2 taskset -c 0 " + base);
+  ASSERT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_NE(from_env.out.find(", 2 threads,"), std::string::npos) << from_env.out;
+
+  for (const char* flag : {" --threads 0", " --threads -2", " --threads 5000", " --threads two"}) {
+    auto bad = run_command(base + flag);
+    EXPECT_NE(bad.exit_code, 0) << flag;
+    EXPECT_NE(bad.err.find("--threads"), std::string::npos) << flag << "\n" << bad.err;
+  }
+  for (const char* value : {"abc", "0", "-1", "3x"}) {
+    auto bad = run_command(std::string("PAGELLM_NUM_THREADS=") + value + " " + base);
+    EXPECT_EQ(bad.exit_code, 1) << value;
+    EXPECT_NE(bad.err.find(std::string("PAGELLM_NUM_THREADS must be a whole number of threads from 1 to 1024, got '") +
+                           value + "'"),
+              std::string::npos)
+        << bad.err;
+  }
+}
+
 }  // namespace
 }  // namespace pagellm

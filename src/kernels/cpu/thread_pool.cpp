@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/cpu/cpu_count.h"
+#include "util/error.h"
+
 namespace pagellm::kernels {
 namespace {
 
@@ -17,13 +20,13 @@ constexpr int kSpinIterations = 20000;  // ~50-100 us of pause before sleeping
 // Bytes loaded between checks for new work (~30 ns at one core's bandwidth): a new run waits little.
 constexpr int64_t kWarmStepBytes = 1024;
 
+std::atomic<int> g_requested_threads{0};  // set_process_threads(), before the pool exists
+
+// --threads, else PAGELLM_NUM_THREADS, else one per CPU this process may use.
 int default_threads() {
-  if (const char* v = std::getenv("PAGELLM_NUM_THREADS")) {
-    const int n = std::atoi(v);
-    if (n > 0) return n;
-  }
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  if (const int n = g_requested_threads.load()) return n;
+  if (const char* v = std::getenv("PAGELLM_NUM_THREADS")) return parse_thread_count(v, "PAGELLM_NUM_THREADS");
+  return usable_cpus();
 }
 
 // Off unless asked for: on this project's shared 2-core machines a pinned worker cannot leave a
@@ -64,6 +67,20 @@ ThreadPool& ThreadPool::instance() {
   static const bool registered = (g_process_pool.store(&pool), true);
   (void)registered;
   return pool;
+}
+
+void ThreadPool::set_process_threads(int n) {
+  if (n < 1 || n > kMaxThreads)
+    fail(ErrorCode::kInvalidArgument, "--threads must be from 1 to {}, got {}", kMaxThreads, n);
+  if (ThreadPool* pool = g_process_pool.load(); pool && pool->num_threads() != n)
+    fail(ErrorCode::kInvalidArgument, "--threads {}: the kernels' thread pool already runs {} threads", n,
+         pool->num_threads());
+  g_requested_threads.store(n);
+}
+
+int ThreadPool::process_threads() {
+  if (ThreadPool* pool = g_process_pool.load()) return pool->num_threads();
+  return default_threads();
 }
 
 void ThreadPool::release_process_warm_regions() {

@@ -1,7 +1,7 @@
 #pragma once
 // The kernels' worker threads: one process-wide pool, created on first use with one thread per
-// CPU (PAGELLM_NUM_THREADS overrides). run() wakes the workers, runs fn(0) on the caller and
-// fn(1..n-1) on workers, and returns when all are done. Idle workers spin briefly and then
+// CPU the process may use (cpu_count.h; `--threads` or PAGELLM_NUM_THREADS overrides). run() wakes the workers, runs
+// fn(0) on the caller and fn(1..n-1) on workers, and returns when all are done. Idle workers spin briefly and then
 // sleep on a condition variable, so a shared or oversubscribed machine does not burn a core in
 // barriers (OpenMP's default active spinning made each region cost a scheduler time slice
 // there). Which thread runs which index never changes a kernel's result.
@@ -36,7 +36,15 @@ struct WarmRegion {
 
 class ThreadPool {
  public:
+  // The process-wide pool. Error(kInvalidArgument) when PAGELLM_NUM_THREADS is not a thread count.
   static ThreadPool& instance();
+  // Sizes the process-wide pool before its first use (`--threads`); Error(kInvalidArgument) for a
+  // count outside [1, kMaxThreads] or once the pool runs with another size.
+  static void set_process_threads(int n);
+  // The size the process-wide pool has, or will have when first used, without starting it (its
+  // threads would not inherit a signal mask set later); Error(kInvalidArgument) when
+  // PAGELLM_NUM_THREADS is not a thread count.
+  static int process_threads();
   // pin: as described above; instance() pins when PAGELLM_PIN_THREADS=1.
   explicit ThreadPool(int num_threads, bool pin = false);
   ~ThreadPool();

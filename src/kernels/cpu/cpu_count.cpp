@@ -1,0 +1,88 @@
+#include "kernels/cpu/cpu_count.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "util/error.h"
+
+namespace pagellm::kernels {
+namespace {
+
+int affinity_cpus() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (::sched_getaffinity(0, sizeof(mask), &mask) == 0) {
+    const int n = CPU_COUNT(&mask);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+std::string read_file(const char* path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool parse_int64(std::string_view s, int64_t& out) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
+int cpus_from_quota(int64_t quota, int64_t period) {
+  if (quota <= 0 || period <= 0) return 0;
+  return static_cast<int>(std::min<int64_t>(kMaxThreads, (quota + period - 1) / period));
+}
+
+// cgroup v2 (the process's cgroup mounted at /sys/fs/cgroup, as in a container), else v1.
+int cgroup_quota_cpus() {
+  if (const int v2 = cpus_from_cgroup_quota(read_file("/sys/fs/cgroup/cpu.max")); v2 > 0) return v2;
+  int64_t quota = 0, period = 0;
+  if (parse_int64(trim(read_file("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")), quota) &&
+      parse_int64(trim(read_file("/sys/fs/cgroup/cpu/cpu.cfs_period_us")), period))
+    return cpus_from_quota(quota, period);
+  return 0;
+}
+
+}  // namespace
+
+int cpus_from_cgroup_quota(std::string_view cpu_max) {
+  cpu_max = trim(cpu_max);
+  const size_t space = cpu_max.find(' ');
+  if (space == std::string_view::npos) return 0;
+  int64_t quota = 0, period = 0;
+  if (!parse_int64(cpu_max.substr(0, space), quota) || !parse_int64(trim(cpu_max.substr(space + 1)), period))
+    return 0;  // "max <period>": no quota
+  return cpus_from_quota(quota, period);
+}
+
+int usable_cpus() {
+  const int cpus = affinity_cpus();
+  const int quota = cgroup_quota_cpus();
+  return std::max(1, quota > 0 ? std::min(cpus, quota) : cpus);
+}
+
+int parse_thread_count(std::string_view text, std::string_view source) {
+  int64_t n = 0;
+  if (!parse_int64(trim(text), n) || n < 1 || n > kMaxThreads)
+    fail(ErrorCode::kInvalidArgument, "{} must be a whole number of threads from 1 to {}, got '{}'", source,
+         kMaxThreads, text);
+  return static_cast<int>(n);
+}
+
+}  // namespace pagellm::kernels
