@@ -1,6 +1,7 @@
 // Kernel microbenchmarks on bench-0.5b's shapes (hidden 896, 14 heads / 2 KV heads of 64, ffn 4864,
 // vocab 32000). Counters: GB/s = weight bytes streamed per second (what bounds M = 1), GFLOP/s =
-// 2*M*N*K per second (what bounds big M). Compare with machine_limits (docs/perf/kernels.md).
+// 2*M*N*K per second (what bounds big M). Compare with machine_limits (docs/perf/kernels.md), or
+// with BM_ColdRead in the same run where machine_limits does not build (no AVX-512).
 //   build/release/bench/bench_kernels --benchmark_filter=Packed --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
