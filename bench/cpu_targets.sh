@@ -44,6 +44,17 @@ if [ ! -f "$limits" ]; then
     { rm -f "$limits"; echo "machine_limits did not run on this CPU (it needs AVX-512): no bandwidth limits" >&2; }
 fi
 
+# The one-stream decode with a plain read of the weights after each step (docs/cli.md): the step
+# against what a read loop gets from this host in the same minutes, on any CPU.
+weight_read_line() {
+  "$pagellm" bench latency -m "$1" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
+    --max-num-seqs 1 --num-iters 3 --num-iters-warmup 1 --weight-read 2>/dev/null | grep -E '^(Decode|Weight read):' |
+    tr '\n' ' ' | awk '{
+      for (i = 1; i <= NF; i++) { if ($i == "Decode:") d = $(i + 1); if ($i == "GB/s,") r = $(i - 1); if ($(i + 1) == "%" && $(i + 4) == "read") s = $i }
+      sub(/^\(/, "", r); sub(/^\(/, "", s)
+      printf "            with --weight-read: decode %s tok/s; the weights read at %s GB/s in the same minutes; a step is %s%% of that read rate\n", d, r, s }'
+}
+
 echo "pagellm $(git -C "$root" rev-parse --short HEAD), --dtype $dtype, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "$only" != "serving" ]; then
@@ -54,8 +65,9 @@ if [ "$only" != "serving" ]; then
         --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Prefill:/ {print $2}')
       decode=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
         --max-num-seqs 1 --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
-      printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s (no bandwidth limit on this CPU)\n" \
+      printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s (no machine_limits on this CPU)\n" \
         "$preset" "$prefill" "$decode"
+      weight_read_line "$gguf"
       continue
     fi
     limit=$("$py" "$shared/tools/roofline.py" --manifest "$models/$preset/MANIFEST.json" --limits "$limits" \
@@ -74,17 +86,10 @@ if [ "$only" != "serving" ]; then
       --max-num-seqs 1 --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
     decode_raw=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
       --max-num-seqs 1 --weight-coding off --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Decode:/ {print $2}')
-    # The same decode with a plain read of the weights after each step (docs/cli.md): the step
-    # against what a read loop gets from this host in the same minutes.
-    read_line=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 16 --output-len 128 --batch-size 1 \
-      --max-num-seqs 1 --num-iters 3 --num-iters-warmup 1 --weight-read 2>/dev/null | grep -E '^(Decode|Weight read):' | tr '\n' ' ')
     awk -v p="$preset" -v pf="$prefill" -v d="$decode" -v dr="$decode_raw" -v l="$limit" -v ln="$limit_now" -v bw="$bw_now" 'BEGIN {
       printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s = %5.1f%% of the %.1f tok/s bandwidth limit", p, pf, d, 100 * d / l, l
       printf " (%5.1f%% of %.1f tok/s at the %.1f GB/s read just before); raw weights %.1f tok/s\n", 100 * d / ln, ln, bw, dr }'
-    echo "$read_line" | awk '{
-      for (i = 1; i <= NF; i++) { if ($i == "Decode:") d = $(i + 1); if ($i == "GB/s,") r = $(i - 1); if ($(i + 1) == "%" && $(i + 4) == "read") s = $i }
-      sub(/^\(/, "", r); sub(/^\(/, "", s)
-      printf "            with --weight-read: decode %s tok/s; the weights read at %s GB/s in the same minutes; a step is %s%% of that read rate\n", d, r, s }'
+    weight_read_line "$gguf"
     # Paired rounds: machine_limits' read, then one decode run, three times; each decode against the
     # limit at the read just before it, and the median of the three ratios (one read and one decode
     # minutes apart can differ by a third on this kind of shared host).

@@ -1,9 +1,11 @@
-// The kernels' thread count: the CPUs the process may use (affinity mask,
-// cgroup quota) and the user's count, checked against sched_getaffinity and
-// hand-made cpu.max texts.
+// The kernels' thread count: the CPUs the process may use (affinity mask, cgroup quota) and the
+// user's count, checked against sched_getaffinity, hand-made cpu.max texts and a cgroup tree.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "kernels/cpu/cpu_count.h"
@@ -21,6 +23,36 @@ TEST(CpuCount, QuotaFromCgroupCpuMax) {
   EXPECT_EQ(cpus_from_cgroup_quota("400000 50000"), 8);
   for (const char* bad : {"", "\n", "garbage", "100000", "-1 100000", "100000 0", "1x 100000", "100000 10y"})
     EXPECT_EQ(cpus_from_cgroup_quota(bad), 0) << "'" << bad << "'";
+}
+
+TEST(CpuCount, CgroupV2PathFromProcSelfCgroup) {
+  EXPECT_EQ(cgroup_v2_path("0::/system.slice/pagellm.service\n"), "/system.slice/pagellm.service");
+  EXPECT_EQ(cgroup_v2_path("12:cpu,cpuacct:/docker/abc\n0::/user.slice\n"), "/user.slice");
+  EXPECT_EQ(cgroup_v2_path("0::/\n"), "/");
+  EXPECT_EQ(cgroup_v2_path("4:cpu:/docker/abc\n3:memory:/docker/abc\n"), "") << "v1 only";
+  EXPECT_EQ(cgroup_v2_path(""), "");
+}
+
+// A cgroup tree in a temporary directory: the tightest quota on the way up counts, wherever it is.
+TEST(CpuCount, TightestQuotaFromTheCgroupUpToTheRoot) {
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("pagellm_cgroup_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(root / "a" / "b");
+  auto write = [](const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; };
+  const std::string r = root.string();
+  EXPECT_EQ(cgroup_v2_quota_cpus(r, "/a/b"), 0) << "no cpu.max files";
+  write(root / "cpu.max", "max 100000\n");
+  write(root / "a" / "b" / "cpu.max", "max 100000\n");
+  EXPECT_EQ(cgroup_v2_quota_cpus(r, "/a/b"), 0) << "no quota anywhere";
+  write(root / "a" / "cpu.max", "400000 100000\n");
+  EXPECT_EQ(cgroup_v2_quota_cpus(r, "/a/b"), 4) << "the parent's quota";
+  EXPECT_EQ(cgroup_v2_quota_cpus(r, "/a"), 4);
+  EXPECT_EQ(cgroup_v2_quota_cpus(r, "/"), 0) << "the root has none";
+  write(root / "a" / "b" / "cpu.max", "150000 100000\n");
+  EXPECT_EQ(cgroup_v2_quota_cpus(r, "/a/b"), 2) << "the tighter child";
+  write(root / "cpu.max", "100000 100000\n");
+  EXPECT_EQ(cgroup_v2_quota_cpus(r, "/a/b"), 1) << "the tighter root";
+  std::filesystem::remove_all(root);
 }
 
 // Restricted to one CPU the way `taskset -c` does it, the process counts one.

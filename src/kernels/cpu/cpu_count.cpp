@@ -49,9 +49,12 @@ int cpus_from_quota(int64_t quota, int64_t period) {
   return static_cast<int>(std::min<int64_t>(kMaxThreads, (quota + period - 1) / period));
 }
 
-// cgroup v2 (the process's cgroup mounted at /sys/fs/cgroup, as in a container), else v1.
+// cgroup v2: the tightest quota on the way from this process's cgroup up to the root (a systemd
+// service's CPUQuota sits on its own directory, a container's on the namespace root); else v1's
+// files at the cpu controller's mount, as a container sees them.
 int cgroup_quota_cpus() {
-  if (const int v2 = cpus_from_cgroup_quota(read_file("/sys/fs/cgroup/cpu.max")); v2 > 0) return v2;
+  const std::string path = cgroup_v2_path(read_file("/proc/self/cgroup"));
+  if (const int v2 = cgroup_v2_quota_cpus("/sys/fs/cgroup", path); v2 > 0) return v2;
   int64_t quota = 0, period = 0;
   if (parse_int64(trim(read_file("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")), quota) &&
       parse_int64(trim(read_file("/sys/fs/cgroup/cpu/cpu.cfs_period_us")), period))
@@ -69,6 +72,29 @@ int cpus_from_cgroup_quota(std::string_view cpu_max) {
   if (!parse_int64(cpu_max.substr(0, space), quota) || !parse_int64(trim(cpu_max.substr(space + 1)), period))
     return 0;  // "max <period>": no quota
   return cpus_from_quota(quota, period);
+}
+
+std::string cgroup_v2_path(std::string_view proc_self_cgroup) {
+  while (!proc_self_cgroup.empty()) {
+    const size_t end = proc_self_cgroup.find('\n');
+    std::string_view line = proc_self_cgroup.substr(0, end);
+    proc_self_cgroup = end == std::string_view::npos ? std::string_view() : proc_self_cgroup.substr(end + 1);
+    if (line.starts_with("0::/")) return std::string(trim(line.substr(3)));
+  }
+  return {};
+}
+
+int cgroup_v2_quota_cpus(const std::string& root, std::string_view path) {
+  int tightest = 0;
+  for (;;) {
+    const std::string dir = root + std::string(path);
+    if (const int cpus = cpus_from_cgroup_quota(read_file((dir + "/cpu.max").c_str())); cpus > 0)
+      tightest = tightest == 0 ? cpus : std::min(tightest, cpus);
+    const size_t slash = path.rfind('/');
+    if (path.empty() || slash == std::string_view::npos) break;
+    path = path.substr(0, slash);
+  }
+  return tightest;
 }
 
 int usable_cpus() {
