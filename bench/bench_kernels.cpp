@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "bench_shapes.h"
@@ -19,7 +20,6 @@
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cpu/stream_read.h"
-#include "kernels/cpu/thread_pool.h"
 #include "model/llama_model.h"
 #include "tensor/aligned_buffer.h"
 #include "tensor/convert.h"
@@ -138,8 +138,9 @@ BENCHMARK(BM_PackedColdM1)
     ->Unit(benchmark::kMicrosecond);
 
 // The bound BM_PackedColdM1 is held to, in the same process and minutes: a plain read (xor_words)
-// of as many bytes as the shape's BF16 weights, split in halves (one contiguous range per
-// thread), over copies used round-robin beyond the L3 like the matmul's. args: shape index.
+// of as many bytes as the shape's BF16 weights, one contiguous range per thread (xor_words_parallel,
+// as `bench latency --weight-read` reads), over copies used round-robin beyond the L3 like the matmul's. args: shape
+// index.
 void BM_ColdRead(benchmark::State& state) {
   const Shape s = kShapes[state.range(0)];
   const int64_t bytes = s.n * s.k * 2;
@@ -150,19 +151,13 @@ void BM_ColdRead(benchmark::State& state) {
     buffers.emplace_back(static_cast<size_t>(bytes));
     std::memset(buffers.back().data(), static_cast<int>(i), static_cast<size_t>(bytes));
   }
-  ThreadPool& pool = ThreadPool::instance();
-  const int threads = pool.num_threads();
-  std::vector<uint64_t> sinks(static_cast<size_t>(threads));
+  uint64_t sink = 0;
   size_t next = 0;
   for (auto _ : state) {
-    const auto* base = static_cast<const uint8_t*>(buffers[next].data());
-    pool.run(threads, [&](int t) {
-      const int64_t begin = bytes * t / threads / 64 * 64,
-                    end = t + 1 == threads ? bytes : bytes * (t + 1) / threads / 64 * 64;
-      sinks[static_cast<size_t>(t)] ^= xor_words(base + begin, end - begin);
-    });
+    const std::span<const uint8_t> span(buffers[next].data(), static_cast<size_t>(bytes));
+    sink ^= xor_words_parallel({&span, 1});
     next = (next + 1) % copies;
-    benchmark::DoNotOptimize(sinks.data());
+    benchmark::DoNotOptimize(sink);
   }
   state.SetLabel(std::string(s.name) + " read cold");
   set_counters(state, 0, 0, 0, static_cast<double>(bytes));

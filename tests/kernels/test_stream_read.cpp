@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <span>
 #include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
@@ -47,6 +48,25 @@ TEST(StreamRead, EveryByteChangesTheResult) {
     EXPECT_NE(xor_words(b.data(), static_cast<int64_t>(b.size())), base) << i;
     b[i] ^= 0x81;
   }
+}
+
+// Split over the pool's threads, every span is still read whole: the same XOR as one thread's read.
+TEST(StreamRead, ParallelReadCoversEverySpan) {
+  std::mt19937 rng(5);
+  std::vector<std::vector<uint8_t>> buffers;
+  for (size_t n : {0, 1, 63, 64, 65, 1000, 4097, 100003}) {
+    buffers.emplace_back(n);
+    for (uint8_t& v : buffers.back()) v = static_cast<uint8_t>(rng());
+  }
+  std::vector<std::span<const uint8_t>> spans;
+  uint64_t want = 0;
+  for (const auto& b : buffers) {
+    spans.emplace_back(b.data(), b.size());
+    want ^= reference_xor(b, 0);
+  }
+  EXPECT_EQ(xor_words_parallel(spans), want);
+  buffers.back()[77777] ^= 0x10;  // a byte in the second thread's half changes the result
+  EXPECT_NE(xor_words_parallel(spans), want);
 }
 
 }  // namespace

@@ -3,9 +3,11 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/simd_math.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace pagellm::kernels {
 namespace {
@@ -62,6 +64,24 @@ uint64_t xor_words(const uint8_t* p, int64_t bytes) {
   if (bytes <= 0) return 0;
   if (cpu_has_avx512_bf16()) return xor_words_avx512(p, bytes);
   return cpu_has_avx2() ? xor_words_avx2(p, bytes) : xor_words_portable(p, bytes);
+}
+
+uint64_t xor_words_parallel(std::span<const std::span<const uint8_t>> spans) {
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.num_threads();
+  std::vector<uint64_t> sinks(static_cast<size_t>(threads));
+  pool.run(threads, [&](int t) {
+    uint64_t acc = 0;
+    for (std::span<const uint8_t> s : spans) {
+      const auto n = static_cast<int64_t>(s.size());
+      const int64_t begin = n * t / threads / 64 * 64, end = t + 1 == threads ? n : n * (t + 1) / threads / 64 * 64;
+      acc ^= xor_words(s.data() + begin, end - begin);
+    }
+    sinks[static_cast<size_t>(t)] = acc;
+  });
+  uint64_t all = 0;
+  for (uint64_t v : sinks) all ^= v;
+  return all;
 }
 
 }  // namespace pagellm::kernels

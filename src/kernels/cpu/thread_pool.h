@@ -1,10 +1,10 @@
 #pragma once
 // The kernels' worker threads: one process-wide pool, created on first use with one thread per
-// CPU the process may use (cpu_count.h; `--threads` or PAGELLM_NUM_THREADS overrides). run() wakes the workers, runs
-// fn(0) on the caller and fn(1..n-1) on workers, and returns when all are done. Idle workers spin briefly and then
-// sleep on a condition variable, so a shared or oversubscribed machine does not burn a core in
-// barriers (OpenMP's default active spinning made each region cost a scheduler time slice
-// there). Which thread runs which index never changes a kernel's result.
+// CPU the process may use (cpu_count.h; `--threads` or PAGELLM_NUM_THREADS overrides). run()
+// wakes the workers, runs fn(0) on the caller and fn(1..n-1) on workers, and returns when all are
+// done. Idle workers spin briefly and then sleep on a condition variable, so a shared or oversubscribed machine does
+// not burn a core in barriers (OpenMP's default active spinning made each region cost a scheduler time slice there).
+// Which thread runs which index never changes a kernel's result.
 //
 // Pinning: when the process may run on at least as many CPUs as the pool has threads, worker i
 // is pinned to the i-th CPU of the process's affinity mask (sched_getaffinity), so each keeps
