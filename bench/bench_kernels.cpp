@@ -6,9 +6,11 @@
 //       --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <span>
@@ -163,6 +165,91 @@ void BM_ColdRead(benchmark::State& state) {
   set_counters(state, 0, 0, 0, static_cast<double>(bytes));
 }
 BENCHMARK(BM_ColdRead)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// A decode step's projections in their order (per layer qkv, o_proj, gate_up with the SwiGLU
+// epilogue, down; then the LM head), BF16 weights computed in bf16 for one row, beyond the L3 as
+// in a real step, each call handed the next weight as the model hands it. Every iteration also
+// reads the same packed bytes plainly, once in one pool run (the bound, as `bench latency
+// --weight-read` reads) and once a pool run per weight (the bound with a decode step's barriers),
+// so the ratios come from the same seconds: the steadiest split of a step's gap on a noisy host.
+// Time: the projections. args: model shape (0 bench-110m, 1 bench-0.5b).
+struct ChainShape {
+  const char* name;
+  int layers;
+  int64_t hidden, qkv, ffn, vocab;
+};
+constexpr ChainShape kChainShapes[] = {{"bench-110m", 12, 768, 1280, 2048, 32000},
+                                       {"bench-0.5b", 24, 896, 1152, 4864, 32000}};
+
+struct ProjectionChain {
+  std::vector<PackedWeight> weights;
+  std::vector<std::span<const uint8_t>> bytes;  // each weight's packed bytes
+  double total_bytes = 0;
+};
+
+const ProjectionChain& projection_chain(int64_t shape_index) {
+  static std::map<int64_t, ProjectionChain> chains;  // built once: the 0.5B's takes seconds
+  auto [it, fresh] = chains.try_emplace(shape_index);
+  ProjectionChain& chain = it->second;
+  if (!fresh) return chain;
+  const ChainShape& c = kChainShapes[shape_index];
+  auto pack = [&](std::vector<std::pair<int64_t, int64_t>> parts, Epilogue epilogue) {
+    std::vector<Weight> sources;
+    std::vector<LinearPart> linear;
+    for (auto [n, k] : parts) sources.push_back(random_weight(DType::kBF16, n, k));
+    for (const Weight& w : sources) linear.push_back({&w.view, nullptr});
+    chain.weights.emplace_back(linear, MatmulPrecision::kBF16, nullptr, false, epilogue);
+  };
+  chain.weights.reserve(static_cast<size_t>(4 * c.layers + 1));
+  for (int l = 0; l < c.layers; ++l) {
+    pack({{c.qkv, c.hidden}}, Epilogue::kNone);
+    pack({{c.hidden, c.hidden}}, Epilogue::kNone);
+    pack({{c.ffn, c.hidden}, {c.ffn, c.hidden}}, Epilogue::kSiluMul);
+    pack({{c.hidden, c.ffn}}, Epilogue::kNone);
+  }
+  pack({{c.vocab, c.hidden}}, Epilogue::kNone);
+  for (const PackedWeight& w : chain.weights) {
+    chain.bytes.push_back(w.packed_bytes());
+    chain.total_bytes += static_cast<double>(w.packed_bytes().size());
+  }
+  return chain;
+}
+
+void BM_ProjectionChainM1(benchmark::State& state) {
+  const ChainShape& c = kChainShapes[state.range(0)];
+  const ProjectionChain& chain = projection_chain(state.range(0));
+  const std::vector<float> x(static_cast<size_t>(std::max(c.hidden, c.ffn)), 0.5f);
+  std::vector<float> y(static_cast<size_t>(c.vocab));
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  double chain_s = 0, read_s = 0, per_call_read_s = 0;
+  uint64_t sink = 0;
+  for (auto _ : state) {
+    const auto t0 = Clock::now();
+    sink ^= xor_words_parallel(chain.bytes);
+    const auto t1 = Clock::now();
+    for (size_t i = 0; i < chain.weights.size(); ++i) {
+      const PackedWeight* next = i + 1 < chain.weights.size() ? &chain.weights[i + 1] : &chain.weights[0];
+      chain.weights[i].forward(x.data(), 1, y.data(), next);
+    }
+    const auto t2 = Clock::now();
+    for (const std::span<const uint8_t>& one : chain.bytes) sink ^= xor_words_parallel({&one, 1});
+    const auto t3 = Clock::now();
+    benchmark::DoNotOptimize(sink);
+    benchmark::DoNotOptimize(y.data());
+    read_s += seconds(t0, t1);
+    chain_s += seconds(t1, t2);
+    per_call_read_s += seconds(t2, t3);
+    state.SetIterationTime(seconds(t1, t2));
+  }
+  const double bytes = chain.total_bytes * static_cast<double>(state.iterations());
+  state.SetLabel(std::string(c.name) + " projections bf16 " + kernel_path_name() + " cold");
+  state.counters["GB/s"] = bytes / chain_s / 1e9;
+  state.counters["read GB/s"] = bytes / read_s / 1e9;
+  state.counters["% of read"] = 100 * read_s / chain_s;
+  state.counters["% of per-call read"] = 100 * per_call_read_s / chain_s;
+}
+BENCHMARK(BM_ProjectionChainM1)->DenseRange(0, 1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // The reference path (baseline): kernels::matmul on BF16 weights.
 // A batch decode step's projections: BF16 weights computed in bf16 for M rows, cold like
