@@ -975,7 +975,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
 }
 
 bool PackedWeight::uses_first_runs(int64_t m, int threads) const {
-  return m <= kMaxWarmRows && threads > 1 && cpu_has_avx512_bf16() && !uses_amx();
+  return m <= kMaxWarmRows && threads > 1 && (cpu_has_avx512_bf16() || cpu_has_avx2()) && !uses_amx();
 }
 
 int64_t PackedWeight::first_run_panels(int threads) const {
