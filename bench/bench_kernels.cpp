@@ -172,7 +172,8 @@ BENCHMARK(BM_ColdRead)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicros
 // reads the same packed bytes plainly, once in one pool run (the bound, as `bench latency
 // --weight-read` reads) and once a pool run per weight (the bound with a decode step's barriers),
 // so the ratios come from the same seconds: the steadiest split of a step's gap on a noisy host.
-// Time: the projections. args: model shape (0 bench-110m, 1 bench-0.5b).
+// Time: the projections. args: model shape (0 bench-110m, 1 bench-0.5b), coded (1: BF16 weights
+// stored coded where the CPU codes them, as `--weight-coding auto` does for one stream).
 struct ChainShape {
   const char* name;
   int layers;
@@ -187,9 +188,9 @@ struct ProjectionChain {
   double total_bytes = 0;
 };
 
-const ProjectionChain& projection_chain(int64_t shape_index) {
-  static std::map<int64_t, ProjectionChain> chains;  // built once: the 0.5B's takes seconds
-  auto [it, fresh] = chains.try_emplace(shape_index);
+const ProjectionChain& projection_chain(int64_t shape_index, bool code) {
+  static std::map<std::pair<int64_t, bool>, ProjectionChain> chains;  // built once: the 0.5B's takes seconds
+  auto [it, fresh] = chains.try_emplace(std::pair{shape_index, code});
   ProjectionChain& chain = it->second;
   if (!fresh) return chain;
   const ChainShape& c = kChainShapes[shape_index];
@@ -198,7 +199,7 @@ const ProjectionChain& projection_chain(int64_t shape_index) {
     std::vector<LinearPart> linear;
     for (auto [n, k] : parts) sources.push_back(random_weight(DType::kBF16, n, k));
     for (const Weight& w : sources) linear.push_back({&w.view, nullptr});
-    chain.weights.emplace_back(linear, MatmulPrecision::kBF16, nullptr, false, epilogue);
+    chain.weights.emplace_back(linear, MatmulPrecision::kBF16, nullptr, code, epilogue);
   };
   chain.weights.reserve(static_cast<size_t>(4 * c.layers + 1));
   for (int l = 0; l < c.layers; ++l) {
@@ -217,7 +218,7 @@ const ProjectionChain& projection_chain(int64_t shape_index) {
 
 void BM_ProjectionChainM1(benchmark::State& state) {
   const ChainShape& c = kChainShapes[state.range(0)];
-  const ProjectionChain& chain = projection_chain(state.range(0));
+  const ProjectionChain& chain = projection_chain(state.range(0), state.range(1) != 0);
   const std::vector<float> x(static_cast<size_t>(std::max(c.hidden, c.ffn)), 0.5f);
   std::vector<float> y(static_cast<size_t>(c.vocab));
   using Clock = std::chrono::steady_clock;
@@ -243,13 +244,14 @@ void BM_ProjectionChainM1(benchmark::State& state) {
     state.SetIterationTime(seconds(t1, t2));
   }
   const double bytes = chain.total_bytes * static_cast<double>(state.iterations());
-  state.SetLabel(std::string(c.name) + " projections bf16 " + kernel_path_name() + " cold");
+  state.SetLabel(std::string(c.name) + " projections bf16 " + (chain.weights[0].coded() ? "coded " : "raw ") +
+                 kernel_path_name() + " cold");
   state.counters["GB/s"] = bytes / chain_s / 1e9;
   state.counters["read GB/s"] = bytes / read_s / 1e9;
   state.counters["% of read"] = 100 * read_s / chain_s;
   state.counters["% of per-call read"] = 100 * per_call_read_s / chain_s;
 }
-BENCHMARK(BM_ProjectionChainM1)->DenseRange(0, 1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProjectionChainM1)->ArgsProduct({{0, 1}, {0, 1}})->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // The reference path (baseline): kernels::matmul on BF16 weights.
 // A batch decode step's projections: BF16 weights computed in bf16 for M rows, cold like

@@ -57,11 +57,28 @@ weight_read_line() {
       printf "            with --weight-read: decode %s tok/s; the weights read at %s GB/s in the same minutes; a step is %s%% of that read rate\n", d, r, s }'
 }
 
+# The projections of one decode step alone (bench_kernels' BM_ProjectionChainM1, stored as a
+# one-stream run stores them), against a plain read of their bytes in the same iterations: in one
+# pool run, and a pool run per weight (the barriers' share). The rest of a step's gap to the read
+# is outside the projections.
+chain_line() {
+  "$root/build/release/bench/bench_kernels" --benchmark_filter="BM_ProjectionChainM1/$1/1/" \
+    --benchmark_min_time=2 2>/dev/null | awk '/^BM_ProjectionChainM1/ {
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^GB\/s=/ && g == "") { split($i, f, "="); g = f[2] }
+        if ($i == "per-call" && $(i + 1) ~ /^read=/) { split($(i + 1), f, "="); pc = f[2] }
+        if ($i == "%" && $(i + 1) == "of" && $(i + 2) ~ /^read=/) { split($(i + 2), f, "="); r = f[2] }
+        if ($i == "projections") lbl = $(i + 2) " " $(i + 3)
+      }
+      printf "            projections alone (%s): %.1f GB/s = %.1f%% of a plain read of their bytes, %.1f%% of one read per weight\n", lbl, g, r, pc }'
+}
+
 echo "pagellm $(git -C "$root" rev-parse --short HEAD), --dtype $dtype, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "$only" != "serving" ]; then
   for preset in bench-110m bench-0.5b; do
     gguf="$models/$preset/$preset-bf16.gguf"
+    chain_index=$([ "$preset" = bench-110m ] && echo 0 || echo 1)
     if [ ! -f "$limits" ]; then
       prefill=$("$pagellm" bench latency -m "$gguf" --dtype "$dtype" --input-len 512 --output-len 1 --batch-size 1 \
         --num-iters 3 --num-iters-warmup 1 2>/dev/null | awk '/^Prefill:/ {print $2}')
@@ -70,6 +87,7 @@ if [ "$only" != "serving" ]; then
       printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s (no machine_limits on this CPU)\n" \
         "$preset" "$prefill" "$decode"
       weight_read_line "$gguf"
+      chain_line "$chain_index"
       continue
     fi
     limit=$("$py" "$shared/tools/roofline.py" --manifest "$models/$preset/MANIFEST.json" --limits "$limits" \
@@ -92,6 +110,7 @@ if [ "$only" != "serving" ]; then
       printf "%-11s prefill 512: %8.1f tok/s   decode 1 stream: %6.1f tok/s = %5.1f%% of the %.1f tok/s bandwidth limit", p, pf, d, 100 * d / l, l
       printf " (%5.1f%% of %.1f tok/s at the %.1f GB/s read just before); raw weights %.1f tok/s\n", 100 * d / ln, ln, bw, dr }'
     weight_read_line "$gguf"
+    chain_line "$chain_index"
     # Paired rounds: machine_limits' read, then one decode run, three times; each decode against the
     # limit at the read just before it, and the median of the three ratios (one read and one decode
     # minutes apart can differ by a third on this kind of shared host).
