@@ -194,11 +194,16 @@ const ProjectionChain& projection_chain(int64_t shape_index, bool code) {
   ProjectionChain& chain = it->second;
   if (!fresh) return chain;
   const ChainShape& c = kChainShapes[shape_index];
+  // random_weight gives the same values for a shape every time: one source per shape, packed as
+  // often as the model has it.
+  std::map<std::pair<int64_t, int64_t>, Weight> sources;
   auto pack = [&](std::vector<std::pair<int64_t, int64_t>> parts, Epilogue epilogue) {
-    std::vector<Weight> sources;
     std::vector<LinearPart> linear;
-    for (auto [n, k] : parts) sources.push_back(random_weight(DType::kBF16, n, k));
-    for (const Weight& w : sources) linear.push_back({&w.view, nullptr});
+    for (auto [n, k] : parts) {
+      auto [source, made] = sources.try_emplace({n, k});
+      if (made) source->second = random_weight(DType::kBF16, n, k);
+      linear.push_back({&source->second.view, nullptr});
+    }
     chain.weights.emplace_back(linear, MatmulPrecision::kBF16, nullptr, code, epilogue);
   };
   chain.weights.reserve(static_cast<size_t>(4 * c.layers + 1));
