@@ -71,13 +71,23 @@ void set_counters(benchmark::State& state, int64_t m, int64_t n, int64_t k, doub
       benchmark::Counter(2.0 * double(m) * double(n) * double(k) * it / 1e9, benchmark::Counter::kIsRate);
 }
 
-// args: shape index, M, dtype, precision (0 exact, 1 bf16; +2: AMX off, the AVX-512 FMA kernels)
+// The precision a benchmark's argument names: 0 exact, 1 bf16, 2 and 3 the same with AMX off (the
+// AVX-512 FMA kernels), 4 int8.
+MatmulPrecision precision_arg(int64_t arg) {
+  return arg == 4 ? MatmulPrecision::kInt8 : arg % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
+}
+bool amx_off_arg(int64_t arg) { return arg == 2 || arg == 3; }
+std::string precision_label(const PackedWeight& w, int64_t arg) {
+  return w.int8_compute() ? " int8" : arg % 2 ? " bf16" : " exact";
+}
+
+// args: shape index, M, dtype, precision (precision_arg)
 void BM_Packed(benchmark::State& state) {
   const Shape s = kShapes[state.range(0)];
   const int64_t m = state.range(1);
   const auto dt = static_cast<DType>(state.range(2));
-  const auto prec = state.range(3) % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
-  const bool amx_off = state.range(3) >= 2;
+  const auto prec = precision_arg(state.range(3));
+  const bool amx_off = amx_off_arg(state.range(3));
   Weight w = random_weight(dt, s.n, s.k);
   PackedWeight packed(w.view, nullptr, prec);
   std::vector<float> x(static_cast<size_t>(m * s.k), 0.5f), y(static_cast<size_t>(m * s.n));
@@ -88,7 +98,7 @@ void BM_Packed(benchmark::State& state) {
   }
   amx::force_disabled(false);
   const bool amx = !amx_off && amx::available() && packed.storage() == DType::kBF16;
-  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(3) % 2 ? " bf16" : " exact") +
+  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + precision_label(packed, state.range(3)) +
                  (amx ? " amx" : " " + kernel_path_name()));
   set_counters(state, m, s.n, s.k, static_cast<double>(w.view.nbytes()));
 }
@@ -98,7 +108,8 @@ void PackedArgs(benchmark::internal::Benchmark* b) {
     for (int64_t m : {1, 16, 64, 256, 512}) {
       for (int64_t prec = 0; prec < 4; ++prec) b->Args({shape, m, static_cast<int64_t>(DType::kBF16), prec});
     }
-    b->Args({shape, 1, static_cast<int64_t>(DType::kQ8_0), 0});
+    for (int64_t m : {1, 16, 64, 512})
+      for (int64_t prec : {0, 4}) b->Args({shape, m, static_cast<int64_t>(DType::kQ8_0), prec});
     b->Args({shape, 1, static_cast<int64_t>(DType::kF16), 0});
     b->Args({shape, 1, static_cast<int64_t>(DType::kF32), 0});
   }
@@ -107,11 +118,12 @@ BENCHMARK(BM_Packed)->Apply(PackedArgs)->UseRealTime()->Unit(benchmark::kMicrose
 
 // M = 1 with weights that do not stay in cache: enough packed copies to exceed the 480 MiB L3,
 // used round-robin, so every byte comes from DRAM as in a real decode step over all layers.
+// args: shape index, dtype, precision (precision_arg).
 void BM_PackedColdM1(benchmark::State& state) {
   const Shape s = kShapes[state.range(0)];
   const auto dt = static_cast<DType>(state.range(1));
-  const auto prec = state.range(2) % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
-  const bool amx_off = state.range(2) >= 2;
+  const auto prec = precision_arg(state.range(2));
+  const bool amx_off = amx_off_arg(state.range(2));
   Weight w = random_weight(dt, s.n, s.k);
   const auto bytes = static_cast<double>(w.view.nbytes());
   const auto copies = static_cast<size_t>(std::ceil(640e6 / bytes));
@@ -128,7 +140,7 @@ void BM_PackedColdM1(benchmark::State& state) {
   }
   amx::force_disabled(false);
   const bool amx = !amx_off && amx::available() && packed[0].storage() == DType::kBF16;
-  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + (state.range(2) % 2 ? " bf16" : " exact") +
+  state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + precision_label(packed[0], state.range(2)) +
                  (amx ? " amx" : " " + kernel_path_name()) + " cold");
   set_counters(state, 1, s.n, s.k, bytes);
 }
@@ -136,6 +148,7 @@ BENCHMARK(BM_PackedColdM1)
     ->ArgsProduct({{0, 2, 3, 4},
                    {static_cast<int64_t>(DType::kBF16), static_cast<int64_t>(DType::kQ8_0)},
                    {0, 1, 2, 3}})
+    ->ArgsProduct({{0, 2, 3, 4}, {static_cast<int64_t>(DType::kQ8_0)}, {4}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -39,7 +39,8 @@ void add_engine_flags(CLI::App& cmd, EngineFlags& f) {
   cmd.add_option(
          "--dtype", f.dtype,
          "Compute precision of the projections: auto (bfloat16 for BF16 weights on a CPU with AVX512-BF16, else "
-         "float32), bfloat16 (activations rounded to bf16) or float32 (most exact)")
+         "float32), bfloat16 (activations rounded to bf16), float32 (most exact) or int8 (Q8_0 weights times "
+         "activations quantized to int8, as llama.cpp computes them; other weights as float32)")
       ->capture_default_str()
       ->group(group);
   cmd.add_option("--weight-coding", f.weight_coding,

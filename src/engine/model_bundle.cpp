@@ -14,12 +14,16 @@ ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype, bool 
   bundle.tokenizer = files->gguf ? Tokenizer::from_gguf(*files->gguf) : Tokenizer::from_hf(files->hf_dir);
   bundle.files = files;
   const kernels::MatmulPrecision precision = resolve_matmul_precision(dtype, *bundle.files);
-  log_info("compute dtype: {} ({}{})", precision == kernels::MatmulPrecision::kBF16 ? "bfloat16" : "float32",
+  log_info("compute dtype: {} ({}{})",
+           precision == kernels::MatmulPrecision::kBF16   ? "bfloat16"
+           : precision == kernels::MatmulPrecision::kInt8 ? "int8 for Q8_0 weights, else float32"
+                                                          : "float32",
            dtype == ComputeDType::kAuto ? "auto, " : "",
-           precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available() ? "AMX tiles"
-           : kernels::cpu_has_avx512_bf16()                                          ? "AVX-512"
-           : kernels::cpu_has_avx2()                                                 ? "AVX2"
-                                                                                     : "portable kernels");
+           precision == kernels::MatmulPrecision::kInt8 && kernels::cpu_has_avx2()     ? "AVX2"
+           : precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available() ? "AMX tiles"
+           : kernels::cpu_has_avx512_bf16()                                            ? "AVX-512"
+           : kernels::cpu_has_avx2()                                                   ? "AVX2"
+                                                                                       : "portable kernels");
   bundle.model = std::make_shared<LlamaModel>(bundle.files, precision, code_weights);
   if (bundle.model->weights_coded())
     log_info("BF16 weights stored coded, 13 bits a value (--weight-coding)");

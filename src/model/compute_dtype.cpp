@@ -9,10 +9,11 @@ ComputeDType parse_compute_dtype(std::string_view name) {
   if (name == "auto") return ComputeDType::kAuto;
   if (name == "float32" || name == "float") return ComputeDType::kFloat32;
   if (name == "bfloat16") return ComputeDType::kBFloat16;
+  if (name == "int8") return ComputeDType::kInt8;
   if (name == "float16" || name == "half")
     fail(ErrorCode::kInvalidArgument, "--dtype {}: float16 compute is not supported on CPU (use bfloat16 or float32)",
          name);
-  fail(ErrorCode::kInvalidArgument, "--dtype must be auto, float32 or bfloat16, not '{}'", name);
+  fail(ErrorCode::kInvalidArgument, "--dtype must be auto, float32, bfloat16 or int8, not '{}'", name);
 }
 
 const char* compute_dtype_name(ComputeDType dtype) {
@@ -23,6 +24,8 @@ const char* compute_dtype_name(ComputeDType dtype) {
       return "float32";
     case ComputeDType::kBFloat16:
       return "bfloat16";
+    case ComputeDType::kInt8:
+      return "int8";
   }
   return "?";
 }
@@ -33,6 +36,8 @@ kernels::MatmulPrecision resolve_matmul_precision(ComputeDType dtype, const Load
       return kernels::MatmulPrecision::kExact;
     case ComputeDType::kBFloat16:
       return kernels::MatmulPrecision::kBF16;
+    case ComputeDType::kInt8:
+      return kernels::MatmulPrecision::kInt8;
     case ComputeDType::kAuto:
       break;
   }

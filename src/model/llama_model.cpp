@@ -36,7 +36,8 @@ kernels::MatmulPrecision precision_from_env() {
   const char* v = std::getenv("PAGELLM_MATMUL");
   if (!v || std::strcmp(v, "exact") == 0 || *v == 0) return kernels::MatmulPrecision::kExact;
   if (std::strcmp(v, "bf16") == 0) return kernels::MatmulPrecision::kBF16;
-  fail(ErrorCode::kInvalidArgument, "PAGELLM_MATMUL must be exact or bf16, not '{}'", v);
+  if (std::strcmp(v, "int8") == 0) return kernels::MatmulPrecision::kInt8;
+  fail(ErrorCode::kInvalidArgument, "PAGELLM_MATMUL must be exact, bf16 or int8, not '{}'", v);
 }
 
 const float* bias_or_null(const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); }

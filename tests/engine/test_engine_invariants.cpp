@@ -67,9 +67,15 @@ using test::expect_all_blocks_free;
 
 using test::engine_config;
 
+// The parameter: a model path under shared/, with " int8" after it for --dtype int8.
 class EngineInvariance : public ::testing::TestWithParam<std::string> {
  protected:
-  static ModelBundle bundle(const std::string& rel) { return load_model_bundle(test::shared_dir() + "/" + rel); }
+  static ModelBundle bundle(const std::string& param) {
+    const size_t space = param.find(' ');
+    const ComputeDType dtype =
+        space == std::string::npos ? ComputeDType::kAuto : parse_compute_dtype(param.substr(space + 1));
+    return load_model_bundle(test::shared_dir() + "/" + param.substr(0, space), dtype);
+  }
 };
 
 TEST_P(EngineInvariance, GreedyBatchedEqualsAloneInEveryConfiguration) {
@@ -160,11 +166,13 @@ TEST_P(EngineInvariance, SeededSamplingWithEveryProcessorDoesNotDependOnTheBatch
 }
 
 // The BF16 GGUF runs as `--dtype auto` runs it on an AVX512-BF16 CPU: bf16 compute and a bf16 KV
-// cache (blocks copied, shared by prefix and preempted like float32 ones).
+// cache (blocks copied, shared by prefix and preempted like float32 ones). The Q8_0 GGUF also runs
+// in int8 (activations quantized per row, so batches keep a row's bits too).
 INSTANTIATE_TEST_SUITE_P(Models, EngineInvariance,
                          ::testing::Values("models/stories260K/stories260K.gguf", "models/tiny-random/qwen3-qknorm/hf",
                                            "models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf",
-                                           "models/tiny-random/llama-gqa/llama-gqa-bf16.gguf"),
+                                           "models/tiny-random/llama-gqa/llama-gqa-bf16.gguf",
+                                           "models/tiny-random/llama3-rope/llama3-rope-q8_0.gguf int8"),
                          [](const auto& info) { return std::to_string(info.index); });
 
 TEST(Engine, AbortFreesBlocksAndReportsAbort) {

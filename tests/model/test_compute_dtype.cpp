@@ -18,6 +18,7 @@ TEST(ComputeDType, ParsesNamesAndRejectsOthersNamingTheFlag) {
   EXPECT_EQ(parse_compute_dtype("float32"), ComputeDType::kFloat32);
   EXPECT_EQ(parse_compute_dtype("float"), ComputeDType::kFloat32);
   EXPECT_EQ(parse_compute_dtype("bfloat16"), ComputeDType::kBFloat16);
+  EXPECT_EQ(parse_compute_dtype("int8"), ComputeDType::kInt8);
   for (const char* bad : {"float16", "half", "fp8", ""}) {
     try {
       parse_compute_dtype(bad);
@@ -47,6 +48,10 @@ TEST(ComputeDType, AutoIsBfloat16OnlyForBf16WeightsOnAvx512Bf16) {
   // An explicit choice is kept whatever the weights and the CPU.
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kFloat32, *bf16), MatmulPrecision::kExact);
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kBFloat16, *f32), MatmulPrecision::kBF16);
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kInt8, *f32), MatmulPrecision::kInt8);
+  // A Q8_0 model stays exact under auto: int8 compute is asked for.
+  auto q8 = load_model(dir + "llama-gqa-q8_0.gguf");
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *q8), MatmulPrecision::kExact);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <vector>
 
 #define PAGELLM_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -19,6 +20,8 @@ constexpr int kNumFormats = 5;
 // Zen 1, 256-640 B ran a 110M decode step's projections at 95-96 % of a plain read of their bytes,
 // 1024 B at 92-93 % (docs/perf/avx2.md, session 15).
 constexpr int64_t kPrefetchAhead = 512;
+// The int8 tiles run through a block's 576 bytes a panel faster than the float ones.
+constexpr int64_t kInt8PrefetchAhead = 1024;
 
 constexpr int64_t pair_bytes(Format f) {
   return f == Format::kF32 ? 128 : f == Format::kQ8_0 ? kQ8BlockBytes / 16 : 64;
@@ -229,6 +232,100 @@ PAGELLM_AVX2 void widen(const uint8_t* panel, int64_t pairs, float* out) {
   }
 }
 
+// ---- Q8_0 weights times int8 activations ----
+
+// MR rows from m0 times NR panels in the quad layout over all of K, stored with the bias. Per
+// 4-k group, each row's 4 activations are broadcast; vpsignb moves their signs onto the weights so
+// vpmaddubsw can take |x| as its unsigned operand (|w|, |x| <= 127: a pair's sum fits int16), and
+// vpmaddwd sums the pairs into the block's int32 sums. Each block then adds float(sum) * (dw * dx)
+// into the accumulators, as the portable path does.
+template <int MR, int NR>
+PAGELLM_AVX2 void int8_tile(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
+                            bool prefetch) {
+  __m256 acc[MR][NR][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) acc[r][j][0] = acc[r][j][1] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t blocks = op.k / 32, ldd = op.k / 32;
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (prefetch) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 9
+        for (int line = 0; line < kQ8BlockBytes / 64; ++line)
+          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + b * kQ8BlockBytes + line * 64 + kInt8PrefetchAhead),
+                       _MM_HINT_T0);
+    }
+    __m256i sum[MR][NR][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) sum[r][j][0] = sum[r][j][1] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int g = 0; g < 8; ++g) {
+      __m256i xs[MR], xa[MR];
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        int32_t four;
+        std::memcpy(&four, op.xq + (m0 + r) * op.k + b * 32 + g * 4, 4);
+        xs[r] = _mm256_set1_epi32(four);
+        xa[r] = _mm256_abs_epi8(xs[r]);
+      }
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256i w = _mm256_loadu_si256(
+              reinterpret_cast<const __m256i*>(panels[j] + b * kQ8BlockBytes + 64 + g * 64 + h * 32));
+#pragma GCC unroll 4
+          for (int r = 0; r < MR; ++r) {
+            const __m256i pairs = _mm256_maddubs_epi16(xa[r], _mm256_sign_epi8(w, xs[r]));
+            sum[r][j][h] = _mm256_add_epi32(sum[r][j][h], _mm256_madd_epi16(pairs, ones));
+          }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float*>(panels[j] + b * kQ8BlockBytes) + h * 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(op.xd + (m0 + r) * ldd + b));
+          acc[r][j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[r][j][h]), scale, acc[r][j][h]);
+        }
+      }
+  }
+  store<MR, NR>(acc, outs, m0);
+}
+
+// kInt8Tiles[rows - 1][panels - 1]
+constexpr std::array<std::array<TileFn, 2>, kMaxTile> kInt8Tiles = {{{&int8_tile<1, 1>, &int8_tile<1, 2>},
+                                                                     {&int8_tile<2, 1>, &int8_tile<2, 2>},
+                                                                     {&int8_tile<3, 1>, &int8_tile<3, 2>},
+                                                                     {&int8_tile<4, 1>, &int8_tile<4, 2>}}};
+
+void multiply_int8(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count, int64_t r0,
+                   int64_t r1) {
+  if (r1 - r0 <= kMaxTile) {  // one tile covers every row: pairs of panels, each streamed once
+    const auto rows = static_cast<size_t>(r1 - r0);
+    for (int64_t p = 0; p < count; p += 2) {
+      const auto nr = static_cast<size_t>(std::min<int64_t>(2, count - p));
+      kInt8Tiles[rows - 1][nr - 1](op, panels + p, outs + p, r0, true);
+    }
+    return;
+  }
+  for (int64_t p = 0; p < count; p += 2) {  // the first row tile streams the panels, the rest read them from L2
+    const auto nr = static_cast<size_t>(std::min<int64_t>(2, count - p));
+    for (int64_t m0 = r0; m0 < r1; m0 += kMaxTile) {
+      const auto rows = static_cast<size_t>(std::min<int64_t>(kMaxTile, r1 - m0));
+      kInt8Tiles[rows - 1][nr - 1](op, panels + p, outs + p, m0, m0 == r0);
+    }
+  }
+}
+
 using WidenFn = void (*)(const uint8_t*, int64_t, float*);
 // kWiden[format]; float32 and bf16 dot products are not widened.
 constexpr std::array<WidenFn, kNumFormats> kWiden = {nullptr, &widen<Format::kBF16>, &widen<Format::kF16>,
@@ -244,6 +341,10 @@ bool available() {
 
 void multiply_panels(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count, int64_t r0,
                      int64_t r1) {
+  if (op.format == Format::kQ8Int8) {
+    multiply_int8(op, panels, outs, count, r0, r1);
+    return;
+  }
   const auto& tiles = kTiles[static_cast<size_t>(op.format)];
   const int64_t m = r1 - r0;
   if (m <= kMaxTile) {  // one tile covers every row: panels side by side, each streamed once

@@ -18,6 +18,7 @@ enum class Format {
   kF16,      // [K/2][2][16] f16
   kQ8_0,     // [K/32][16 f32 scales, 32 x 16 int8]
   kBF16Dot,  // the bf16 layout times activations rounded to bf16, a k-pair's two products summed first
+  kQ8Int8,   // [K/32][16 f32 scales, 8 x 16 x 4 int8] times int8-quantized activations (xq, xd)
 };
 
 struct Operands {
@@ -27,12 +28,15 @@ struct Operands {
   int64_t ldx = 0;
   const uint32_t* xb = nullptr;  // bf16 pairs (kBF16Dot), ldxb pairs apart
   int64_t ldxb = 0;
+  const int8_t* xq = nullptr;  // kQ8Int8: quantized rows, k values apart
+  const float* xd = nullptr;   // and their block scales, k / 32 apart
 };
 
 // Rows [r0, r1) times panels[0..count): each output stored with its bias into outs[i].c (the
 // gated epilogue is not fused here: a gated weight passes its parking as c). Each panel is read
 // from memory once: up to 4 rows run as one tile over 4 panels at a time; for more rows a panel
-// is widened to float32 once (bf16, f16, q8_0) and tiles of 4 rows run over it from L2.
+// is widened to float32 once (bf16, f16, q8_0) and tiles of 4 rows run over it from L2. kQ8Int8
+// runs tiles of up to 4 rows over up to 2 panels, the later row tiles from L2.
 void multiply_panels(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count, int64_t r0,
                      int64_t r1);
 

@@ -14,6 +14,7 @@
 #include "kernels/cpu/coded_bf16.h"
 #include "kernels/cpu/fused.h"
 #include "kernels/cpu/panel_out.h"
+#include "kernels/cpu/q8_activations.h"
 #include "kernels/cpu/simd_math.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/convert.h"
@@ -94,15 +95,21 @@ float weight_at(bool coded, DType storage, const uint8_t* panel, int64_t j, int6
                : packed_value(storage, panel, j, k);
 }
 
+// Where value i (of 32) of column j sits in a Q8_0 block's int8 part: k-major, or (int8 compute)
+// each column's 4 consecutive k together.
+int64_t q8_offset(bool quads, int64_t i, int64_t j) { return quads ? (i / 4) * P * 4 + j * 4 + i % 4 : i * P + j; }
+
 // Writes row `j` of a panel from one source weight row (converting when storage differs).
-void pack_row(DType src_type, const uint8_t* src, int64_t k, DType storage, uint8_t* panel, int64_t j) {
+// q8_quads: a Q8_0 weight computed in int8 (the quad layout).
+void pack_row(DType src_type, const uint8_t* src, int64_t k, DType storage, bool q8_quads, uint8_t* panel, int64_t j) {
   if (storage == DType::kQ8_0) {
     const auto* blocks = reinterpret_cast<const BlockQ8_0*>(src);
     for (int64_t b = 0; b < k / kQ8Block; ++b) {
       uint8_t* dst = panel + b * kQ8BlockBytes;
       const float scale = f16_to_f32(blocks[b].scale_f16);
       std::memcpy(dst + j * 4, &scale, 4);
-      for (int64_t i = 0; i < kQ8Block; ++i) dst[P * 4 + i * P + j] = static_cast<uint8_t>(blocks[b].qs[i]);
+      for (int64_t i = 0; i < kQ8Block; ++i)
+        dst[P * 4 + q8_offset(q8_quads, i, j)] = static_cast<uint8_t>(blocks[b].qs[i]);
     }
     return;
   }
@@ -156,6 +163,9 @@ struct Call {
   // Kernels reading decoded scratch prefetch the next panels' coded bytes instead: k-pair kp's at
   // next_coded[j] + kHeaderBytes + kp * kPairBytes.
   const uint8_t* const* next_coded = nullptr;
+  // int8 compute: the rows quantized ([m][k] values, [m][k/32] scales)
+  const int8_t* xq = nullptr;
+  const float* xd = nullptr;
 };
 
 inline int64_t prefetch_offset(const Call& call, int64_t offset) {
@@ -515,6 +525,28 @@ PAGELLM_AVX512 void to_bf16_pairs(const float* x, int64_t k, uint32_t* out) {
 
 // ---- portable path: the same per-element chain, one element at a time ----
 
+// Q8_0 in int8: per block, the exact integer dot product, then one float multiply-add.
+void portable_int8_panel(const Call& call, const uint8_t* panel, const PanelOut& out, int64_t r0, int64_t r1) {
+  const int64_t blocks = call.k / kQ8Block;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int8_t* xq = call.xq + r * call.k;
+    const float* xd = call.xd + r * blocks;
+    for (int j = 0; j < out.valid; ++j) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* block = panel + b * kQ8BlockBytes;
+        int32_t sum = 0;
+        for (int64_t i = 0; i < kQ8Block; ++i)
+          sum += static_cast<int8_t>(block[P * 4 + q8_offset(true, i, j)]) * int32_t{xq[b * kQ8Block + i]};
+        float dw;
+        std::memcpy(&dw, block + j * 4, 4);
+        acc = std::fma(static_cast<float>(sum), dw * xd[b], acc);
+      }
+      out.c[r * out.ldc + j] = acc + out.bias[j];
+    }
+  }
+}
+
 void portable_panel(DType storage, bool coded, bool dot_pairs, const Call& call, const uint8_t* panel,
                     const PanelOut& out, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
@@ -533,6 +565,17 @@ void portable_panel(DType storage, bool coded, bool dot_pairs, const Call& call,
       out.c[r * out.ldc + j] = acc + out.bias[j];
     }
   }
+}
+
+// Whether a Q8_0 weight holds a -128, which the int8 kernels' sign trick cannot take (llama.cpp's
+// quantizer writes -127..127).
+bool q8_holds_min(const TensorView& w) {
+  for (int64_t r = 0; r < w.rows(); ++r) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(w.row(r));
+    for (int64_t b = 0; b < w.cols() / kQ8Block; ++b)
+      if (std::memchr(blocks[b].qs, 0x80, kQ8Block)) return true;
+  }
+  return false;
 }
 
 avx2::Format avx2_format(int fmt) {
@@ -611,6 +654,8 @@ PackedWeight::PackedWeight(std::span<const LinearPart> parts, MatmulPrecision pr
   bf16_compute_ = precision == MatmulPrecision::kBF16 && storage_ == DType::kBF16;
   if (storage_ == DType::kQ8_0 && k_ % kQ8Block != 0)
     fail(ErrorCode::kInvalidModel, "Q8_0 weight with {} columns (not a multiple of 32)", k_);
+  int8_compute_ = precision == MatmulPrecision::kInt8 && storage_ == DType::kQ8_0 &&
+                  std::none_of(parts.begin(), parts.end(), [](const LinearPart& p) { return q8_holds_min(*p.weight); });
   raw_panel_bytes_ = panel_bytes_for(storage_, k_);
   panel_bytes_ = raw_panel_bytes_;
 
@@ -652,7 +697,8 @@ void PackedWeight::pack(std::span<const LinearPart> parts, DType src, uint8_t* o
     const int64_t n = parts_[pi].n;
     pool.run(pool.num_threads(), [&](int t) {
       for (int64_t row = n * t / pool.num_threads(); row < n * (t + 1) / pool.num_threads(); ++row)
-        pack_row(src, parts[pi].weight->row(row), k_, storage_, out + panel_of(pi, row) * raw_panel_bytes_, row % P);
+        pack_row(src, parts[pi].weight->row(row), k_, storage_, int8_compute_,
+                 out + panel_of(pi, row) * raw_panel_bytes_, row % P);
     });
   }
 }
@@ -738,7 +784,8 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   if (!y_bf16 && ys.size() != num_outputs())
     fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
   if (m <= 0 || num_panels_ == 0) return;
-  const bool avx = cpu_has_avx512_bf16();
+  // (int8 compute runs the AVX2 kernels on AVX-512 CPUs too)
+  const bool avx = cpu_has_avx512_bf16() && !int8_compute_;
   const bool avx2 = !avx && !coded_ && cpu_has_avx2();  // (coded panels: AVX-512 VBMI only)
   if (avx && uses_amx()) {                              // (float rows only: takes_bf16_rows() is false here)
     forward_amx(x, m, ys);
@@ -766,6 +813,24 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   ThreadPool& pool = ThreadPool::instance();
   const int threads = threads_for(m);
 
+  if (int8_compute_) {
+    thread_local std::vector<int8_t> xq_scratch;  // grow to the largest batch, then stay
+    thread_local std::vector<float> xd_scratch;
+    const auto values = static_cast<size_t>(m * k_);
+    if (xq_scratch.size() < values) xq_scratch.resize(values);
+    if (xd_scratch.size() < values / kQ8Block) xd_scratch.resize(values / kQ8Block);
+    int8_t* xq = xq_scratch.data();  // the caller's scratch, filled by all threads
+    float* xd = xd_scratch.data();
+    call.xq = xq;
+    call.xd = xd;
+    auto quantize_rows = [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) quantize_row_q8(x + r * k_, k_, xq + r * k_, xd + r * (k_ / kQ8Block));
+    };
+    if (m * k_ < kParallelRoundingElems)
+      quantize_rows(0, m);
+    else
+      pool.run(threads, [&](int t) { quantize_rows(m * t / threads, m * (t + 1) / threads); });
+  }
   if (bf16_compute_ && !xb.pairs) {
     auto round_rows = [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -841,7 +906,8 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
     auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx, y_bf16, ld_y_bf16); };
 
     if (avx2) {
-      const avx2::Operands op{avx2_format(fmt), k_, x, k_, call.xb, call.ldxb};
+      const avx2::Operands op{
+          int8_compute_ ? avx2::Format::kQ8Int8 : avx2_format(fmt), k_, x, k_, call.xb, call.ldxb, call.xq, call.xd};
       constexpr int64_t kGroup = 16;
       for (int64_t p = p_begin; p < p_end; p += kGroup) {
         const int64_t count = std::min(kGroup, p_end - p);
@@ -853,6 +919,9 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
         }
         avx2::multiply_panels(op, panels.data(), outs.data(), count, rows_begin, rows_end);
       }
+    } else if (int8_compute_) {
+      for (int64_t p = p_begin; p < p_end; ++p)
+        portable_int8_panel(call, panel_data(p), out_of(p), rows_begin, rows_end);
     } else if (!avx) {
       for (int64_t p = p_begin; p < p_end; ++p)
         portable_panel(storage_, panel_coded(p), bf16_compute_, call, panel_data(p), out_of(p), rows_begin, rows_end);

@@ -8,6 +8,9 @@
 //   F16 storage   [K/2][2][16] f16    (64 B/pair; two vcvtph2ps)
 //   F32 storage   [K/2][2][16] f32    (128 B/pair)
 //   Q8_0 storage  [K/32][16 f32 scales, 32 x 16 int8]   (576 B per 32 k)
+//   Q8_0 computed in int8 (MatmulPrecision::kInt8)
+//                 [K/32][16 f32 scales, 8 x 16 x 4 int8]  (each column's 4 consecutive k together,
+//                 as vpmaddubsw and vpdpbusd take them; 576 B per 32 k)
 // BF16 weights computed with vdpbf16ps (no AMX) may be stored coded, 13 bits a value without loss
 // (coded_bf16.h): decode-sized calls decode them in registers, bigger batches into a
 // cache-resident scratch of raw lines first. A panel whose values span too many binades is kept
@@ -25,6 +28,9 @@
 // stored to y and reloaded, which is exact), the thread split (over N only) and the batch size
 // only decide which lanes run together, never the order of one element's sum. So a row's
 // result is bit-identical for any M and any batch neighbours.
+// Q8_0 weights computed in int8 keep that with blocks of 32 in place of single k: per block b in
+// order, acc = fma(float(sum of the 32 int8 products), d_w * d_x, acc), the integer sum exact; a
+// row's activations are quantized on their own (q8_activations.h).
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -41,6 +47,9 @@ enum class MatmulPrecision {
   kExact,  // weights kept at their precision, activations float32, float32 FMA accumulation
   kBF16,   // F32/F16/BF16 weights stored as bf16, activations rounded to bf16: AMX tiles where the
            // CPU has them (amx_matmul.h), else vdpbf16ps
+  kInt8,   // Q8_0 weights times activations quantized to int8 in blocks of 32 (llama.cpp's Q8_0 dot
+           // product: integer sums, one float multiply-add a block); other weights as kExact, and
+           // Q8_0 weights holding -128 too (the kernels' sign trick needs |q| <= 127)
 };
 
 // What the outputs go through before they are stored.
@@ -92,6 +101,8 @@ class PackedWeight {
   int64_t out_features(size_t output) const { return parts_[output].n; }
   DType storage() const { return storage_; }
   bool bf16_compute() const { return bf16_compute_; }
+  // Q8_0 weights times int8-quantized activations (MatmulPrecision::kInt8 took effect).
+  bool int8_compute() const { return int8_compute_; }
   // The packed weights: what one decode call streams from memory.
   std::span<const uint8_t> packed_bytes() const { return {data_, data_bytes_}; }
   bool coded() const { return coded_; }
@@ -169,6 +180,7 @@ class PackedWeight {
   std::vector<float> bias_;          // num_panels * 16, zeros where absent
   DType storage_ = DType::kF32;
   bool bf16_compute_ = false;
+  bool int8_compute_ = false;
   int64_t k_ = 0;
   int64_t num_panels_ = 0;
   int64_t panel_bytes_ = 0;      // stride of the panels in data_ (coded size when coded_)
