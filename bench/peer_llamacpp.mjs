@@ -25,10 +25,12 @@ const pagellm = opt("pagellm", path.join(root, "build/release/pagellm"));
 const threads = Number(opt("threads", "2"));
 const reps = Number(opt("reps", "3"));
 const batches = opt("batch", "16,32").split(",").map(Number);
-const valueFlags = new Set(["--root", "--peer-dir", "--shared-tool", "--pagellm", "--threads", "--reps", "--batch"]);
+const dtype = opt("dtype", "auto");  // pagellm's --dtype (int8: a Q8_0 model's dot products as llama.cpp computes them)
+const valueFlags = new Set(["--root", "--peer-dir", "--shared-tool", "--pagellm", "--threads", "--reps", "--batch", "--dtype"]);
 const modelArg = argv.find((a, i) => !a.startsWith("--") && !valueFlags.has(argv[i - 1]));
 if (!modelArg) {
-  console.error("usage: bash bench/peer_llamacpp.sh MODEL.gguf [--threads 2] [--reps 3] [--batch 16,32] [--pagellm BIN]");
+  console.error("usage: bash bench/peer_llamacpp.sh MODEL.gguf [--threads 2] [--reps 3] [--batch 16,32] [--pagellm BIN] " +
+    "[--dtype auto|float32|bfloat16|int8]");
   process.exit(2);
 }
 const model = path.resolve(modelArg);  // bench.mjs runs from peerDir
@@ -74,6 +76,7 @@ try {
 
 console.log(`model: ${model}`);
 console.log(`threads: ${threads}, ${reps} timed repetitions each (+1 warm-up), host ${os.cpus()[0].model}, ${os.cpus().length} CPUs`);
+console.log(`pagellm: ${pagellm} --dtype ${dtype}`);
 console.log(`llama.cpp: node-llama-cpp ${nlcVersion}, llama.cpp release ${release}, ${buildType} binary${buildMeta};`);
 console.log(`           ggml CPU variant loaded: ${variant} (ggml's dynamic backend picks the build for this CPU); ${systemInfo}`);
 
@@ -94,7 +97,7 @@ function pagellmLatency(batch, input, output) {
     "--output-len", String(output), "--num-iters", String(reps), "--num-iters-warmup", "1", "--temperature", "0",
     // As many sequences as the batch, like llama.cpp's context: one sequence stores BF16 weights coded
     // (--weight-coding auto, docs/cli.md).
-    "--max-num-seqs", String(batch), "--output-json", jsonPath];
+    "--max-num-seqs", String(batch), "--dtype", dtype, "--output-json", jsonPath];
   const r = run(pagellm, args, {env: {...process.env, PAGELLM_NUM_THREADS: String(threads)}});
   // The latency percentiles are in the JSON; the rates are what this comparison is about.
   for (const line of r.stdout.split("\n")) if (line && !line.includes("percentile")) console.log(`  pagellm   | ${line}`);

@@ -4,6 +4,7 @@
 #
 #   bash bench/peer_llamacpp.sh MODEL.gguf [--threads 2] [--reps 3] [--batch 16,32]
 #                               [--pagellm build/release/pagellm] [--peer-dir build/peer_llamacpp]
+#                               [--dtype auto|float32|bfloat16|int8]   (pagellm's --dtype)
 #
 # node-llama-cpp is installed (npm ci, the version pinned in bench/peer_llamacpp/package-lock.json)
 # into --peer-dir on first use; its benchmark is ../shared/tools/peer_llamacpp/bench.mjs.

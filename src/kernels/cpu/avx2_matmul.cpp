@@ -317,11 +317,13 @@ void multiply_int8(const Operands& op, const uint8_t* const* panels, const Panel
     }
     return;
   }
-  for (int64_t p = 0; p < count; p += 2) {  // the first row tile streams the panels, the rest read them from L2
-    const auto nr = static_cast<size_t>(std::min<int64_t>(2, count - p));
+  // More rows: tiles of 4 rows over one panel (16 accumulators; two panels spilled), the first
+  // streaming it, the rest reading it from L2. On Zen 1 all shapes ran at 50-54 GFLOP/s, the one
+  // port that multiplies integers being the bound (docs/perf/int8.md).
+  for (int64_t p = 0; p < count; ++p) {
     for (int64_t m0 = r0; m0 < r1; m0 += kMaxTile) {
       const auto rows = static_cast<size_t>(std::min<int64_t>(kMaxTile, r1 - m0));
-      kInt8Tiles[rows - 1][nr - 1](op, panels + p, outs + p, m0, m0 == r0);
+      kInt8Tiles[rows - 1][0](op, panels + p, outs + p, m0, m0 == r0);
     }
   }
 }
