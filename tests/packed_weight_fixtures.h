@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/packed_matmul.h"
 #include "tensor/convert.h"
 #include "tensor/tensor_view.h"
 
@@ -57,5 +58,17 @@ inline std::vector<float> random_vec(size_t n, std::mt19937& rng) {
 struct Shape {
   int64_t m, n, k;
 };
+
+// w times m rows of x on the AVX2 kernels (forced where the CPU has AVX-512 too) or on the portable
+// path; the paths are restored to the CPU's own after.
+inline std::vector<float> forward_on(bool avx2, const PackedWeight& w, const std::vector<float>& x, int64_t m) {
+  force_avx2_kernels(avx2);
+  force_portable_kernels(!avx2);
+  std::vector<float> y(static_cast<size_t>(m * w.out_features(0)), NAN);
+  w.forward(x.data(), m, y.data());
+  force_avx2_kernels(false);
+  force_portable_kernels(false);
+  return y;
+}
 
 }  // namespace pagellm::kernels::fixtures

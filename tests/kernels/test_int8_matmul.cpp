@@ -213,16 +213,6 @@ TEST(Int8Matmul, RowResultIsBitIdenticalForAnyBatch) {
   }
 }
 
-std::vector<float> forward_on(bool avx2, const PackedWeight& w, const std::vector<float>& x, int64_t m) {
-  force_avx2_kernels(avx2);
-  force_portable_kernels(!avx2);
-  std::vector<float> y(static_cast<size_t>(m * w.out_features(0)), NAN);
-  w.forward(x.data(), m, y.data());
-  force_avx2_kernels(false);
-  force_portable_kernels(false);
-  return y;
-}
-
 TEST(Int8Matmul, Avx2GivesThePortableBits) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2";
   std::mt19937 rng(35);

@@ -337,16 +337,6 @@ TEST(PackedMatmul, PortablePathMatchesReferenceAndIsBatchInvariant) {
 // The AVX2 kernels (forced where the CPU has AVX-512 too) keep the portable scalar path's
 // per-element chain: the same bits for every storage, both precisions, decode-sized and blocked
 // batches, ragged N and odd K; SiLU-gated pairs and bf16 rows in and out stay consistent.
-std::vector<float> forward_on(bool avx2, const PackedWeight& w, const std::vector<float>& x, int64_t m) {
-  force_avx2_kernels(avx2);
-  force_portable_kernels(!avx2);
-  std::vector<float> y(static_cast<size_t>(m * w.out_features(0)), NAN);
-  w.forward(x.data(), m, y.data());
-  force_avx2_kernels(false);
-  force_portable_kernels(false);
-  return y;
-}
-
 TEST(PackedMatmul, Avx2PathGivesThePortableBits) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2, FMA and F16C";
   std::mt19937 rng(23);

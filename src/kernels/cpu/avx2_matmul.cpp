@@ -108,6 +108,14 @@ PAGELLM_AVX2_INLINE void accumulate_pair(const Operands& op, const uint8_t* cons
   }
 }
 
+template <class V, int MR, int NR>
+PAGELLM_AVX2_INLINE void zero(V (&acc)[MR][NR][2]) {
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) acc[r][j][0] = acc[r][j][1] = V{};
+}
+
 // The accumulators plus bias into rows m0.. of the panels' outputs (masked past a panel's end).
 template <int MR, int NR>
 PAGELLM_AVX2_INLINE void store(const __m256 (&acc)[MR][NR][2], const PanelOut* outs, int64_t m0) {
@@ -136,10 +144,7 @@ template <Format F, int MR, int NR>
 PAGELLM_AVX2 void tile(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
                        bool prefetch) {
   __m256 acc[MR][NR][2];
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j) acc[r][j][0] = acc[r][j][1] = _mm256_setzero_ps();
+  zero(acc);
 
   const int64_t full = op.k / 2;
   for (int64_t kp = 0; kp < full; ++kp) {
@@ -160,8 +165,7 @@ PAGELLM_AVX2 void tile(const Operands& op, const uint8_t* const* panels, const P
 template <int MR>
 PAGELLM_AVX2 void widened_tile(const Operands& op, const float* panel, const PanelOut& out, int64_t m0) {
   __m256 acc[MR][1][2];
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) acc[r][0][0] = acc[r][0][1] = _mm256_setzero_ps();
+  zero(acc);
   const float* x = op.x + m0 * op.ldx;
   const int64_t full = op.k / 2;
   for (int64_t kp = 0; kp < full; ++kp) {
@@ -243,10 +247,7 @@ template <int MR, int NR>
 PAGELLM_AVX2 void int8_tile(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
                             bool prefetch) {
   __m256 acc[MR][NR][2];
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j) acc[r][j][0] = acc[r][j][1] = _mm256_setzero_ps();
+  zero(acc);
   const __m256i ones = _mm256_set1_epi16(1);
   const int64_t blocks = op.k / 32, ldd = op.k / 32;
   for (int64_t b = 0; b < blocks; ++b) {
@@ -259,10 +260,7 @@ PAGELLM_AVX2 void int8_tile(const Operands& op, const uint8_t* const* panels, co
                        _MM_HINT_T0);
     }
     __m256i sum[MR][NR][2];
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j) sum[r][j][0] = sum[r][j][1] = _mm256_setzero_si256();
+    zero(sum);
 #pragma GCC unroll 2
     for (int g = 0; g < 8; ++g) {
       __m256i xs[MR], xa[MR];
