@@ -13,6 +13,7 @@
 #include "cli/random_prompt.h"
 #include "engine/llm.h"
 #include "kernels/cpu/thread_pool.h"
+#include "model/compute_dtype.h"
 #include "model/forward_profile.h"
 #include "model/kv_cache_dtype.h"
 #include "model/llama_model.h"
@@ -172,6 +173,7 @@ int run_latency(const LatencyOptions& o) {
             {"threads", kernels::ThreadPool::instance().num_threads()},
             {"weights_coded", llm.engine().bundle().model->weights_coded()},
             {"kv_cache_dtype", kv_dtype_name(llm.engine().config().kv_dtype)},
+            {"compute_dtype", matmul_precision_name(llm.engine().bundle().model->precision())},
             {"avg_latency", avg},
             {"latencies", latencies},
             {"percentiles", percentiles},
@@ -194,12 +196,14 @@ int run_latency(const LatencyOptions& o) {
     out << j.dump(2) << "\n";
     if (!out) fail(ErrorCode::kNotFound, "{}: cannot write the results", *o.output_json);
   }
-  std::printf("%s: batch %lld x (%lld in + %lld out), %lld iterations after %lld warm-up, %d threads, KV cache %s%s\n",
-              std::filesystem::path(o.model).filename().c_str(), static_cast<long long>(o.batch_size),
-              static_cast<long long>(o.input_len), static_cast<long long>(o.output_len),
-              static_cast<long long>(o.num_iters), static_cast<long long>(o.num_iters_warmup), j["threads"].get<int>(),
-              j["kv_cache_dtype"].get<std::string>().c_str(),
-              j["weights_coded"].get<bool>() ? ", BF16 weights coded" : "");
+  std::printf(
+      "%s: batch %lld x (%lld in + %lld out), %lld iterations after %lld warm-up, %d threads, KV cache %s, compute "
+      "%s%s\n",
+      std::filesystem::path(o.model).filename().c_str(), static_cast<long long>(o.batch_size),
+      static_cast<long long>(o.input_len), static_cast<long long>(o.output_len), static_cast<long long>(o.num_iters),
+      static_cast<long long>(o.num_iters_warmup), j["threads"].get<int>(),
+      j["kv_cache_dtype"].get<std::string>().c_str(), j["compute_dtype"].get<std::string>().c_str(),
+      j["weights_coded"].get<bool>() ? ", BF16 weights coded" : "");
   std::printf("Prefill: %.1f tokens/s (%lld prompt tokens, median %.3f s)\n", j["prefill_tokens_per_s"].get<double>(),
               static_cast<long long>(o.batch_size * o.input_len), median([&] {
                 std::vector<double> v;

@@ -14,10 +14,8 @@ ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype, bool 
   bundle.tokenizer = files->gguf ? Tokenizer::from_gguf(*files->gguf) : Tokenizer::from_hf(files->hf_dir);
   bundle.files = files;
   const kernels::MatmulPrecision precision = resolve_matmul_precision(dtype, *bundle.files);
-  log_info("compute dtype: {} ({}{})",
-           precision == kernels::MatmulPrecision::kBF16   ? "bfloat16"
-           : precision == kernels::MatmulPrecision::kInt8 ? "int8 for Q8_0 weights, else float32"
-                                                          : "float32",
+  log_info("compute dtype: {}{} ({}{})", matmul_precision_name(precision),
+           precision == kernels::MatmulPrecision::kInt8 ? " for Q8_0 weights, else float32" : "",
            dtype == ComputeDType::kAuto ? "auto, " : "",
            precision == kernels::MatmulPrecision::kInt8 && kernels::cpu_has_avx2()     ? "AVX2"
            : precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available() ? "AMX tiles"

@@ -30,6 +30,18 @@ const char* compute_dtype_name(ComputeDType dtype) {
   return "?";
 }
 
+const char* matmul_precision_name(kernels::MatmulPrecision precision) {
+  switch (precision) {
+    case kernels::MatmulPrecision::kExact:
+      return "float32";
+    case kernels::MatmulPrecision::kBF16:
+      return "bfloat16";
+    case kernels::MatmulPrecision::kInt8:
+      return "int8";
+  }
+  return "?";
+}
+
 kernels::MatmulPrecision resolve_matmul_precision(ComputeDType dtype, const LoadedModel& model) {
   switch (dtype) {
     case ComputeDType::kFloat32:

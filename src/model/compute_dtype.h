@@ -20,6 +20,9 @@ enum class ComputeDType { kAuto, kFloat32, kBFloat16, kInt8 };
 ComputeDType parse_compute_dtype(std::string_view name);
 const char* compute_dtype_name(ComputeDType dtype);
 
+// The --dtype name of a precision: "float32", "bfloat16" or "int8".
+const char* matmul_precision_name(kernels::MatmulPrecision precision);
+
 // The matmul precision `dtype` means for this model on this CPU.
 kernels::MatmulPrecision resolve_matmul_precision(ComputeDType dtype, const LoadedModel& model);
 

@@ -283,6 +283,24 @@ TEST(BenchLatency, KvCacheDtypeFollowsComputeDtypeUnlessGiven) {
   EXPECT_NE(bad.err.find("--kv-cache-dtype"), std::string::npos) << bad.err;
 }
 
+// --dtype int8 runs a Q8_0 model's projections in int8 (printed and in the JSON); the flag's error
+// names the values it takes.
+TEST(BenchLatency, DtypeInt8ComputesQ8_0ModelsInInt8) {
+  const std::string q8 = test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-q8_0.gguf";
+  const std::string base = pagellm_bin() + " bench latency -m " + shell_quote(q8) +
+                           " --batch-size 2 --input-len 20 --output-len 3 --num-iters 1 --num-iters-warmup 0";
+  for (auto [flags, want] : {std::pair{"", "float32"}, {" --dtype int8", "int8"}}) {
+    auto r = run_command(base + flags);
+    ASSERT_EQ(r.exit_code, 0) << flags << "\n" << r.err;
+    EXPECT_NE(r.out.find(", KV cache float32, compute " + std::string(want) + "\n"), std::string::npos) << flags << "\n"
+                                                                                                        << r.out;
+    EXPECT_NE(r.out.find("Decode: "), std::string::npos) << r.out;
+  }
+  auto bad = run_command(base + " --dtype int4");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--dtype must be auto, float32, bfloat16 or int8, not 'int4'"), std::string::npos) << bad.err;
+}
+
 TEST(BenchLatency, RejectsBadShapes) {
   auto zero = run_command(pagellm_bin() + " bench latency -m " + shell_quote(kModel) + " --batch-size 0");
   EXPECT_NE(zero.exit_code, 0);
