@@ -20,7 +20,8 @@ constexpr int kNumFormats = 5;
 // Zen 1, 256-640 B ran a 110M decode step's projections at 95-96 % of a plain read of their bytes,
 // 1024 B at 92-93 % (docs/perf/avx2.md, session 15).
 constexpr int64_t kPrefetchAhead = 512;
-// The int8 tiles run through a block's 576 bytes a panel faster than the float ones.
+// The int8 decode tiles' distance: on Zen 1 they are compute-bound, and 512-4096 B or no prefetch
+// at all measured the same (docs/perf/int8.md); kept for CPUs whose tiles outrun the memory.
 constexpr int64_t kInt8PrefetchAhead = 1024;
 
 constexpr int64_t pair_bytes(Format f) {
@@ -315,9 +316,9 @@ void multiply_int8(const Operands& op, const uint8_t* const* panels, const Panel
     }
     return;
   }
-  // More rows: tiles of 4 rows over one panel (16 accumulators; two panels spilled), the first
-  // streaming it, the rest reading it from L2. On Zen 1 all shapes ran at 50-54 GFLOP/s, the one
-  // port that multiplies integers being the bound (docs/perf/int8.md).
+  // More rows: tiles of 4 rows over one panel (8 integer sums and 8 float accumulators; two panels
+  // a tile spilled), the first streaming it, the rest reading it from L2. On Zen 1 all shapes ran at 50-54 GFLOP/s, the
+  // one port that multiplies integers being the bound (docs/perf/int8.md).
   for (int64_t p = 0; p < count; ++p) {
     for (int64_t m0 = r0; m0 < r1; m0 += kMaxTile) {
       const auto rows = static_cast<size_t>(std::min<int64_t>(kMaxTile, r1 - m0));
