@@ -180,13 +180,14 @@ void BM_ColdRead(benchmark::State& state) {
 BENCHMARK(BM_ColdRead)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // A decode step's projections in their order (per layer qkv, o_proj, gate_up with the SwiGLU
-// epilogue, down; then the LM head), BF16 weights computed in bf16 for one row, beyond the L3 as
+// epilogue, down; then the LM head) for one row, beyond the L3 as
 // in a real step, each call handed the next weight as the model hands it. Every iteration also
 // reads the same packed bytes plainly, once in one pool run (the bound, as `bench latency
 // --weight-read` reads) and once a pool run per weight (the bound with a decode step's barriers),
 // so the ratios come from the same seconds: the steadiest split of a step's gap on a noisy host.
-// Time: the projections. args: model shape (0 bench-110m, 1 bench-0.5b), coded (1: BF16 weights
-// stored coded where the CPU codes them, as `--weight-coding auto` does for one stream).
+// Time: the projections. args: model shape (0 bench-110m, 1 bench-0.5b), weights (ChainWeights:
+// 0 BF16 computed in bf16, 1 the same stored coded where the CPU codes them, as `--weight-coding
+// auto` does for one stream, 2 Q8_0 in int8, 3 Q8_0 in float32).
 struct ChainShape {
   const char* name;
   int layers;
@@ -201,12 +202,19 @@ struct ProjectionChain {
   double total_bytes = 0;
 };
 
-const ProjectionChain& projection_chain(int64_t shape_index, bool code) {
-  static std::map<std::pair<int64_t, bool>, ProjectionChain> chains;  // built once: the 0.5B's takes seconds
-  auto [it, fresh] = chains.try_emplace(std::pair{shape_index, code});
+// How a chain's weights are stored and computed (BM_ProjectionChainM1's second argument).
+enum class ChainWeights { kBf16Raw, kBf16Coded, kQ8Int8, kQ8Float32 };
+
+const ProjectionChain& projection_chain(int64_t shape_index, ChainWeights kind) {
+  static std::map<std::pair<int64_t, ChainWeights>, ProjectionChain> chains;  // built once: the 0.5B's takes seconds
+  auto [it, fresh] = chains.try_emplace(std::pair{shape_index, kind});
   ProjectionChain& chain = it->second;
   if (!fresh) return chain;
   const ChainShape& c = kChainShapes[shape_index];
+  const bool q8 = kind == ChainWeights::kQ8Int8 || kind == ChainWeights::kQ8Float32;
+  const MatmulPrecision precision = kind == ChainWeights::kQ8Int8      ? MatmulPrecision::kInt8
+                                    : kind == ChainWeights::kQ8Float32 ? MatmulPrecision::kExact
+                                                                       : MatmulPrecision::kBF16;
   // random_weight gives the same values for a shape every time: one source per shape, packed as
   // often as the model has it.
   std::map<std::pair<int64_t, int64_t>, Weight> sources;
@@ -214,10 +222,10 @@ const ProjectionChain& projection_chain(int64_t shape_index, bool code) {
     std::vector<LinearPart> linear;
     for (auto [n, k] : parts) {
       auto [source, made] = sources.try_emplace({n, k});
-      if (made) source->second = random_weight(DType::kBF16, n, k);
+      if (made) source->second = random_weight(q8 ? DType::kQ8_0 : DType::kBF16, n, k);
       linear.push_back({&source->second.view, nullptr});
     }
-    chain.weights.emplace_back(linear, MatmulPrecision::kBF16, nullptr, code, epilogue);
+    chain.weights.emplace_back(linear, precision, nullptr, kind == ChainWeights::kBf16Coded, epilogue);
   };
   chain.weights.reserve(static_cast<size_t>(4 * c.layers + 1));
   for (int l = 0; l < c.layers; ++l) {
@@ -236,7 +244,8 @@ const ProjectionChain& projection_chain(int64_t shape_index, bool code) {
 
 void BM_ProjectionChainM1(benchmark::State& state) {
   const ChainShape& c = kChainShapes[state.range(0)];
-  const ProjectionChain& chain = projection_chain(state.range(0), state.range(1) != 0);
+  const auto kind = static_cast<ChainWeights>(state.range(1));
+  const ProjectionChain& chain = projection_chain(state.range(0), kind);
   const std::vector<float> x(static_cast<size_t>(std::max(c.hidden, c.ffn)), 0.5f);
   std::vector<float> y(static_cast<size_t>(c.vocab));
   using Clock = std::chrono::steady_clock;
@@ -262,14 +271,17 @@ void BM_ProjectionChainM1(benchmark::State& state) {
     state.SetIterationTime(seconds(t1, t2));
   }
   const double bytes = chain.total_bytes * static_cast<double>(state.iterations());
-  state.SetLabel(std::string(c.name) + " projections bf16 " + (chain.weights[0].coded() ? "coded " : "raw ") +
-                 kernel_path_name() + " cold");
+  const char* weights = kind == ChainWeights::kQ8Int8      ? "q8_0 int8 "
+                        : kind == ChainWeights::kQ8Float32 ? "q8_0 float32 "
+                        : chain.weights[0].coded()         ? "bf16 coded "
+                                                           : "bf16 raw ";
+  state.SetLabel(std::string(c.name) + " projections " + weights + kernel_path_name() + " cold");
   state.counters["GB/s"] = bytes / chain_s / 1e9;
   state.counters["read GB/s"] = bytes / read_s / 1e9;
   state.counters["% of read"] = 100 * read_s / chain_s;
   state.counters["% of per-call read"] = 100 * per_call_read_s / chain_s;
 }
-BENCHMARK(BM_ProjectionChainM1)->ArgsProduct({{0, 1}, {0, 1}})->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProjectionChainM1)->ArgsProduct({{0, 1}, {0, 1, 2, 3}})->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // The reference path (baseline): kernels::matmul on BF16 weights.
 // A batch decode step's projections: BF16 weights computed in bf16 for M rows, cold like

@@ -20,9 +20,10 @@ constexpr int kNumFormats = 5;
 // Zen 1, 256-640 B ran a 110M decode step's projections at 95-96 % of a plain read of their bytes,
 // 1024 B at 92-93 % (docs/perf/avx2.md, session 15).
 constexpr int64_t kPrefetchAhead = 512;
-// The int8 decode tiles' distance: on Zen 1 they are compute-bound, and 512-4096 B or no prefetch
-// at all measured the same (docs/perf/int8.md); kept for CPUs whose tiles outrun the memory.
-constexpr int64_t kInt8PrefetchAhead = 1024;
+// The int8 tiles' distance (one panel a tile): a 110M / 0.5B decode step's projections ran at
+// 86-90 / 86-88 % of a plain read of their bytes with 768 B, 78-80 % with 256 or 2048 B, 66-70 %
+// with none (BM_ProjectionChainM1, docs/perf/int8.md).
+constexpr int64_t kInt8PrefetchAhead = 768;
 
 constexpr int64_t pair_bytes(Format f) {
   return f == Format::kF32 ? 128 : f == Format::kQ8_0 ? kQ8BlockBytes / 16 : 64;
@@ -239,7 +240,8 @@ PAGELLM_AVX2 void widen(const uint8_t* panel, int64_t pairs, float* out) {
 
 // ---- Q8_0 weights times int8 activations ----
 
-// MR rows from m0 times NR panels in the quad layout over all of K, stored with the bias. Per
+// MR rows from m0 times NR panels in the quad layout over all of K, stored with the bias (NR = 1:
+// two panels a tile ran a decode step's projections 5-8 points further from the read). Per
 // 4-k group, each row's 4 activations are broadcast; vpsignb moves their signs onto the weights so
 // vpmaddubsw can take |x| as its unsigned operand (|w|, |x| <= 127: a pair's sum fits int16), and
 // vpmaddwd sums the pairs into the block's int32 sums. Each block then adds float(sum) * (dw * dx)
@@ -300,31 +302,21 @@ PAGELLM_AVX2 void int8_tile(const Operands& op, const uint8_t* const* panels, co
   store<MR, NR>(acc, outs, m0);
 }
 
-// kInt8Tiles[rows - 1][panels - 1]
-constexpr std::array<std::array<TileFn, 2>, kMaxTile> kInt8Tiles = {{{&int8_tile<1, 1>, &int8_tile<1, 2>},
-                                                                     {&int8_tile<2, 1>, &int8_tile<2, 2>},
-                                                                     {&int8_tile<3, 1>, &int8_tile<3, 2>},
-                                                                     {&int8_tile<4, 1>, &int8_tile<4, 2>}}};
+// kInt8Tiles[rows - 1]
+constexpr std::array<TileFn, kMaxTile> kInt8Tiles = {&int8_tile<1, 1>, &int8_tile<2, 1>, &int8_tile<3, 1>,
+                                                     &int8_tile<4, 1>};
 
 void multiply_int8(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count, int64_t r0,
                    int64_t r1) {
-  if (r1 - r0 <= kMaxTile) {  // one tile covers every row: pairs of panels, each streamed once
-    const auto rows = static_cast<size_t>(r1 - r0);
-    for (int64_t p = 0; p < count; p += 2) {
-      const auto nr = static_cast<size_t>(std::min<int64_t>(2, count - p));
-      kInt8Tiles[rows - 1][nr - 1](op, panels + p, outs + p, r0, true);
-    }
-    return;
-  }
-  // More rows: tiles of 4 rows over one panel (8 integer sums and 8 float accumulators; two panels
-  // a tile spilled), the first streaming it, the rest reading it from L2. On Zen 1 all shapes ran at 50-54 GFLOP/s, the
-  // one port that multiplies integers being the bound (docs/perf/int8.md).
-  for (int64_t p = 0; p < count; ++p) {
+  // Tiles of up to 4 rows over one panel (8 integer sums and 8 float accumulators at most), the
+  // first streaming it from memory, the rest reading it from L2. On Zen 1 batches ran at 50-54
+  // GFLOP/s in every tile shape tried, the one port that multiplies integers being the bound
+  // (docs/perf/int8.md).
+  for (int64_t p = 0; p < count; ++p)
     for (int64_t m0 = r0; m0 < r1; m0 += kMaxTile) {
       const auto rows = static_cast<size_t>(std::min<int64_t>(kMaxTile, r1 - m0));
-      kInt8Tiles[rows - 1][0](op, panels + p, outs + p, m0, m0 == r0);
+      kInt8Tiles[rows - 1](op, panels + p, outs + p, m0, m0 == r0);
     }
-  }
 }
 
 using WidenFn = void (*)(const uint8_t*, int64_t, float*);

@@ -36,7 +36,7 @@ struct Operands {
 // gated epilogue is not fused here: a gated weight passes its parking as c). Each panel is read
 // from memory once: up to 4 rows run as one tile over 4 panels at a time; for more rows a panel
 // is widened to float32 once (bf16, f16, q8_0) and tiles of 4 rows run over it from L2. kQ8Int8:
-// up to 4 rows as one tile over 2 panels at a time, more as tiles of 4 rows over one panel.
+// tiles of up to 4 rows over one panel, the first streaming it, the rest reading it from L2.
 void multiply_panels(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count, int64_t r0,
                      int64_t r1);
 
