@@ -225,7 +225,7 @@ constexpr int64_t kMaxBlockRows = 144;
 constexpr int64_t kActivationBlockBytes = 384 << 10;
 // Weights at least this big are split across the threads even for one row (see threads_for).
 constexpr int64_t kMinSplitWeightBytes = 256 << 10;
-// Activations below this many elements are rounded to bf16 on the calling thread.
+// Activations below this many elements are rounded (bf16) or quantized (int8) on the calling thread.
 constexpr int64_t kParallelRoundingElems = 1 << 16;
 // K-pairs of coded weights decoded at a time for batches up to kStreamRows rows: whole K up to
 // 5,120 (two panels' lines, <= 640 KiB, stay in L2 while the row tiles run over them).
@@ -578,6 +578,16 @@ bool q8_holds_min(const TensorView& w) {
   return false;
 }
 
+// rows(r0, r1) over the m rows of k activations a call prepares: on the calling thread when they
+// are decode-sized (waking the pool would cost more), else split over the call's threads.
+template <class Rows>
+void prepare_rows(int64_t m, int64_t k, int threads, const Rows& rows) {
+  if (m * k < kParallelRoundingElems)
+    rows(0, m);
+  else
+    ThreadPool::instance().run(threads, [&](int t) { rows(m * t / threads, m * (t + 1) / threads); });
+}
+
 avx2::Format avx2_format(int fmt) {
   switch (fmt) {
     case kFmtBF16Dot:
@@ -823,16 +833,12 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
     float* xd = xd_scratch.data();
     call.xq = xq;
     call.xd = xd;
-    auto quantize_rows = [&](int64_t r0, int64_t r1) {
+    prepare_rows(m, k_, threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) quantize_row_q8(x + r * k_, k_, xq + r * k_, xd + r * (k_ / kQ8Block));
-    };
-    if (m * k_ < kParallelRoundingElems)
-      quantize_rows(0, m);
-    else
-      pool.run(threads, [&](int t) { quantize_rows(m * t / threads, m * (t + 1) / threads); });
+    });
   }
   if (bf16_compute_ && !xb.pairs) {
-    auto round_rows = [&](int64_t r0, int64_t r1) {
+    prepare_rows(m, k_, threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         auto* xb = const_cast<uint32_t*>(call.xb) + r * kpairs;  // the caller's scratch, not this thread's
         if (avx)
@@ -840,11 +846,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
         else
           to_bf16_pairs_portable(x + r * k_, k_, xb);
       }
-    };
-    if (m * k_ < kParallelRoundingElems)  // decode-sized: waking the pool would cost more
-      round_rows(0, m);
-    else
-      pool.run(threads, [&](int t) { round_rows(m * t / threads, m * (t + 1) / threads); });
+    });
   }
   // Threads take work from a shared counter, so a thread slowed by a neighbour on the shared cores
   // does not hold the other back (fixed halves left 17 % of a decode step waiting). Decode-sized
@@ -1140,13 +1142,8 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
 
   ThreadPool& pool = ThreadPool::instance();
   const int threads = threads_for(m);
-  uint16_t* tiles = scratch.data();       // the caller's scratch, filled by all threads
-  if (m * k_ < kParallelRoundingElems) {  // decode-sized: waking the pool would cost more
-    amx::round_rows_to_tiles(x, k_, 0, m, a, tiles);
-  } else {
-    pool.run(threads,
-             [&](int t) { amx::round_rows_to_tiles(x, k_, m * t / threads, m * (t + 1) / threads, a, tiles); });
-  }
+  uint16_t* tiles = scratch.data();  // the caller's scratch, filled by all threads
+  prepare_rows(m, k_, threads, [&](int64_t r0, int64_t r1) { amx::round_rows_to_tiles(x, k_, r0, r1, a, tiles); });
   // Threads take runs of panels from a shared counter rather than fixed halves: on shared cores a
   // thread that loses its core for a while no longer holds the whole step back. Which thread
   // computes a panel never changes its result. Runs are long enough to keep the weight streams
