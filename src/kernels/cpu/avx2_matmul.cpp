@@ -240,29 +240,28 @@ PAGELLM_AVX2 void widen(const uint8_t* panel, int64_t pairs, float* out) {
 
 // ---- Q8_0 weights times int8 activations ----
 
-// MR rows from m0 times NR panels in the quad layout over all of K, stored with the bias (NR = 1:
-// two panels a tile ran a decode step's projections 5-8 points further from the read). Per
-// 4-k group, each row's 4 activations are broadcast; vpsignb moves their signs onto the weights so
-// vpmaddubsw can take |x| as its unsigned operand (|w|, |x| <= 127: a pair's sum fits int16), and
-// vpmaddwd sums the pairs into the block's int32 sums. Each block then adds float(sum) * (dw * dx)
-// into the accumulators, as the portable path does.
-template <int MR, int NR>
+// MR rows from m0 times one panel in the quad layout over all of K, stored with the bias (two
+// panels a tile ran a decode step's projections 5-8 points further from the read). Per 4-k group,
+// each row's 4 activations are broadcast; vpsignb moves their signs onto the weights so vpmaddubsw
+// can take |x| as its unsigned operand (|w|, |x| <= 127: a pair's sum fits int16), and vpmaddwd
+// sums the pairs into the block's int32 sums. Each block then adds float(sum) * (dw * dx) into the
+// accumulators, as the portable path does.
+template <int MR>
 PAGELLM_AVX2 void int8_tile(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t m0,
                             bool prefetch) {
-  __m256 acc[MR][NR][2];
+  const uint8_t* panel = panels[0];
+  __m256 acc[MR][1][2];
   zero(acc);
   const __m256i ones = _mm256_set1_epi16(1);
-  const int64_t blocks = op.k / 32, ldd = op.k / 32;
+  const int64_t blocks = op.k / 32;
   for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = panel + b * kQ8BlockBytes;
     if (prefetch) {
-#pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j)
 #pragma GCC unroll 9
-        for (int line = 0; line < kQ8BlockBytes / 64; ++line)
-          _mm_prefetch(reinterpret_cast<const char*>(panels[j] + b * kQ8BlockBytes + line * 64 + kInt8PrefetchAhead),
-                       _MM_HINT_T0);
+      for (int line = 0; line < kQ8BlockBytes / 64; ++line)
+        _mm_prefetch(reinterpret_cast<const char*>(block + line * 64 + kInt8PrefetchAhead), _MM_HINT_T0);
     }
-    __m256i sum[MR][NR][2];
+    __m256i sum[MR][1][2];
     zero(sum);
 #pragma GCC unroll 2
     for (int g = 0; g < 8; ++g) {
@@ -274,37 +273,31 @@ PAGELLM_AVX2 void int8_tile(const Operands& op, const uint8_t* const* panels, co
         xs[r] = _mm256_set1_epi32(four);
         xa[r] = _mm256_abs_epi8(xs[r]);
       }
-#pragma GCC unroll 4
-      for (int j = 0; j < NR; ++j)
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) {
-          const __m256i w = _mm256_loadu_si256(
-              reinterpret_cast<const __m256i*>(panels[j] + b * kQ8BlockBytes + 64 + g * 64 + h * 32));
-#pragma GCC unroll 4
-          for (int r = 0; r < MR; ++r) {
-            const __m256i pairs = _mm256_maddubs_epi16(xa[r], _mm256_sign_epi8(w, xs[r]));
-            sum[r][j][h] = _mm256_add_epi32(sum[r][j][h], _mm256_madd_epi16(pairs, ones));
-          }
-        }
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < NR; ++j)
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
-        const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float*>(panels[j] + b * kQ8BlockBytes) + h * 8);
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64 + g * 64 + h * 32));
 #pragma GCC unroll 4
         for (int r = 0; r < MR; ++r) {
-          const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(op.xd + (m0 + r) * ldd + b));
-          acc[r][j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[r][j][h]), scale, acc[r][j][h]);
+          const __m256i pairs = _mm256_maddubs_epi16(xa[r], _mm256_sign_epi8(w, xs[r]));
+          sum[r][0][h] = _mm256_add_epi32(sum[r][0][h], _mm256_madd_epi16(pairs, ones));
         }
       }
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 dw = _mm256_loadu_ps(reinterpret_cast<const float*>(block) + h * 8);
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(op.xd + (m0 + r) * blocks + b));
+        acc[r][0][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[r][0][h]), scale, acc[r][0][h]);
+      }
+    }
   }
-  store<MR, NR>(acc, outs, m0);
+  store<MR, 1>(acc, outs, m0);
 }
 
 // kInt8Tiles[rows - 1]
-constexpr std::array<TileFn, kMaxTile> kInt8Tiles = {&int8_tile<1, 1>, &int8_tile<2, 1>, &int8_tile<3, 1>,
-                                                     &int8_tile<4, 1>};
+constexpr std::array<TileFn, kMaxTile> kInt8Tiles = {&int8_tile<1>, &int8_tile<2>, &int8_tile<3>, &int8_tile<4>};
 
 void multiply_int8(const Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count, int64_t r0,
                    int64_t r1) {
