@@ -20,14 +20,7 @@ while (($#)); do
   esac
 done
 
-if [ ! -f "$peer_dir/node_modules/node-llama-cpp/package.json" ] ||
-   ! cmp -s "$root/bench/peer_llamacpp/package-lock.json" "$peer_dir/package-lock.json"; then
-  echo "peer_llamacpp: installing node-llama-cpp into $peer_dir (npm ci, ~30 s)" >&2
-  mkdir -p "$peer_dir"
-  cp "$root/bench/peer_llamacpp/package.json" "$root/bench/peer_llamacpp/package-lock.json" "$peer_dir/"
-  # The prebuilt binaries come with the npm package; its postinstall must not try to fetch or build llama.cpp.
-  (cd "$peer_dir" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error >&2)
-fi
+bash "$root/bench/peer_llamacpp/install.sh" "$peer_dir"
 
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 exec node "$root/bench/peer_llamacpp.mjs" --root "$root" --peer-dir "$peer_dir" "${args[@]}"

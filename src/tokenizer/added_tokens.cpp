@@ -44,6 +44,11 @@ const AddedToken* AddedTokens::by_content(std::string_view content) const {
 }
 
 namespace {
+bool strippable(const AddedToken& token, char32_t c) {
+  if (token.strip_ascii_only) return c == ' ' || (c >= '\t' && c <= '\r');
+  return is_whitespace(c);
+}
+
 char32_t last_char(std::string_view s) {
   size_t i = s.size() - 1;
   while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
@@ -87,7 +92,7 @@ void AddedTokens::split(std::string_view text, bool normalized, bool parse_speci
         size_t p = s - 1;
         while (p > done && (static_cast<unsigned char>(text[p]) & 0xC0) == 0x80) --p;
         size_t q = p;
-        if (!is_whitespace(next_code_point(text, q))) break;
+        if (!strippable(*hit, next_code_point(text, q))) break;
         s = p;
       }
       start = s;
@@ -95,7 +100,7 @@ void AddedTokens::split(std::string_view text, bool normalized, bool parse_speci
     if (hit->rstrip) {
       while (stop < text.size()) {
         size_t q = stop;
-        if (!is_whitespace(next_code_point(text, q))) break;
+        if (!strippable(*hit, next_code_point(text, q))) break;
         stop = q;
       }
     }

@@ -17,6 +17,9 @@ struct AddedToken {
   bool lstrip = false;
   bool rstrip = false;
   bool single_word = false;
+  // lstrip/rstrip take only ASCII whitespace, byte by byte (llama.cpp's isspace) instead of
+  // Unicode whitespace (HF).
+  bool strip_ascii_only = false;
   bool normalized = false;  // matched in normalized text (true) or in the raw input (false)
   // What is searched for: the content, or for normalized tokens the content as the
   // normalizer rewrites it (HF matches that form). Empty means `content`.

@@ -23,7 +23,13 @@ std::vector<std::string> gguf_pre_tokenizer_regexes(const std::string& pre) {
       R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
   const std::string qwen2 =
       R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-  const std::string cjk = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+";
+  // llama.cpp runs the patterns without \p{..} through std::wregex with every non-ASCII whitespace
+  // character replaced by U+000B first, so such a character matches \s but never a literal range.
+  // The ranges here leave out the ones they would cover (U+1680, U+2000-U+200A, U+2028, U+2029,
+  // U+202F, U+205F, U+3000).
+  const std::string cjk =
+      "[\u4e00-\u9fa5\u0800-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e\u2030-\u205e\u2060-\u2fff"
+      "\u3001-\u4e00\uac00-\ud7ff]+";
   if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3" || pre == "dbrx" ||
       pre == "smaug-bpe" || pre == "chatglm-bpe")
     return {llama3};
@@ -44,7 +50,7 @@ std::vector<std::string> gguf_pre_tokenizer_regexes(const std::string& pre) {
             "771}-\\x{A787}\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}\\x{FF21}-"
             "\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}\\x{104D8}-\\x{104FB}\\x{10C80"
             "}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}\\x{1E900}-\\x{1E943}]+",
-            "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
+            "\\s?[!-/:-~！-／：-～‘-‟、-。]+",
             "\\s+$",
             cjk,
             "\\p{N}+"};
@@ -74,7 +80,26 @@ struct GgufLoader {
       a.content = v.tokens[i];
       a.id = static_cast<int32_t>(i);
       a.special = type != GgufTokenType::kUserDefined;
+      a.strip_ascii_only = true;
+      set_strip_rules(a, v);
       t.added_->add(a);
+    }
+  }
+
+  // GGUF stores no lstrip/rstrip; llama.cpp sets them by model name, and so do we: Phi-3 drops the
+  // whitespace after its special tokens (but not after <unk>, <s>, <|endoftext|>), the Jina v2 and
+  // Nomic-MoE BERTs the whitespace before <mask>.
+  static void set_strip_rules(AddedToken& a, const GgufVocab& v) {
+    auto contains_any = [](const std::string& s, std::initializer_list<const char*> parts) {
+      for (const char* p : parts)
+        if (s.find(p) != std::string::npos) return true;
+      return false;
+    };
+    if (contains_any(v.pre, {"jina-v2-de", "jina-v2-es", "jina-v2-code"}) ||
+        contains_any(v.architecture, {"nomic-bert-moe", "jina-bert-v3"})) {
+      a.lstrip = a.content == "<mask>";
+    } else if (contains_any(v.name, {"phi-3", "phi3"})) {
+      a.rstrip = a.content != "<unk>" && a.content != "<s>" && a.content != "<|endoftext|>";
     }
   }
 
@@ -125,7 +150,8 @@ struct GgufLoader {
       add_bos = v.add_bos.value_or(false);
     } else if (v.model == "bert") {
       t->model_ = std::make_unique<WpmModel>(std::move(vocab), v.unk_id);
-      t->decoder_ = make_sentencepiece_decoder(true);
+      // llama.cpp drops the leading space of a decode only when the vocabulary adds one.
+      t->decoder_ = make_sentencepiece_decoder(v.add_space_prefix.value_or(false));
       // BERT wraps a sequence in [CLS] ... [SEP].
       if (v.cls_id >= 0 && v.add_bos.value_or(true)) t->prefix_ids_.push_back(v.cls_id);
       if (v.sep_id >= 0 && v.add_eos.value_or(true)) t->suffix_ids_.push_back(v.sep_id);

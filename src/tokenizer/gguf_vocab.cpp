@@ -1,6 +1,8 @@
 // Reading tokenizer.ggml.* from a GgufFile (the only file that needs the GGUF loader).
 #include "tokenizer/gguf_vocab.h"
 
+#include <cctype>
+
 #include "loader/gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
@@ -12,6 +14,9 @@ GgufVocab GgufVocab::read(const GgufFile& g) {
   v.model = g.get_string("tokenizer.ggml.model").value_or("");
   if (v.model.empty()) fail(ErrorCode::kInvalidModel, "{}: tokenizer.ggml.model is missing", g.path());
   v.pre = g.get_string("tokenizer.ggml.pre").value_or("default");
+  v.name = g.get_string("general.name").value_or("");
+  for (char& c : v.name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  v.architecture = g.get_string("general.architecture").value_or("");
   const auto* tokens = g.get_string_array("tokenizer.ggml.tokens");
   if (!tokens) fail(ErrorCode::kInvalidModel, "{}: tokenizer.ggml.tokens is missing", g.path());
   v.tokens = *tokens;

@@ -28,6 +28,9 @@ struct GgufVocab {
   // tokenizer.ggml.model: "llama" (SentencePiece), "gpt2" (byte-level BPE) or "bert" (WordPiece)
   std::string model;
   std::string pre;  // tokenizer.ggml.pre: pre-tokenizer name for gpt2 models
+  // general.name (lowercased) and general.architecture: llama.cpp keys the strip rules of some
+  // special tokens on them, since GGUF stores no per-token lstrip/rstrip.
+  std::string name, architecture;
   std::vector<std::string> tokens;
   std::vector<float> scores;         // may be empty
   std::vector<int32_t> token_types;  // may be empty (all normal)

@@ -13,44 +13,45 @@ bool is_cjk(char32_t c) {
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-// BERT's basic tokenization: the words of `text`, lowercased, in NFD without accents.
+// The first code point of `c`'s canonical decomposition. llama.cpp's WPM "NFD" maps each code point
+// to that one (its tables keep only the first), so a precomposed letter loses its accents and a
+// Hangul syllable becomes its leading jamo.
+char32_t decomposition_head(char32_t c) {
+  utf8proc_int32_t decomposed[8];
+  auto n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), decomposed, 8, UTF8PROC_DECOMPOSE, nullptr);
+  return n >= 1 && n <= 8 ? static_cast<char32_t>(decomposed[0]) : c;
+}
+
+// BERT's basic tokenization as llama.cpp runs it for WPM vocabularies: the words of `text`,
+// lowercased, each punctuation mark, ASCII symbol and CJK ideograph a word of its own. Marks (Mn, Mc,
+// Me), controls, format characters, private use and surrogates are dropped; unassigned code points
+// are kept as letters are (llama.cpp's tables mark them undefined, not control).
 std::vector<std::string> bert_words(std::string_view text) {
   std::vector<std::string> words(1);
   auto finish = [&] {
     if (!words.back().empty()) words.emplace_back();
   };
   for (size_t i = 0; i < text.size();) {
-    char32_t cp = next_code_point(text, i);
-    utf8proc_int32_t decomposed[8];
-    int options = UTF8PROC_DECOMPOSE;
-    auto n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), decomposed, 8,
-                                     static_cast<utf8proc_option_t>(options), nullptr);
-    if (n < 0 || n > 8) {
-      decomposed[0] = static_cast<utf8proc_int32_t>(cp);
-      n = 1;
+    const char32_t c = decomposition_head(next_code_point(text, i));
+    if (is_whitespace(c)) {
+      finish();
+      continue;
     }
-    for (utf8proc_ssize_t k = 0; k < n; ++k) {
-      char32_t c = static_cast<char32_t>(decomposed[k]);
-      auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
-      if (is_whitespace(c)) {
-        finish();
-        continue;
-      }
-      bool control = cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CO ||
-                     cat == UTF8PROC_CATEGORY_CS || cat == UTF8PROC_CATEGORY_CN;
-      // Accents are stripped (after NFD they are nonspacing marks), as BERT's uncased models do.
-      if (c == 0 || c == 0xFFFD || control || cat == UTF8PROC_CATEGORY_MN) continue;
-      std::string s;
-      append_utf8(s, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
-      bool punct = cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
-      bool ascii_symbol = c < 0x7F && cat >= UTF8PROC_CATEGORY_SM && cat <= UTF8PROC_CATEGORY_SO;
-      if (punct || ascii_symbol || is_cjk(c)) {
-        finish();
-        words.back() = s;
-        words.emplace_back();
-      } else {
-        words.back() += s;
-      }
+    const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+    const bool control = cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CO ||
+                         cat == UTF8PROC_CATEGORY_CS;
+    const bool mark = cat >= UTF8PROC_CATEGORY_MN && cat <= UTF8PROC_CATEGORY_ME;
+    if (c == 0 || c == 0xFFFD || control || mark) continue;
+    std::string s;
+    append_utf8(s, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
+    const bool punct = cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
+    const bool ascii_symbol = c < 0x7F && cat >= UTF8PROC_CATEGORY_SM && cat <= UTF8PROC_CATEGORY_SO;
+    if (punct || ascii_symbol || is_cjk(c)) {
+      finish();
+      words.back() = s;
+      words.emplace_back();
+    } else {
+      words.back() += s;
     }
   }
   if (words.back().empty()) words.pop_back();

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "run_command.h"
 #include "test_paths.h"
@@ -52,6 +53,51 @@ TEST(TokenizeCommand, MatchesReferenceIdsAndDecodes) {
       run_command(pagellm_bin() + " detokenize -m " + shell_quote(shared_dir() + "/tokenizers/gpt2") + " 1,999999");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("999999"), std::string::npos) << bad.err;
+}
+
+// Batch mode: every case of every expected.json through one process a direction, in order.
+TEST(TokenizeCommand, JsonlBatchMatchesReference) {
+  const auto dir_path = std::filesystem::temp_directory_path() / ("pagellm_jsonl_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir_path);
+  for (std::string name : {"llama-3-8b-instruct", "mistral-7b-v0.1-legacy", "gpt2"}) {
+    const std::string dir = shared_dir() + "/tokenizers/" + name;
+    Json expected = read_json_file(dir + "/expected.json");
+    const std::string texts = (dir_path / "texts.jsonl").string(), ids = (dir_path / "ids.jsonl").string();
+    {
+      std::ofstream t(texts), i(ids);
+      for (const Json& c : expected["cases"]) {
+        t << c["text"].dump() << "\n";
+        i << c["ids_add_special"].dump() << "\n";
+      }
+    }
+    auto encoded = run_command(pagellm_bin() + " tokenize -m " + shell_quote(dir) + " --jsonl < " + shell_quote(texts));
+    ASSERT_EQ(encoded.exit_code, 0) << encoded.err;
+    auto decoded = run_command(pagellm_bin() + " detokenize --skip-special -m " + shell_quote(dir) + " --jsonl < " +
+                               shell_quote(ids));
+    ASSERT_EQ(decoded.exit_code, 0) << decoded.err;
+    std::istringstream enc(encoded.out), dec(decoded.out);
+    std::string enc_line, dec_line;
+    size_t n = 0;
+    for (const Json& c : expected["cases"]) {
+      ASSERT_TRUE(std::getline(enc, enc_line) && std::getline(dec, dec_line)) << name << " ended at case " << n;
+      EXPECT_EQ(Json::parse(enc_line), c["ids_add_special"]) << name << " " << c["id"];
+      EXPECT_EQ(Json::parse(dec_line), c["decode_skip_special"]) << name << " " << c["id"];
+      ++n;
+    }
+    EXPECT_FALSE(std::getline(enc, enc_line)) << name << ": more lines than cases";
+  }
+  // A bad line stops the run with its number; TEXT and --jsonl together are refused.
+  const std::string gpt2 = shell_quote(shared_dir() + "/tokenizers/gpt2");
+  auto bad = run_command("printf '\"ok\"\\n42\\n' | " + pagellm_bin() + " tokenize -m " + gpt2 + " --jsonl");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("stdin line 2"), std::string::npos) << bad.err;
+  auto bad_ids = run_command("printf '[1, -3]\\n' | " + pagellm_bin() + " detokenize -m " + gpt2 + " --jsonl");
+  EXPECT_EQ(bad_ids.exit_code, 1);
+  EXPECT_NE(bad_ids.err.find("stdin line 1: '-3'"), std::string::npos) << bad_ids.err;
+  auto both = run_command(pagellm_bin() + " tokenize -m " + gpt2 + " --jsonl hello < /dev/null");
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_NE(both.err.find("not both"), std::string::npos) << both.err;
+  std::filesystem::remove_all(dir_path);
 }
 
 TEST(ChatTemplateCommand, RendersGoldensByteForByte) {

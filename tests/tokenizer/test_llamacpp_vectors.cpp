@@ -119,6 +119,42 @@ TEST(LlamaCppVectors, GgufRoundTripAndStreaming) {
   }
 }
 
+// Texts on which pagellm once differed from llama.cpp, found by bench/tokenizer_fuzz_llamacpp.sh;
+// the ids are llama.cpp's (commit de3ff815, node-llama-cpp 3.21.1: tokenize(text, specialTokens=true),
+// no BOS). Each names the rule it pins.
+TEST(LlamaCppVectors, CasesFoundByDifferentialFuzzing) {
+  struct Case {
+    const char* vocab;
+    const char* text;
+    std::vector<int32_t> ids;
+  };
+  const Case cases[] = {
+      // WPM: a Hangul syllable becomes its leading jamo only (llama.cpp's NFD keeps the first code point).
+      {"bert-bge", "\uD7A3 \uC64E\u30E3\u30A6", {1469, 1463, 30254, 30222}},
+      {"bert-bge", "k\u2060a \uD277\uC48F\uB4A2time", {10556, 1467, 29998, 29993, 7292}},
+      // WPM: every mark (Mn, Mc, Me) is dropped, also when typed on its own.
+      {"bert-bge", "ab\u093Fcd \u20DD x\u0301y", {5925, 2094, 1060, 2100}},
+      // WPM: an unassigned code point is kept (an unknown word), not dropped as a control.
+      {"bert-bge", "a\U0001F84Eb \u00E9t\u00E9", {100, 3802, 2063}},
+      // deepseek-llm: non-ASCII whitespace matches \s only, never the punctuation or CJK ranges.
+      {"deepseek-llm", "a  \t \u3000\uAE45", {64, 243, 11969, 88946, 164, 117, 214}},
+      {"deepseek-llm", "a  \u3000\u3000b", {64, 243, 88946, 88946, 65}},
+      {"deepseek-llm", "x\u2003y\u1680z", {87, 51570, 88, 155, 95300, 89}},
+      // Phi-3: ASCII whitespace after a special token is dropped, except after <unk>, <s>, <|endoftext|>.
+      {"phi-3", "</s> \n\t x", {2, 921}},
+      {"phi-3", "<s> \n x", {1, 259, 13, 921}},
+      {"phi-3", "<|user|>\n hi<|end|>\n<|assistant|>", {32010, 7251, 32007, 32001}},
+      {"phi-3", "a \u3000</s>\u3000 b", {263, 29871, 30358, 2, 29871, 30358, 289}},
+      {"phi-3", "<unk>  c<|endoftext|>  d", {0, 259, 274, 32000, 259, 270}},
+  };
+  for (const Case& c : cases) {
+    auto gguf = GgufFile::open((vocab_dir() / ("ggml-vocab-" + std::string(c.vocab) + ".gguf")).string());
+    auto tok = Tokenizer::from_gguf(*gguf);
+    EXPECT_EQ(test::ids_str(tok->encode(c.text, false, true)), test::ids_str(c.ids))
+        << c.vocab << ": '" << c.text << "'";
+  }
+}
+
 TEST(LlamaCppVectors, NoGgufAgainstTokenizerJson) {
   const std::map<std::string, std::string> pairs = {
       {"ggml-vocab-llama-bpe", "llama-3-8b-instruct"},
