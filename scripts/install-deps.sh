@@ -9,7 +9,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libpcre2-dev libutf8proc-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
-  python3 python3-numpy
+  python3 python3-numpy python3-jinja2
   libopenblas-dev libdnnl-dev
 )
 # Node.js with npm: the machine's nodejs (it bundles npm) is used when present; else Debian's.
