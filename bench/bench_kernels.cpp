@@ -62,7 +62,10 @@ Weight random_weight(DType dt, int64_t n, int64_t k) {
 }
 
 // Which PackedWeight kernels run on this CPU (AMX aside).
-std::string kernel_path_name() { return cpu_has_avx512_bf16() ? "avx512" : cpu_has_avx2() ? "avx2" : "portable"; }
+std::string kernel_path_name(bool int8 = false) {
+  if (int8) return cpu_has_avx512_vnni() ? "avx512-vnni" : cpu_has_avx2() ? "avx2" : "portable";
+  return cpu_has_avx512_bf16() ? "avx512" : cpu_has_avx2() ? "avx2" : "portable";
+}
 
 void set_counters(benchmark::State& state, int64_t m, int64_t n, int64_t k, double weight_bytes) {
   const auto it = static_cast<double>(state.iterations());
@@ -72,11 +75,13 @@ void set_counters(benchmark::State& state, int64_t m, int64_t n, int64_t k, doub
 }
 
 // The precision a benchmark's argument names: 0 exact, 1 bf16, 2 and 3 the same with AMX off (the
-// AVX-512 FMA kernels), 4 int8.
+// AVX-512 FMA kernels), 4 int8, 5 int8 on the AVX2 tiles also where AVX-512 VNNI ones would run
+// (the A/B of the VNNI tiles).
 MatmulPrecision precision_arg(int64_t arg) {
-  return arg == 4 ? MatmulPrecision::kInt8 : arg % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
+  return arg >= 4 ? MatmulPrecision::kInt8 : arg % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
 }
 bool amx_off_arg(int64_t arg) { return arg == 2 || arg == 3; }
+bool avx2_int8_arg(int64_t arg) { return arg == 5; }
 std::string precision_label(const PackedWeight& w, int64_t arg) {
   return w.int8_compute() ? " int8" : arg % 2 ? " bf16" : " exact";
 }
@@ -92,14 +97,17 @@ void BM_Packed(benchmark::State& state) {
   PackedWeight packed(w.view, nullptr, prec);
   std::vector<float> x(static_cast<size_t>(m * s.k), 0.5f), y(static_cast<size_t>(m * s.n));
   amx::force_disabled(amx_off);
+  force_avx2_kernels(avx2_int8_arg(state.range(3)));
   for (auto _ : state) {
     packed.forward(x.data(), m, y.data());
     benchmark::DoNotOptimize(y.data());
   }
+  const std::string path = kernel_path_name(packed.int8_compute());
+  force_avx2_kernels(false);
   amx::force_disabled(false);
   const bool amx = !amx_off && amx::available() && packed.storage() == DType::kBF16;
   state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + precision_label(packed, state.range(3)) +
-                 (amx ? " amx" : " " + kernel_path_name()));
+                 (amx ? " amx" : " " + path));
   set_counters(state, m, s.n, s.k, static_cast<double>(w.view.nbytes()));
 }
 
@@ -109,7 +117,7 @@ void PackedArgs(benchmark::internal::Benchmark* b) {
       for (int64_t prec = 0; prec < 4; ++prec) b->Args({shape, m, static_cast<int64_t>(DType::kBF16), prec});
     }
     for (int64_t m : {1, 16, 64, 512})
-      for (int64_t prec : {0, 4}) b->Args({shape, m, static_cast<int64_t>(DType::kQ8_0), prec});
+      for (int64_t prec : {0, 4, 5}) b->Args({shape, m, static_cast<int64_t>(DType::kQ8_0), prec});
     b->Args({shape, 1, static_cast<int64_t>(DType::kF16), 0});
     b->Args({shape, 1, static_cast<int64_t>(DType::kF32), 0});
   }
@@ -133,22 +141,25 @@ void BM_PackedColdM1(benchmark::State& state) {
   std::vector<float> x(static_cast<size_t>(s.k), 0.5f), y(static_cast<size_t>(s.n));
   size_t next = 0;
   amx::force_disabled(amx_off);
+  force_avx2_kernels(avx2_int8_arg(state.range(2)));
   for (auto _ : state) {
     packed[next].forward(x.data(), 1, y.data());
     next = (next + 1) % copies;
     benchmark::DoNotOptimize(y.data());
   }
+  const std::string path = kernel_path_name(packed[0].int8_compute());
+  force_avx2_kernels(false);
   amx::force_disabled(false);
   const bool amx = !amx_off && amx::available() && packed[0].storage() == DType::kBF16;
   state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + precision_label(packed[0], state.range(2)) +
-                 (amx ? " amx" : " " + kernel_path_name()) + " cold");
+                 (amx ? " amx" : " " + path) + " cold");
   set_counters(state, 1, s.n, s.k, bytes);
 }
 BENCHMARK(BM_PackedColdM1)
     ->ArgsProduct({{0, 2, 3, 4},
                    {static_cast<int64_t>(DType::kBF16), static_cast<int64_t>(DType::kQ8_0)},
                    {0, 1, 2, 3}})
-    ->ArgsProduct({{0, 2, 3, 4}, {static_cast<int64_t>(DType::kQ8_0)}, {4}})
+    ->ArgsProduct({{0, 2, 3, 4}, {static_cast<int64_t>(DType::kQ8_0)}, {4, 5}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -187,7 +198,8 @@ BENCHMARK(BM_ColdRead)->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicros
 // so the ratios come from the same seconds: the steadiest split of a step's gap on a noisy host.
 // Time: the projections. args: model shape (0 bench-110m, 1 bench-0.5b), weights (ChainWeights:
 // 0 BF16 computed in bf16, 1 the same stored coded where the CPU codes them, as `--weight-coding
-// auto` does for one stream, 2 Q8_0 in int8, 3 Q8_0 in float32).
+// auto` does for one stream, 2 Q8_0 in int8, 3 Q8_0 in float32, 4 Q8_0 in int8 on the AVX2 tiles
+// also where AVX-512 VNNI ones would run).
 struct ChainShape {
   const char* name;
   int layers;
@@ -203,7 +215,7 @@ struct ProjectionChain {
 };
 
 // How a chain's weights are stored and computed (BM_ProjectionChainM1's second argument).
-enum class ChainWeights { kBf16Raw, kBf16Coded, kQ8Int8, kQ8Float32 };
+enum class ChainWeights { kBf16Raw, kBf16Coded, kQ8Int8, kQ8Float32, kQ8Int8Avx2 };
 
 const ProjectionChain& projection_chain(int64_t shape_index, ChainWeights kind) {
   static std::map<std::pair<int64_t, ChainWeights>, ProjectionChain> chains;  // built once: the 0.5B's takes seconds
@@ -211,8 +223,10 @@ const ProjectionChain& projection_chain(int64_t shape_index, ChainWeights kind) 
   ProjectionChain& chain = it->second;
   if (!fresh) return chain;
   const ChainShape& c = kChainShapes[shape_index];
-  const bool q8 = kind == ChainWeights::kQ8Int8 || kind == ChainWeights::kQ8Float32;
-  const MatmulPrecision precision = kind == ChainWeights::kQ8Int8      ? MatmulPrecision::kInt8
+  const bool q8 =
+      kind == ChainWeights::kQ8Int8 || kind == ChainWeights::kQ8Float32 || kind == ChainWeights::kQ8Int8Avx2;
+  const MatmulPrecision precision = kind == ChainWeights::kQ8Int8 || kind == ChainWeights::kQ8Int8Avx2
+                                        ? MatmulPrecision::kInt8
                                     : kind == ChainWeights::kQ8Float32 ? MatmulPrecision::kExact
                                                                        : MatmulPrecision::kBF16;
   // random_weight gives the same values for a shape every time: one source per shape, packed as
@@ -252,6 +266,7 @@ void BM_ProjectionChainM1(benchmark::State& state) {
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   double chain_s = 0, read_s = 0, per_call_read_s = 0;
   uint64_t sink = 0;
+  force_avx2_kernels(kind == ChainWeights::kQ8Int8Avx2);
   for (auto _ : state) {
     const auto t0 = Clock::now();
     sink ^= xor_words_parallel(chain.bytes);
@@ -270,18 +285,20 @@ void BM_ProjectionChainM1(benchmark::State& state) {
     per_call_read_s += seconds(t2, t3);
     state.SetIterationTime(seconds(t1, t2));
   }
+  const std::string path = kernel_path_name(chain.weights[0].int8_compute());
+  force_avx2_kernels(false);
   const double bytes = chain.total_bytes * static_cast<double>(state.iterations());
-  const char* weights = kind == ChainWeights::kQ8Int8      ? "q8_0 int8 "
+  const char* weights = chain.weights[0].int8_compute()    ? "q8_0 int8 "
                         : kind == ChainWeights::kQ8Float32 ? "q8_0 float32 "
                         : chain.weights[0].coded()         ? "bf16 coded "
                                                            : "bf16 raw ";
-  state.SetLabel(std::string(c.name) + " projections " + weights + kernel_path_name() + " cold");
+  state.SetLabel(std::string(c.name) + " projections " + weights + path + " cold");
   state.counters["GB/s"] = bytes / chain_s / 1e9;
   state.counters["read GB/s"] = bytes / read_s / 1e9;
   state.counters["% of read"] = 100 * read_s / chain_s;
   state.counters["% of per-call read"] = 100 * per_call_read_s / chain_s;
 }
-BENCHMARK(BM_ProjectionChainM1)->ArgsProduct({{0, 1}, {0, 1, 2, 3}})->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProjectionChainM1)->ArgsProduct({{0, 1}, {0, 1, 2, 3, 4}})->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // The reference path (baseline): kernels::matmul on BF16 weights.
 // A batch decode step's projections: BF16 weights computed in bf16 for M rows, cold like

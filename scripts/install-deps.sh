@@ -7,7 +7,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
-  libpcre2-dev libutf8proc-dev
+  libpcre2-dev libutf8proc-dev libsimde-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   python3 python3-numpy python3-jinja2
   libopenblas-dev libdnnl-dev

@@ -6,6 +6,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -213,8 +214,11 @@ TEST(Int8Matmul, RowResultIsBitIdenticalForAnyBatch) {
   }
 }
 
-TEST(Int8Matmul, Avx2GivesThePortableBits) {
+// The AVX2 tiles, and the tiles the CPU picks unforced (AVX-512 VNNI where it has them, natively:
+// test_int8_vnni_emulated checks that tile's source on any CPU), give the portable path's bits.
+TEST(Int8Matmul, Avx2AndVnniGiveThePortableBits) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2";
+  std::printf("[int8] unforced tiles on this CPU: %s\n", cpu_has_avx512_vnni() ? "AVX-512 VNNI" : "AVX2");
   std::mt19937 rng(35);
   for (Shape s : kShapes) {
     Weight w = make_weight(DType::kQ8_0, s.n, s.k, rng);
@@ -224,6 +228,9 @@ TEST(Int8Matmul, Avx2GivesThePortableBits) {
     const PackedWeight packed(w.view, bias.data(), MatmulPrecision::kInt8);
     const std::vector<float> want = forward_on(false, packed, x, s.m), got = forward_on(true, packed, x, s.m);
     ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << where(s);
+    std::vector<float> unforced(want.size(), NAN);
+    packed.forward(x.data(), s.m, unforced.data());
+    ASSERT_EQ(std::memcmp(unforced.data(), want.data(), want.size() * sizeof(float)), 0) << where(s);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "kernels/cpu/avx2_matmul.h"
 #include "kernels/cpu/coded_bf16.h"
 #include "kernels/cpu/fused.h"
+#include "kernels/cpu/int8_vnni.h"
 #include "kernels/cpu/panel_out.h"
 #include "kernels/cpu/q8_activations.h"
 #include "kernels/cpu/simd_math.h"
@@ -629,6 +630,8 @@ void force_avx2_kernels(bool force) { g_force_avx2 = force; }
 
 bool cpu_has_avx2() { return !g_force_portable && avx2::available(); }
 
+bool cpu_has_avx512_vnni() { return !g_force_portable && !g_force_avx2 && vnni::available(); }
+
 bool cpu_codes_weights() { return cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi") && !amx::available(); }
 
 bool cpu_has_avx512_bf16() {
@@ -794,7 +797,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   if (!y_bf16 && ys.size() != num_outputs())
     fail(ErrorCode::kInternal, "PackedWeight::forward: {} outputs for {}", ys.size(), num_outputs());
   if (m <= 0 || num_panels_ == 0) return;
-  // (int8 compute runs the AVX2 kernels on AVX-512 CPUs too)
+  // (int8 compute runs on the AVX2 path's loop on AVX-512 CPUs too, with the VNNI tiles there)
   const bool avx = cpu_has_avx512_bf16() && !int8_compute_;
   const bool avx2 = !avx && !coded_ && cpu_has_avx2();  // (coded panels: AVX-512 VBMI only)
   if (avx && uses_amx()) {                              // (float rows only: takes_bf16_rows() is false here)
@@ -919,7 +922,10 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
           panels[static_cast<size_t>(j)] = panel_data(p + j);
           outs[static_cast<size_t>(j)] = out_of(p + j);
         }
-        avx2::multiply_panels(op, panels.data(), outs.data(), count, rows_begin, rows_end);
+        if (int8_compute_ && cpu_has_avx512_vnni())
+          vnni::multiply_int8(op, panels.data(), outs.data(), count, rows_begin, rows_end);
+        else
+          avx2::multiply_panels(op, panels.data(), outs.data(), count, rows_begin, rows_end);
       }
     } else if (int8_compute_) {
       for (int64_t p = p_begin; p < p_end; ++p)

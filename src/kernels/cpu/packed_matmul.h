@@ -202,9 +202,12 @@ void force_portable_kernels(bool force);
 // portable path is not forced. They serve wherever cpu_has_avx512_bf16() is false, with the
 // portable path's results bit for bit.
 bool cpu_has_avx2();
-// Tests only, like force_portable_kernels: make cpu_has_avx512_bf16() report false so the AVX2
-// paths run on a CPU that has AVX-512 too.
+// Tests only, like force_portable_kernels: make cpu_has_avx512_bf16() and cpu_has_avx512_vnni()
+// report false so the AVX2 paths run on a CPU that has AVX-512 too.
 void force_avx2_kernels(bool force);
+// True when int8 compute (MatmulPrecision::kInt8) runs the AVX-512 VNNI tiles of int8_vnni.h
+// instead of the AVX2 ones (same bits), neither path being forced.
+bool cpu_has_avx512_vnni();
 // True when BF16 weights packed with `code` are stored coded: AVX-512 BF16 and VBMI, and no AMX
 // (whose tiles read raw panels).
 bool cpu_codes_weights();
