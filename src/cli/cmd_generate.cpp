@@ -9,6 +9,7 @@
 #include "cli/parse_ids.h"
 #include "cli/progress_bar.h"
 #include "engine/llm.h"
+#include "server/logprobs_json.h"
 #include "util/error.h"
 #include "util/json_file.h"
 
@@ -145,17 +146,26 @@ int generate_batch(const GenerateOptions& o) {
   }
   for (const GenerateResult& r : results) {
     Json outputs = Json::array();
-    for (const CompletionOutput& c : r.outputs)
+    for (const CompletionOutput& c : r.outputs) {
+      Json logprobs = nullptr;
+      if (c.logprobs) {
+        logprobs = Json::array();
+        for (const PositionLogprobs& p : *c.logprobs) logprobs.push_back(server::position_logprobs_json(p));
+      }
       outputs.push_back({{"index", c.index},
                          {"text", c.text},
                          {"token_ids", c.token_ids},
                          {"finish_reason", c.finish_reason},
-                         {"cumulative_logprob", c.cumulative_logprob ? Json(*c.cumulative_logprob) : Json(nullptr)}});
-    const std::string line_out = dump(Json{{"request_id", r.request_id},
-                                           {"prompt", r.prompt ? Json(*r.prompt) : Json(nullptr)},
-                                           {"prompt_token_ids", r.prompt_token_ids},
-                                           {"outputs", outputs},
-                                           {"num_cached_tokens", r.num_cached_tokens}});
+                         {"cumulative_logprob", c.cumulative_logprob ? Json(*c.cumulative_logprob) : Json(nullptr)},
+                         {"logprobs", logprobs}});
+    }
+    const std::string line_out = dump(
+        Json{{"request_id", r.request_id},
+             {"prompt", r.prompt ? Json(*r.prompt) : Json(nullptr)},
+             {"prompt_token_ids", r.prompt_token_ids},
+             {"prompt_logprobs", r.prompt_logprobs ? server::prompt_logprobs_json(*r.prompt_logprobs) : Json(nullptr)},
+             {"outputs", outputs},
+             {"num_cached_tokens", r.num_cached_tokens}});
     if (o.output)
       file << line_out << '\n';
     else

@@ -64,19 +64,17 @@ Json chat_logprobs_json(const std::vector<PositionLogprobs>& positions, int64_t 
   return Json{{"content", content}};
 }
 
+Json position_logprobs_json(const PositionLogprobs& position) {
+  Json entry = Json::object();
+  for (const auto& [id, lp] : position)
+    entry[std::to_string(id)] = {
+        {"logprob", clamped(lp.logprob)}, {"rank", lp.rank}, {"decoded_token", lp.decoded_token}};
+  return entry;
+}
+
 Json prompt_logprobs_json(const std::vector<std::optional<PositionLogprobs>>& positions) {
   Json out = Json::array();
-  for (const auto& p : positions) {
-    if (!p) {
-      out.push_back(nullptr);
-      continue;
-    }
-    Json entry = Json::object();
-    for (const auto& [id, lp] : *p)
-      entry[std::to_string(id)] = {
-          {"logprob", clamped(lp.logprob)}, {"rank", lp.rank}, {"decoded_token", lp.decoded_token}};
-    out.push_back(std::move(entry));
-  }
+  for (const auto& p : positions) out.push_back(p ? position_logprobs_json(*p) : Json(nullptr));
   return out;
 }
 

@@ -24,7 +24,9 @@ struct LogprobsEntry {
 Json completion_logprobs_json(const std::vector<LogprobsEntry>& entries, bool tokens_as_ids);
 // `top` alternatives per position (top_logprobs), by rank.
 Json chat_logprobs_json(const std::vector<PositionLogprobs>& positions, int64_t top, bool tokens_as_ids);
-// vLLM's prompt_logprobs: per prompt token null (the first) or {"<id>": {logprob, rank, decoded_token}}.
+// One position as vLLM's RequestOutput holds it: {"<id>": {logprob, rank, decoded_token}}.
+Json position_logprobs_json(const PositionLogprobs& position);
+// vLLM's prompt_logprobs: per prompt token null (the first) or position_logprobs_json.
 Json prompt_logprobs_json(const std::vector<std::optional<PositionLogprobs>>& positions);
 
 }  // namespace pagellm::server

@@ -1,6 +1,8 @@
 // `pagellm generate --prompts-file` and `pagellm bench`: the real binary, end to end.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -77,6 +79,54 @@ TEST(GenerateBatch, OutputsFollowInputOrderAndMatchSingleRuns) {
       EXPECT_TRUE(got.contains("num_cached_tokens"));
     }
   }
+}
+
+double log_softmax_at(const Json& logits, int64_t id) {
+  double max = -INFINITY, sum = 0;
+  for (const Json& v : logits) max = std::max(max, v.get<double>());
+  for (const Json& v : logits) sum += std::exp(v.get<double>() - max);
+  return logits[static_cast<size_t>(id)].get<double>() - max - std::log(sum);
+}
+
+// vLLM's logprobs and prompt_logprobs in the output lines, against the float64 reference's logits
+// at every position of a 49-token prompt (stories260K/expected/logits.json).
+TEST(GenerateBatch, LogprobsAndPromptLogprobsMatchTheReferenceLogits) {
+  const Json expected = read_json_file(test::shared_dir() + "/models/stories260K/expected/logits.json");
+  const Json* long_case = nullptr;
+  for (const Json& c : expected["cases"])
+    if (c.contains("all_logits")) long_case = &c;
+  ASSERT_NE(long_case, nullptr);
+  const Json& ids = (*long_case)["prompt_ids"];
+  const std::string in = write_temp(
+      "logprobs.jsonl",
+      Json{{"prompt_token_ids", ids},
+           {"sampling_params", {{"temperature", 0}, {"max_tokens", 1}, {"logprobs", 3}, {"prompt_logprobs", 3}}}}
+              .dump() +
+          "\n");
+  auto r = run_command(pagellm_bin() + " generate -m " + shell_quote(kModel) + " --prompts-file " + shell_quote(in));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json line = json_lines(r.out).at(0);
+  const Json& prompt_logprobs = line["prompt_logprobs"];
+  ASSERT_EQ(prompt_logprobs.size(), ids.size());
+  EXPECT_TRUE(prompt_logprobs[0].is_null());
+  const Json& all = (*long_case)["all_logits"];
+  for (size_t i = 1; i < ids.size(); ++i) {
+    const Json& entry = prompt_logprobs[i];
+    ASSERT_TRUE(entry.contains(std::to_string(ids[i].get<int>()))) << "position " << i << ": no prompt token";
+    EXPECT_GE(entry.size(), 3u);
+    for (const auto& [key, lp] : entry.items())
+      EXPECT_NEAR(lp["logprob"].get<double>(), log_softmax_at(all[i - 1], std::stoll(key)), 1e-4)
+          << "position " << i << " token " << key;
+  }
+  const Json& out = line["outputs"][0];
+  ASSERT_EQ(out["logprobs"].size(), 1u);
+  const std::string chosen = std::to_string(out["token_ids"][0].get<int>());
+  const Json& step = out["logprobs"][0];
+  EXPECT_EQ(step[chosen]["rank"], 1);  // greedy
+  EXPECT_NEAR(step[chosen]["logprob"].get<double>(), out["cumulative_logprob"].get<double>(), 1e-9);
+  for (const auto& [key, lp] : step.items())
+    EXPECT_NEAR(lp["logprob"].get<double>(), log_softmax_at((*long_case)["last_logits"], std::stoll(key)), 1e-4)
+        << "generated token " << key;
 }
 
 TEST(GenerateBatch, PrefixCacheHitsAreReported) {
