@@ -72,10 +72,10 @@ struct QuadPanels {
     scale.resize(static_cast<size_t>(cols * blocks));
     for (auto& v : w) v = static_cast<int8_t>(value(rng));
     for (auto& s : scale) s = d(rng);
-    bytes.resize(static_cast<size_t>(panels * blocks * vnni::kBlockBytes));
+    bytes.resize(static_cast<size_t>(panels * blocks * q8quad::kBlockBytes));
     for (int64_t p = 0; p < panels; ++p)
       for (int64_t b = 0; b < blocks; ++b) {
-        uint8_t* block = bytes.data() + (p * blocks + b) * vnni::kBlockBytes;
+        uint8_t* block = bytes.data() + (p * blocks + b) * q8quad::kBlockBytes;
         for (int c = 0; c < 16; ++c) {
           std::memcpy(block + c * 4, &scale[static_cast<size_t>((p * 16 + c) * blocks + b)], 4);
           for (int g = 0; g < 8; ++g)
@@ -85,7 +85,7 @@ struct QuadPanels {
         }
       }
   }
-  const uint8_t* panel(int64_t p) const { return bytes.data() + p * (k / 32) * vnni::kBlockBytes; }
+  const uint8_t* panel(int64_t p) const { return bytes.data() + p * (k / 32) * q8quad::kBlockBytes; }
 };
 
 // One output of the int8 chain, from the source values.

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/q8_quad_layout.h"
+
 #define PAGELLM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define PAGELLM_AVX2_INLINE PAGELLM_AVX2 inline __attribute__((always_inline))
 
@@ -20,10 +22,6 @@ constexpr int kNumFormats = 5;
 // Zen 1, 256-640 B ran a 110M decode step's projections at 95-96 % of a plain read of their bytes,
 // 1024 B at 92-93 % (docs/perf/avx2.md, session 15).
 constexpr int64_t kPrefetchAhead = 512;
-// The int8 tiles' distance (one panel a tile): a 110M / 0.5B decode step's projections ran at
-// 86-90 / 86-88 % of a plain read of their bytes with 768 B, 78-80 % with 256 or 2048 B, 66-70 %
-// with none (BM_ProjectionChainM1, docs/perf/int8.md).
-constexpr int64_t kInt8PrefetchAhead = 768;
 
 constexpr int64_t pair_bytes(Format f) {
   return f == Format::kF32 ? 128 : f == Format::kQ8_0 ? kQ8BlockBytes / 16 : 64;
@@ -255,12 +253,8 @@ PAGELLM_AVX2 void int8_tile(const Operands& op, const uint8_t* const* panels, co
   const __m256i ones = _mm256_set1_epi16(1);
   const int64_t blocks = op.k / 32;
   for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* block = panel + b * kQ8BlockBytes;
-    if (prefetch) {
-#pragma GCC unroll 9
-      for (int line = 0; line < kQ8BlockBytes / 64; ++line)
-        _mm_prefetch(reinterpret_cast<const char*>(block + line * 64 + kInt8PrefetchAhead), _MM_HINT_T0);
-    }
+    const uint8_t* block = panel + b * q8quad::kBlockBytes;
+    if (prefetch) q8quad::prefetch_ahead(block);
     __m256i sum[MR][1][2];
     zero(sum);
 #pragma GCC unroll 2

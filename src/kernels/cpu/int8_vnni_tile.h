@@ -9,13 +9,9 @@
 
 #include "kernels/cpu/avx2_matmul.h"
 #include "kernels/cpu/panel_out.h"
+#include "kernels/cpu/q8_quad_layout.h"
 
 namespace pagellm::kernels::vnni {
-
-// One block of a panel in the quad layout: 16 f32 scales, then 8 groups of 16 columns x 4 k.
-constexpr int64_t kBlockBytes = 16 * 4 + 32 * 16;
-// Lines of the panel asked for this far ahead of the loads (the AVX2 int8 tiles' distance).
-constexpr int64_t kPrefetchAhead = 768;
 
 // MR rows from m0 times one panel over all of K, stored with the bias into out. A zmm holds one
 // group of the panel (16 columns x 4 consecutive k). vpdpbusd multiplies unsigned by signed bytes,
@@ -32,12 +28,8 @@ PAGELLM_VNNI void int8_tile(const avx2::Operands& op, const uint8_t* panel, cons
   const __m512i plus128 = _mm512_set1_epi8(static_cast<char>(0x80));
   const int64_t blocks = op.k / 32;
   for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* block = panel + b * kBlockBytes;
-    if (prefetch) {
-#pragma GCC unroll 9
-      for (int line = 0; line < kBlockBytes / 64; ++line)
-        _mm_prefetch(reinterpret_cast<const char*>(block + line * 64 + kPrefetchAhead), _MM_HINT_T0);
-    }
+    const uint8_t* block = panel + b * q8quad::kBlockBytes;
+    if (prefetch) q8quad::prefetch_ahead(block);
     __m512i sum[MR];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) sum[r] = _mm512_setzero_si512();
