@@ -2,7 +2,8 @@
 // Rust library, npm @anush008/tokenizers: the reference that produced ../shared/tokenizers'
 // vectors). Random texts, built from the pieces tokenizers get wrong (whitespace runs, contractions,
 // digits, scripts, emoji, combining marks, control characters, added tokens whole and cut), must give
-// the same ids in both add-special modes and the same decodes with and without special tokens.
+// the same ids in both add-special modes and the same decodes with and without special tokens; so
+// must random id sequences.
 // Seeded: PAGELLM_FUZZ_SEED and PAGELLM_FUZZ_CASES override; a failure prints the seed and the text.
 // Run by ctest (PAGELLM_BIN, PAGELLM_SHARED_DIR set).
 import { test } from 'node:test';
@@ -56,16 +57,25 @@ for (const [index, name] of names.entries()) {
         failures.push(`encode+special ${JSON.stringify(text)}: ours ${JSON.stringify(oursSpecial[i])} ` +
           `hf ${JSON.stringify(withSpecial)}`);
     }
+    // Besides the ids of real texts, random id sequences: byte pieces that do not complete a character,
+    // special tokens anywhere, pieces no encoder would put side by side.
+    const random = makeRandom(seed + 100 + index);
+    const vocabSize = 1 + [...Object.values(json.model.vocab), ...(json.added_tokens ?? []).map((t) => t.id)]
+      .reduce((a, b) => Math.max(a, b), 0);
+    const idSequences = refSpecial.concat(Array.from({ length: casesPerTokenizer }, () =>
+      Array.from({ length: 1 + Math.floor(random() * 12) },
+        () => Math.floor(random() * (random() < 0.5 ? 300 : vocabSize)))));
     for (const skip of [false, true]) {
       const decoded = pagellmLines(['detokenize', '-m', path, '--jsonl', ...(skip ? ['--skip-special'] : [])],
-        refSpecial);
-      for (const [i, ids] of refSpecial.entries()) {
+        idSequences);
+      for (const [i, ids] of idSequences.entries()) {
         const ref = await hf.decode(ids, skip);
         if (decoded[i] !== ref)
           failures.push(`decode(skip=${skip}) ${JSON.stringify(ids)}: ours ${JSON.stringify(decoded[i])} ` +
             `hf ${JSON.stringify(ref)}`);
       }
     }
-    assert.deepEqual(failures.slice(0, 10), [], `seed ${seed + index}, ${failures.length} of ${texts.length * 4} differ`);
+    assert.deepEqual(failures.slice(0, 10), [],
+      `seed ${seed + index}, ${failures.length} of ${texts.length * 2 + idSequences.length * 2} differ`);
   });
 }
