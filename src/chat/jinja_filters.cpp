@@ -479,7 +479,7 @@ const std::unordered_map<std::string_view, FilterFn>& filters() {
       {"e", do_escape},
       {"batch", do_batch},
       {"wordcount", do_wordcount},
-      {"attr", [](const Value& v, const CallArgs& a) { return get_attr(v, str_arg(a, 0, "name", "attr")); }},
+      {"attr", [](const Value& v, const CallArgs& a) { return get_attr_only(v, str_arg(a, 0, "name", "attr")); }},
   };
   return table;
 }

@@ -149,6 +149,7 @@ Value arithmetic(BinOp op, const Value& a, const Value& b) {
         if (b.as_int() == -1) return Value::integer(0);
         return Value::integer(a.as_int() - floor_div(a.as_int(), b.as_int()) * b.as_int());
       case BinOp::kPow:
+        if (a.as_double() == 0 && b.as_double() < 0) throw ValueError("0.0 cannot be raised to a negative power");
         if (!flt && b.as_int() >= 0) return Value::integer(checked_pow(a.as_int(), b.as_int()));
         return Value::floating(std::pow(a.as_double(), b.as_double()));
       default:

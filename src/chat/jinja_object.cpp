@@ -312,6 +312,11 @@ Value get_item(const Value& obj, const Value& key) {
   }
 }
 
+Value get_attr_only(const Value& obj, std::string_view name) {
+  if (obj.is_dict() && !is_dict_method(name)) return missing(fmt::format("'dict object' has no attribute '{}'", name));
+  return get_attr(obj, name);
+}
+
 Value get_attr_path(const Value& obj, std::string_view path) {
   Value cur = obj;
   size_t start = 0;

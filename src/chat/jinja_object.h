@@ -9,6 +9,9 @@
 namespace pagellm::jinja {
 
 Value get_attr(const Value& obj, std::string_view name);
+// Jinja2's attr filter: Python's getattr() alone, so a dict's keys are not attributes (only its
+// methods are); other values as get_attr.
+Value get_attr_only(const Value& obj, std::string_view name);
 // obj.name(args) when `name` is a str/dict/list method: called directly, without building a bound method.
 // nullopt when obj has no such method (the caller then falls back to get_attr + call).
 std::optional<Value> call_method(const Value& obj, std::string_view name, const CallArgs& args);

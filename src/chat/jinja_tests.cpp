@@ -11,6 +11,23 @@
 namespace pagellm::jinja {
 namespace {
 
+// Jinja2's lower / upper tests: Python's str(value).islower() / isupper(), true when every cased
+// character is in that case and there is at least one ("" and "123" are neither; a list prints
+// as its repr and is tested as that text).
+bool all_cased_in(const Value& v, bool lower) {
+  const std::string s = v.to_str();
+  bool cased = false;
+  for (size_t pos = 0; pos < s.size();) {
+    const size_t start = pos;
+    text::next_cp(s, pos);
+    const std::string_view c(s.data() + start, pos - start);
+    const bool has_lower_form = text::lower(c) != c, has_upper_form = text::upper(c) != c;
+    if (lower ? has_lower_form : has_upper_form) return false;  // a character of the other case
+    cased = cased || (lower ? has_upper_form : has_lower_form);
+  }
+  return cased;
+}
+
 using TestFn = bool (*)(const Value&, const CallArgs&);
 
 const Value& arg(const CallArgs& args, const char* test) {
@@ -89,8 +106,8 @@ const std::unordered_map<std::string_view, TestFn>& tests() {
          // Identity for the singletons templates compare with (None, True, False); equality otherwise.
          return v.kind() == o.kind() && values_equal(v, o);
        }},
-      {"lower", [](const Value& v, const CallArgs&) { return v.is_string() && text::lower(v.str()) == v.str(); }},
-      {"upper", [](const Value& v, const CallArgs&) { return v.is_string() && text::upper(v.str()) == v.str(); }},
+      {"lower", [](const Value& v, const CallArgs&) { return all_cased_in(v, /*lower=*/true); }},
+      {"upper", [](const Value& v, const CallArgs&) { return all_cased_in(v, /*lower=*/false); }},
       {"escaped", [](const Value&, const CallArgs&) { return false; }},
   };
   return table;

@@ -237,7 +237,8 @@ void Value::append_repr(std::string& out, int depth) const {
   if (depth > kMaxDataDepth) throw ValueError("data nested too deeply to print");
   switch (kind_) {
     case Kind::kUndefined:
-      return;  // an Undefined inside a list would have failed earlier in Python; print empty
+      out += "Undefined";  // jinja2.Undefined's repr, as str() of a list or dict holding one shows it
+      return;
     case Kind::kNone:
       out += "None";
       return;

@@ -64,6 +64,9 @@ TEST(JinjaFilters, Sequences) {
 TEST(JinjaFilters, SelectRejectMap) {
   const Json ctx = {{"items", Json::parse(R"([{"a": 1, "t": "x"}, {"a": 2, "t": "y"}, {"b": 3}])")}};
   EXPECT_EQ(render("{{ items | selectattr('a') | list | length }}", ctx), "2");
+  // attr is getattr() alone: a dict's keys are not attributes, its methods are (Jinja2 3.1's output).
+  EXPECT_EQ(render("{{ {'a': 1}|attr('a') }}|{{ ({'a': 1}|attr('items'))()|list }}|{{ 'ab'|attr('upper')() }}"),
+            "|[('a', 1)]|AB");
   EXPECT_EQ(render("{{ items | rejectattr('a', 'defined') | list }}", ctx), "[{'b': 3}]");
   EXPECT_EQ(render("{{ items | selectattr('t', 'equalto', 'y') | map(attribute='a') | list }}", ctx), "[2]");
   EXPECT_EQ(render("{{ [1,2,3,4] | select('odd') | list }}|{{ [1,2,3,4] | reject('equalto', 2) | list }}"),
@@ -122,6 +125,12 @@ TEST(JinjaTests, AllTests) {
       "TrueFalseTrueTrueTrueTrue");
   EXPECT_EQ(render("{{ 3.0 is odd }}{{ 0.5 is even }}{{ x is callable }}"), "TrueFalseTrue");
   EXPECT_EQ(render("{{ 1 is not none }}{{ 'ab' is lower }}{{ 'AB' is upper }}"), "TrueTrueTrue");
+  // Python's str(value).islower() / isupper(): at least one cased character, none of the other case
+  // (Jinja2 3.1 printed these same values).
+  EXPECT_EQ(render("{{ '' is lower }}|{{ '123' is lower }}|{{ 'abc1' is lower }}|{{ 'aBc' is lower }}|"
+                   "{{ '' is upper }}|{{ ['a', 1] is lower }}|{{ 1 is lower }}|{{ 'ß' is lower }}|"
+                   "{{ 'ǅ' is upper }}|{{ 'ǅ' is lower }}|{{ none is upper }}"),
+            "False|False|True|False|False|True|False|True|False|False|False");
   CallArgs none;
   EXPECT_TRUE(apply_test("defined", Value::integer(1), none));
   EXPECT_FALSE(has_test("nosuch"));
