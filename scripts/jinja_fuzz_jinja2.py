@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Random Jinja templates through pagellm's interpreter (`pagellm chat-template`) and Python's Jinja2,
-set up as tests/chat/template_diff_jinja2.py sets it up (transformers' environment). The templates mix
-literals and context variables through operators, filters, str/dict methods, tests, conditional
-expressions, slicing, if/elif/else, for loops (loop variables, else, inline if), set, namespace,
-macros, raw blocks, comments and whitespace control. Prints how many renders agree, how many both
+set up as tests/chat/template_diff_jinja2.py sets it up (transformers' environment). Half the templates
+are wild (literals and context variables through operators, filters, str/dict methods, tests,
+conditional expressions, slicing, if/elif/else, for loops, set, namespace, macros, raw blocks,
+comments, whitespace control: most fail in both), half typed (variables of known types through
+realistic filters with arguments, methods, tests, set/filter/call blocks, loop controls and loop
+variables, macros with defaults: most render). Prints how many renders agree, how many both
 refuse, and the first few where only one fails or the texts differ. Exit status 1 when any text
 differs or pagellm renders what Jinja2 refuses; templates only pagellm refuses (filters and methods
 it does not implement, such as pprint, striptags, slice, str.partition) are counted, not failed.
@@ -70,7 +72,64 @@ def stmt(d=0):
     return '{# comment #}' + RNG.choice(['\n', ' ', ''])
 def body(d): return ''.join(stmt(d) for _ in range(RNG.randint(1, 2)))
 
-CONTEXT = [{"role": "system", "content": "Sys"}, {"role": "user", "content": "Hi there, a b"}]
+
+# Typed: variables of known types through realistic filters, methods, tests and blocks (set blocks,
+# filter and call blocks, loop controls, macros with defaults), so most templates render.
+# typed pools
+STR = ['s', 'm.content', 'm.role', '"x"', '"Hello World"', '" padded "', 'names|join(",")', '(s ~ "!")', 'words[0]', '"a%sb"|format(n)', '("%d-%s" % (n, s))']
+INT = ['n', 'nums|length', 'nums[0]', '(n + 2)', '(n * 3)', '(n // 2)', '(n % 3)', 'loop_n', 'nums|sum', 'nums|max', 'nums|min', '(names|length)']
+LIST = ['nums', 'names', 'words', 'msgs', 'nums|sort', 'nums|sort(reverse=true)', 'names|reverse|list', 'msgs|selectattr("role", "equalto", "user")|list', 'msgs|map(attribute="role")|list', 'nums|select("odd")|list', 'nums|reject("even")|list', 'names|unique|list', 'msgs|sort(attribute="role")|list', 'nums[1:]', 'nums[::-1]', 'words|batch(2)|list', 'msgs|groupby("role")|list', 'nums|map("string")|list', 'd|dictsort', 'd.items()|list', 'names|map("upper")|list', 'msgs|rejectattr("tool_calls", "defined")|list']
+DICT = ['d', 'msgs[0]', 'cfg', '{"k": n, "v": s}']
+def pick(pool): return RNG.choice(pool)
+def sexpr(): 
+    r = RNG.random()
+    base = pick(STR)
+    if r < 0.3: return base + pick(['|upper', '|lower', '|trim', '|title', '|capitalize', '|replace("o", "0")', '|replace("l", "L", 1)', '|truncate(6, true)', '|center(12)', '|indent(2)', '|indent(2, true)', '|wordcount|string', '|length|string', '|reverse', '|first', '|last', '|string', '.strip()', '.split(" ")|join("_")', '.lstrip(" H")', '.rstrip("d ")', '.upper()', '.replace(" ", "")', '.startswith("H")|string', '[1:4]', '[-3:]', '|wordwrap(5)', '|e'])
+    if r < 0.45: return pick(LIST) + '|join(' + pick(['', '", "', '"|"']) + ')'
+    if r < 0.55: return pick(LIST + DICT) + '|tojson' + pick(['', '(indent=2)', '(sort_keys=true)', '(separators=(",", ":"))'])
+    if r < 0.65: return '(' + pick(INT) + ')|string'
+    if r < 0.7: return pick(LIST) + '|string'
+    if r < 0.75: return pick(DICT) + '|string'
+    return base
+def cond():
+    r = RNG.random()
+    if r < 0.2: return f'{pick(STR)} in {pick(LIST + STR)}'
+    if r < 0.35: return f'{pick(INT)} {pick(["<", ">", "==", "!=", ">=", "<="])} {pick(INT)}'
+    if r < 0.5: return f'{pick(["m", "cfg", "d", "msgs[0]"])}.{pick(["role", "content", "tool_calls", "k", "a", "missing"])} is {pick(["defined", "undefined", "none", "string", "mapping", "sequence", "not none", "not defined"])}'
+    if r < 0.6: return f'{pick(INT)} is {pick(["even", "odd", "divisibleby(3)", "number", "integer"])}'
+    if r < 0.7: return f'not {pick(LIST)}'
+    if r < 0.8: return f'({cond()}) and ({cond()})'
+    if r < 0.9: return f'({cond()}) or ({cond()})'
+    return f'{pick(LIST)}|length > {RNG.randint(0, 4)}'
+def block(d=0):
+    r = RNG.random()
+    ws = lambda: RNG.choice(['', '-'])
+    if d > 2 or r < 0.3: return f'{{{{{ws()} {sexpr()} {ws()}}}}}' + RNG.choice(['', ' ', '\n', '|', '\n  '])
+    if r < 0.45: return f'{{%{ws()} if {cond()} {ws()}%}}{typed_body(d+1)}' + (f'{{%{ws()} elif {cond()} {ws()}%}}{typed_body(d+1)}' if RNG.random() < 0.3 else '') + (f'{{%{ws()} else {ws()}%}}{typed_body(d+1)}' if RNG.random() < 0.4 else '') + f'{{%{ws()} endif {ws()}%}}'
+    if r < 0.62:
+        it = pick(['msgs', 'nums', 'names', 'words', 'd.items()', 'range(n)', 'msgs|reverse', 'nums|sort'])
+        var = 'k, v' if 'items' in it else ('m' if 'msgs' in it else 'x')
+        filt = f' if {cond()}' if RNG.random() < 0.15 else ''
+        lv = pick(['loop.index', 'loop.index0', 'loop.first', 'loop.last', 'loop.length', 'loop.revindex0', 'loop.previtem is defined', 'loop.nextitem is defined', 'loop.cycle("odd", "even")', 'loop.depth', 'loop.changed(' + var.split(',')[0] + ')'])
+        ctl = pick(['', '', '{% if loop.index > 2 %}{% break %}{% endif %}', '{% if loop.first %}{% continue %}{% endif %}'])
+        return f'{{%{ws()} for {var} in {it}{filt} {ws()}%}}{ctl}{{{{ {lv} }}}}{typed_body(d+1)}' + ('{% else %}none' if RNG.random() < 0.15 else '') + f'{{%{ws()} endfor {ws()}%}}'
+    if r < 0.7: return f'{{% set t = {sexpr()} %}}{{{{ t }}}}'
+    if r < 0.76: return '{% set ns = namespace(acc="", c=0) %}{% for x in ' + pick(['nums', 'names', 'msgs']) + ' %}{% set ns.c = ns.c + 1 %}{% set ns.acc = ns.acc ~ loop.index %}{% endfor %}{{ ns.c }}:{{ ns.acc }}'
+    if r < 0.82: return '{% macro show(v, sep=", ", up=false) -%}{{ (v|string|upper if up else v|string) ~ sep }}{%- endmacro %}' + f'{{{{ show({pick(STR)}) }}}}{{{{ show({pick(INT)}, up=true) }}}}{{{{ show({pick(LIST)}, sep="; ") }}}}'
+    if r < 0.86: return '{% set blk %}' + typed_body(d+1) + '{% endset %}[{{ blk|trim }}]'
+    if r < 0.9: return '{% filter upper %}' + typed_body(d+1) + '{% endfilter %}'
+    if r < 0.94: return '{% macro wrap() %}<{{ caller() }}>{% endmacro %}{% call wrap() %}' + typed_body(d+1) + '{% endcall %}'
+    return f'{{{{ {pick(INT)} / {RNG.choice(["2", "4", "3"])} }}}}{{{{ {pick(INT)} ** 2 }}}}{{{{ ({pick(INT)} * 1.5)|round }}}}{{{{ ({pick(INT)} / 7)|round(3) }}}}{{{{ {pick(INT)}|float }}}}'
+def typed_body(d): return ''.join(block(d) for _ in range(RNG.randint(1, 2)))
+
+TYPED_PRELUDE = ('{% set nums = [3, 1, 4, 1, 5] %}{% set n = 4 %}{% set names = ["bob", "Al", "cy", "bob"] %}{% set words = ["w1", "w2", "w3"] %}'
+           '{% set s = "Hello World" %}{% set d = {"b": 2, "a": 1, "c": [1, 2]} %}{% set cfg = {"k": "v", "a": none} %}{% set msgs = messages %}'
+           '{% set m = messages[1] %}{% set loop_n = 2 %}')
+
+CONTEXT = [{"role": "system", "content": "Sys"}, {"role": "user", "content": "Hi  there\n"},
+           {"role": "assistant", "content": "", "tool_calls": [{"type": "function",
+                                                                "function": {"name": "f", "arguments": {"x": 1}}}]},
+           {"role": "user", "content": "ok"}]
 PRELUDE = '{% set xs = [3, 1, 2] %}{% set n = 5 %}{% set s = "a,b,c" %}{% set d = {"a": 1, "b": [1, 2]} %}'
 
 
@@ -89,7 +148,10 @@ def main():
     counts = {"same": 0, "both refuse": 0, "texts differ": 0, "only pagellm refuses": 0, "only Jinja2 refuses": 0}
     shown = []
     for _ in range(a.cases):
-        source = PRELUDE + "".join(stmt() for _ in range(RNG.randint(1, 3)))
+        # Half wild (anything goes: most fail in both), half typed (most render).
+        typed = RNG.random() < 0.5
+        prelude = TYPED_PRELUDE if typed else PRELUDE
+        source = prelude + (typed_body(0) if typed else "".join(stmt() for _ in range(RNG.randint(1, 3))))
         try:
             expected = env.from_string(source).render(messages=copy.deepcopy(CONTEXT), bos_token="<s>",
                                                       eos_token="</s>", add_generation_prompt=False, tools=None,
@@ -106,7 +168,7 @@ def main():
                 else "only pagellm refuses" if ours is None else "same" if ours == expected else "texts differ")
         counts[kind] += 1
         if kind != "same" and kind != "both refuse" and len(shown) < 40:
-            shown.append(f"--- {kind}: {source[len(PRELUDE):]!r}\n  jinja2:  "
+            shown.append(f"--- {kind}: {source[len(prelude):]!r}\n  jinja2:  "
                          f"{repr(expected) if error is None else error}\n  pagellm: "
                          f"{repr(ours) if ours is not None else r.stderr.decode().strip()}")
     print(", ".join(f"{v} {k}" for k, v in counts.items()))

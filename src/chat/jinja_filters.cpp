@@ -6,6 +6,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "chat/jinja_format.h"
 #include "chat/jinja_object.h"
 #include "chat/jinja_tests.h"
 #include "chat/jinja_text.h"
@@ -106,16 +107,22 @@ Value do_join(const Value& seq, const CallArgs& a) {
 Value do_tojson(const Value& v, const CallArgs& a) {
   a.check("tojson", 1, {"indent", "ensure_ascii", "sort_keys", "separators"});
   if (bool_arg(a, 99, "ensure_ascii", false)) throw ValueError("tojson(ensure_ascii=true) is not supported");
-  if (bool_arg(a, 99, "sort_keys", false)) throw ValueError("tojson(sort_keys=true) is not supported");
-  if (opt_arg(a, 99, "separators")) throw ValueError("tojson(separators=...) is not supported");
-  int indent = -1;
-  if (const Value* i = opt_arg(a, 0, "indent")) {
+  JsonStyle style;
+  if (const Value* i = opt_arg(a, 0, "indent"); i && !i->is_none()) {
     if (!i->is_int()) throw ValueError("tojson indent must be an integer");
-    indent = static_cast<int>(std::max<int64_t>(0, i->as_int()));
+    style.indent = static_cast<int>(std::max<int64_t>(0, i->as_int()));
+    style.item_separator = ",";
+  }
+  style.sort_keys = bool_arg(a, 99, "sort_keys", false);
+  if (const Value* s = opt_arg(a, 99, "separators"); s && !s->is_none()) {
+    if (!s->is_list() || s->list_size() != 2 || !s->list_at(0).is_string() || !s->list_at(1).is_string())
+      throw ValueError("tojson separators must be an (item_separator, key_separator) pair of strings");
+    style.item_separator = std::string(s->list_at(0).str());
+    style.key_separator = std::string(s->list_at(1).str());
   }
   if (v.is_undefined()) throw ValueError("Object of type Undefined is not JSON serializable");
   std::string out;
-  v.append_json(out, indent);
+  v.append_json(out, style);
   return Value::string(std::move(out));
 }
 
@@ -300,6 +307,21 @@ Value do_round(const Value& v, const CallArgs& a) {
   return Value::floating(x / scale);
 }
 
+// Jinja2's format filter: `value % args` (or % kwargs as a mapping), Python's printf-style formatting.
+Value do_format(const Value& v, const CallArgs& a) {
+  if (!a.positional.empty() && !a.keyword.empty())
+    throw ValueError("can't handle positional and keyword arguments at the same time");
+  Value args;
+  if (!a.keyword.empty()) {
+    Entries entries;
+    for (const auto& [k, val] : a.keyword) entries.emplace_back(std::string(k), val);
+    args = Value::dict(std::move(entries));
+  } else {
+    args = Value::list(ValueList(a.positional.begin(), a.positional.end()), /*tuple=*/true);
+  }
+  return Value::string(percent_format(str_of(v), args));
+}
+
 Value do_indent(const Value& v, const CallArgs& a) {
   a.check("indent", 3, {"width", "first", "blank"});
   std::string pad;
@@ -312,20 +334,11 @@ Value do_indent(const Value& v, const CallArgs& a) {
   bool blank = bool_arg(a, 2, "blank", false);
   if (!v.is_string())
     throw ValueError(fmt::format("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name()));
-  std::string s = str_of(v);
-  std::vector<std::string_view> lines;
-  std::string_view rest(s);
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    if (nl == std::string_view::npos) {
-      lines.push_back(rest);
-      break;
-    }
-    lines.push_back(rest.substr(0, nl));
-    rest.remove_prefix(nl + 1);
-  }
-  if (lines.empty()) lines.push_back("");
-  std::string out(lines[0]);
+  // Jinja2's do_indent: a newline appended first (its "quirk necessary for splitlines"), so text
+  // ending in a line break keeps it; blank pads empty lines too.
+  const std::string s = str_of(v) + "\n";
+  const std::vector<std::string_view> lines = text::splitlines(s);
+  std::string out(lines.empty() ? std::string_view() : lines[0]);
   for (size_t i = 1; i < lines.size(); ++i) {
     out += '\n';
     if (blank || !lines[i].empty()) out += pad;
@@ -475,6 +488,7 @@ const std::unordered_map<std::string_view, FilterFn>& filters() {
       {"sort", do_sort},
       {"reverse", do_reverse},
       {"indent", do_indent},
+      {"format", do_format},
       {"escape", do_escape},
       {"e", do_escape},
       {"batch", do_batch},

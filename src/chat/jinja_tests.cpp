@@ -66,7 +66,9 @@ const std::unordered_map<std::string_view, TestFn>& tests() {
       // Undefined is iterable (empty) in Jinja, strings and dicts too.
       {"iterable",
        [](const Value& v, const CallArgs&) { return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string(); }},
-      {"sequence", [](const Value& v, const CallArgs&) { return v.is_list() || v.is_dict() || v.is_string(); }},
+      // Undefined too: Jinja2's test asks for len() and __getitem__, which Undefined has.
+      {"sequence",
+       [](const Value& v, const CallArgs&) { return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string(); }},
       {"number", [](const Value& v, const CallArgs&) { return v.is_number(); }},
       {"integer", [](const Value& v, const CallArgs&) { return v.is_int(); }},
       {"float", [](const Value& v, const CallArgs&) { return v.is_float(); }},

@@ -49,6 +49,23 @@ bool is_space(char32_t c) {
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
+std::vector<std::string_view> splitlines(std::string_view s) {
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size();) {
+    const size_t at = i;
+    const char32_t c = next_cp(s, i);
+    const bool line_break = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 ||
+                            c == 0x2028 || c == 0x2029;
+    if (!line_break) continue;
+    lines.push_back(s.substr(start, at - start));
+    if (c == '\r' && i < s.size() && s[i] == '\n') ++i;
+    start = i;
+  }
+  if (start < s.size()) lines.push_back(s.substr(start));
+  return lines;
+}
+
 bool is_printable(char32_t c) {
   if (c == ' ') return true;
   if (c < 0x20 || (c >= 0x7F && c <= 0xA0)) return false;  // Cc, and NBSP (Zs)

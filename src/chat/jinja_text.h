@@ -25,6 +25,9 @@ std::string_view strip(std::string_view s, const std::optional<std::string_view>
 // str.split(sep, maxsplit); sep == nullopt splits on whitespace runs.
 std::vector<std::string> split(std::string_view s, const std::optional<std::string_view>& sep, long maxsplit);
 std::string replace(std::string_view s, std::string_view old_sub, std::string_view new_sub, long count);
+// str.splitlines(): split at \n, \r\n, \r, \v, \f, \x1c-\x1e, \x85, U+2028, U+2029; no empty
+// last line after a final break.
+std::vector<std::string_view> splitlines(std::string_view s);
 
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);

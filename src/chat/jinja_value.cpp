@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "chat/jinja_text.h"
@@ -302,7 +303,8 @@ void newline_indent(std::string& out, int indent, int level) {
 }
 }  // namespace
 
-void Value::append_json(std::string& out, int indent, int level) const {
+void Value::append_json(std::string& out, const JsonStyle& style, int level) const {
+  const int indent = style.indent;
   if (level > kMaxDataDepth) throw ValueError("data nested too deeply for tojson");
   switch (kind_) {
     case Kind::kNone:
@@ -334,9 +336,9 @@ void Value::append_json(std::string& out, int indent, int level) const {
       }
       out += '[';
       for (size_t i = 0; i < n; ++i) {
-        if (i) out += indent >= 0 ? "," : ", ";
+        if (i) out += style.item_separator;
         if (indent >= 0) newline_indent(out, indent, level + 1);
-        list_at(i).append_json(out, indent, level + 1);
+        list_at(i).append_json(out, style, level + 1);
       }
       if (indent >= 0) newline_indent(out, indent, level);
       out += ']';
@@ -348,13 +350,17 @@ void Value::append_json(std::string& out, int indent, int level) const {
         out += "{}";
         return;
       }
+      std::vector<size_t> order(n);
+      for (size_t i = 0; i < n; ++i) order[i] = i;
+      if (style.sort_keys)  // Python sorts str keys by code point: UTF-8 bytes sort the same way
+        std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return dict_key(x) < dict_key(y); });
       out += '{';
       for (size_t i = 0; i < n; ++i) {
-        if (i) out += indent >= 0 ? "," : ", ";
+        if (i) out += style.item_separator;
         if (indent >= 0) newline_indent(out, indent, level + 1);
-        text::append_json_string(out, dict_key(i));
-        out += ": ";
-        dict_value(i).append_json(out, indent, level + 1);
+        text::append_json_string(out, dict_key(order[i]));
+        out += style.key_separator;
+        dict_value(order[i]).append_json(out, style, level + 1);
       }
       if (indent >= 0) newline_indent(out, indent, level);
       out += '}';

@@ -24,6 +24,15 @@ class ValueError : public std::runtime_error {
 };
 
 class Value;
+// json.dumps' layout options as transformers' tojson passes them: indent (< 0: None), the item and
+// key separators (Python's defaults: ", " / ": ", or "," / ": " with an indent), sort_keys.
+struct JsonStyle {
+  int indent = -1;
+  std::string item_separator = ", ";
+  std::string key_separator = ": ";
+  bool sort_keys = false;
+};
+
 struct CallArgs;
 
 using ValueList = std::vector<Value>;
@@ -117,8 +126,8 @@ class Value {
   std::string to_str() const;
   void append_str(std::string& out) const;
   void append_repr(std::string& out, int depth = 0) const;
-  // json.dumps(v, ensure_ascii=False); indent < 0 means None.
-  void append_json(std::string& out, int indent, int level = 0) const;
+  // json.dumps(v, ensure_ascii=False) laid out as `style` says.
+  void append_json(std::string& out, const JsonStyle& style, int level = 0) const;
 
  private:
   Kind kind_ = Kind::kUndefined;

@@ -31,6 +31,15 @@ TEST(JinjaFilters, Strings) {
   EXPECT_EQ(render("{{ 'a b a' | replace('a', 'c') }}|{{ 'aaa' | replace('a', 'b', 2) }}"), "c b c|bba");
   EXPECT_EQ(render("{{ 12 | string }}|{{ none | string }}|{{ [1, 'a'] | string }}"), "12|None|[1, 'a']");
   EXPECT_EQ(render("{{ 'a\nb\n\nc' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}"), "a\n  b\n\n  c|  a\n  b");
+  // format is printf-style % with the filter's arguments (Jinja2 3.1 printed these).
+  EXPECT_EQ(render("[{{ 'a%sb'|format(4) }}][{{ '%d-%s'|format(3, 'x') }}][{{ '%(k)s!'|format(k=5) }}]"
+                   "[{{ '%5.2f'|format(3.14159) }}]"),
+            "[a4b][3-x][5!][ 3.14]");
+  // A final line break stays (Jinja2 appends one before splitlines()); every break splitlines()
+  // knows ends a line; blank pads empty lines (Jinja2 3.1 printed these).
+  EXPECT_EQ(render("[{{ 'a\nb\n'|indent(2) }}][{{ 'a\n\nb'|indent(2, blank=true) }}][{{ ''|indent }}]"
+                   "[{{ 'a\r\nb\x0b' 'c'|indent(1) }}][{{ 'a\n'|indent(2, true, true) }}]"),
+            "[a\n  b\n][a\n  \n  b][][a\n b\n c][  a\n  ]");
   EXPECT_EQ(render("{{ '<a href=\"x\">&\\'</a>' | escape }}|{{ 'x' | e }}"),
             "&lt;a href=&#34;x&#34;&gt;&amp;&#39;&lt;/a&gt;|x");
   EXPECT_EQ(render("{{ {} | wordcount }}|{{ 'a-b c_d' | wordcount }}"), "0|3");
@@ -96,6 +105,12 @@ TEST(JinjaFilters, ToJsonMatchesPythonJsonDumps) {
   EXPECT_EQ(render("{{ {'a': {'b': []}, 'c': [1]} | tojson(indent=2) }}"),
             "{\n  \"a\": {\n    \"b\": []\n  },\n  \"c\": [\n    1\n  ]\n}");
   EXPECT_EQ(render("{{ \"a\\\"b\\\\c\\n\\u0001<&>\" | tojson }}"), R"("a\"b\\c\n\u0001<&>")");
+  // sort_keys (by code point, nested too) and separators, as json.dumps lays them out (Jinja2 with
+  // transformers' tojson printed these).
+  EXPECT_EQ(render("{% set d = {'b': 1, 'a': [1, {'z': 2, 'y': none}], 'é': 'ü'} %}{{ d|tojson(sort_keys=true) }}|"
+                   "{{ d|tojson(separators=(',', ':')) }}|{{ {'b': [1], 'a': 2}|tojson(indent=1, sort_keys=true) }}"),
+            "{\"a\": [1, {\"y\": null, \"z\": 2}], \"b\": 1, \"é\": \"ü\"}|"
+            "{\"b\":1,\"a\":[1,{\"z\":2,\"y\":null}],\"é\":\"ü\"}|{\n \"a\": 2,\n \"b\": [\n  1\n ]\n}");
   // Input JSON keeps its key order (no sort_keys) and big/small floats print like Python.
   const Json ctx = {{"v", Json::parse(R"({"z": 1, "a": 1e16, "m": 0.00001, "n": 1.5})")}};
   EXPECT_EQ(render("{{ v | tojson }}", ctx), R"({"z": 1, "a": 1e+16, "m": 1e-05, "n": 1.5})");
@@ -125,6 +140,9 @@ TEST(JinjaTests, AllTests) {
       "TrueFalseTrueTrueTrueTrue");
   EXPECT_EQ(render("{{ 3.0 is odd }}{{ 0.5 is even }}{{ x is callable }}"), "TrueFalseTrue");
   EXPECT_EQ(render("{{ 1 is not none }}{{ 'ab' is lower }}{{ 'AB' is upper }}"), "TrueTrueTrue");
+  // Undefined is a sequence and iterable in Jinja2 (it has len() and __getitem__), not a mapping.
+  EXPECT_EQ(render("{{ x is sequence }}{{ x is iterable }}{{ x is mapping }}{{ {}.y is sequence }}"),
+            "TrueTrueFalseTrue");
   // Python's str(value).islower() / isupper(): at least one cased character, none of the other case
   // (Jinja2 3.1 printed these same values).
   EXPECT_EQ(render("{{ '' is lower }}|{{ '123' is lower }}|{{ 'abc1' is lower }}|{{ 'aBc' is lower }}|"
