@@ -435,6 +435,59 @@ Value do_abs(const Value& v, const CallArgs&) {
   throw ValueError(fmt::format("bad operand type for abs(): '{}'", v.type_name()));
 }
 
+int64_t int_arg(const CallArgs& a, size_t i, std::string_view name, int64_t dflt, const char* filter) {
+  const Value* v = opt_arg(a, i, name);
+  if (!v) return dflt;
+  if (!v->is_int() && !v->is_bool()) throw ValueError(fmt::format("{}: '{}' must be an integer", filter, name));
+  return v->as_int();
+}
+
+// The first `n` code points of s.
+std::string_view cp_prefix(std::string_view s, int64_t n) {
+  size_t pos = 0;
+  for (int64_t k = 0; k < n && pos < s.size(); ++k) text::next_cp(s, pos);
+  return s.substr(0, pos);
+}
+
+// Python's str.center(width): the extra space of an odd padding goes left when width is odd.
+Value do_center(const Value& v, const CallArgs& a) {
+  a.check("center", 1, {"width"});
+  const std::string s = str_of(v);
+  const int64_t width = int_arg(a, 0, "width", 80, "center");
+  const auto len = static_cast<int64_t>(text::cp_count(s));
+  if (width <= len) return Value::string(s);
+  const int64_t margin = width - len, left = margin / 2 + (margin & width & 1);
+  return Value::string(std::string(static_cast<size_t>(left), ' ') + s +
+                       std::string(static_cast<size_t>(margin - left), ' '));
+}
+
+// Jinja2's truncate (leeway defaulting to its policy's 5): cut to `length` with `end`, at a space
+// unless killwords.
+Value do_truncate(const Value& v, const CallArgs& a) {
+  a.check("truncate", 4, {"length", "killwords", "end", "leeway"});
+  if (!v.is_string() && !v.is_undefined() && !v.is_list() && !v.is_dict())  // Jinja2 takes len() of it as it is
+    throw ValueError(fmt::format("object of type '{}' has no len()", v.type_name()));
+  const std::string s = str_of(v);
+  const int64_t length = int_arg(a, 0, "length", 255, "truncate");
+  const bool killwords = bool_arg(a, 1, "killwords", false);
+  const std::string end = opt_arg(a, 2, "end") ? str_of(*opt_arg(a, 2, "end")) : "...";
+  const int64_t leeway = int_arg(a, 3, "leeway", 5, "truncate");
+  const auto end_len = static_cast<int64_t>(text::cp_count(end));
+  if (length < end_len) throw ValueError(fmt::format("expected length >= {}, got {}", end_len, length));
+  if (leeway < 0) throw ValueError(fmt::format("expected leeway >= 0, got {}", leeway));
+  if (v.is_list() || v.is_dict()) {
+    if (static_cast<int64_t>(v.is_list() ? v.list_size() : v.dict_size()) <= length + leeway) return v;
+    throw ValueError(fmt::format("truncate of a {} longer than length + leeway", v.type_name()));
+  }
+  if (static_cast<int64_t>(text::cp_count(s)) <= length + leeway) return Value::string(s);
+  std::string_view kept = cp_prefix(s, length - end_len);
+  if (!killwords) {
+    const size_t space = kept.rfind(' ');
+    if (space != std::string_view::npos) kept = kept.substr(0, space);
+  }
+  return Value::string(std::string(kept) + end);
+}
+
 Value do_wordcount(const Value& v, const CallArgs&) {
   // Jinja counts runs of \w (letters, digits, underscore).
   std::string s = str_of(v);
@@ -489,6 +542,8 @@ const std::unordered_map<std::string_view, FilterFn>& filters() {
       {"reverse", do_reverse},
       {"indent", do_indent},
       {"format", do_format},
+      {"center", do_center},
+      {"truncate", do_truncate},
       {"escape", do_escape},
       {"e", do_escape},
       {"batch", do_batch},

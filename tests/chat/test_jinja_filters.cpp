@@ -35,6 +35,14 @@ TEST(JinjaFilters, Strings) {
   EXPECT_EQ(render("[{{ 'a%sb'|format(4) }}][{{ '%d-%s'|format(3, 'x') }}][{{ '%(k)s!'|format(k=5) }}]"
                    "[{{ '%5.2f'|format(3.14159) }}]"),
             "[a4b][3-x][5!][ 3.14]");
+  // center is Python's str.center; truncate cuts at a space (or mid-word with killwords) past a
+  // leeway of 5 (Jinja2 3.1 printed these).
+  EXPECT_EQ(render("[{{ 'ab'|center(7) }}][{{ 'abc'|center(6) }}][{{ 'é'|center(4) }}][{{ 'abc'|center(2) }}]"),
+            "[   ab  ][ abc  ][ é  ][abc]");
+  EXPECT_EQ(render("[{{ 'Hello World foo bar'|truncate(9) }}][{{ 'Hello World foo bar'|truncate(9, true) }}]"
+                   "[{{ 'Hello World'|truncate(9) }}][{{ 'Hello World foo'|truncate(5, leeway=0) }}]"
+                   "[{{ 'abcdefghijkl'|truncate(6, leeway=0, end='!') }}]"),
+            "[Hello...][Hello ...][Hello World][He...][abcde!]");
   // A final line break stays (Jinja2 appends one before splitlines()); every break splitlines()
   // knows ends a line; blank pads empty lines (Jinja2 3.1 printed these).
   EXPECT_EQ(render("[{{ 'a\nb\n'|indent(2) }}][{{ 'a\n\nb'|indent(2, blank=true) }}][{{ ''|indent }}]"
