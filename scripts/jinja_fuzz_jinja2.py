@@ -29,6 +29,20 @@ from template_diff_jinja2 import make_environment  # noqa: E402
 
 RNG = random.Random(1)
 
+def ws():
+    return RNG.choice(["", "-"])
+
+
+def if_block(condition, body, d, elif_chance, else_chance):
+    """{% if %} with an optional elif and else, bodies from body(d + 1), whitespace control at random."""
+    out = f"{{%{ws()} if {condition()} {ws()}%}}{body(d + 1)}"
+    if RNG.random() < elif_chance:
+        out += f"{{%{ws()} elif {condition()} {ws()}%}}{body(d + 1)}"
+    if RNG.random() < else_chance:
+        out += f"{{%{ws()} else {ws()}%}}{body(d + 1)}"
+    return out + f"{{%{ws()} endif {ws()}%}}"
+
+
 def lit(d=0):
     r = RNG.random()
     if r < 0.1: return RNG.choice(['"abc"', "'x y'", '""', '"A b C"', '" pad "', '"a,b,c"', '"\\n"', '"héllo"', "'it''s'"[:6]+"'"])
@@ -55,9 +69,8 @@ def expr(d=0):
     return f'({expr(d+1)})[{idx}]'
 def stmt(d=0):
     r = RNG.random()
-    ws = lambda: RNG.choice(['', '-']) 
     if d > 2 or r < 0.35: return f'{{{{{ws()} {expr()} {ws()}}}}}' + RNG.choice(['', ' ', '\n', 'txt', '\n  '])
-    if r < 0.5: return f'{{%{ws()} if {expr()} {ws()}%}}{body(d+1)}' + (f'{{% elif {expr()} %}}{body(d+1)}' if RNG.random() < 0.3 else '') + (f'{{% else %}}{body(d+1)}' if RNG.random() < 0.5 else '') + f'{{%{ws()} endif {ws()}%}}'
+    if r < 0.5: return if_block(expr, body, d, 0.3, 0.5)
     if r < 0.65: 
         it = RNG.choice(['xs', 'messages', 'd.items()', 'range(3)', 's', '[1,2,3]', 'd', '"ab"'])
         var = 'k, v' if 'items' in it else 'x'
@@ -103,9 +116,8 @@ def cond():
     return f'{pick(LIST)}|length > {RNG.randint(0, 4)}'
 def block(d=0):
     r = RNG.random()
-    ws = lambda: RNG.choice(['', '-'])
     if d > 2 or r < 0.3: return f'{{{{{ws()} {sexpr()} {ws()}}}}}' + RNG.choice(['', ' ', '\n', '|', '\n  '])
-    if r < 0.45: return f'{{%{ws()} if {cond()} {ws()}%}}{typed_body(d+1)}' + (f'{{%{ws()} elif {cond()} {ws()}%}}{typed_body(d+1)}' if RNG.random() < 0.3 else '') + (f'{{%{ws()} else {ws()}%}}{typed_body(d+1)}' if RNG.random() < 0.4 else '') + f'{{%{ws()} endif {ws()}%}}'
+    if r < 0.45: return if_block(cond, typed_body, d, 0.3, 0.4)
     if r < 0.62:
         it = pick(['msgs', 'nums', 'names', 'words', 'd.items()', 'range(n)', 'msgs|reverse', 'nums|sort'])
         var = 'k, v' if 'items' in it else ('m' if 'msgs' in it else 'x')
