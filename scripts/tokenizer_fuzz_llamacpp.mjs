@@ -48,9 +48,15 @@ for (const [k, file] of files.entries()) {
     { input: texts.map((t) => JSON.stringify(t)).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`pagellm tokenize -m ${modelPath} failed: ${r.stderr}`);
   const ours = r.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  // llama.cpp's ids of the texts, then random id sequences (byte pieces completing no character,
+  // special tokens anywhere), all decoded by both.
   const refIds = texts.map((text) => Array.from(model.tokenize(text, true)));
+  const random = makeRandom(seed + 1000 + k);
+  const vocabSize = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
+  const idSequences = refIds.concat(Array.from({ length: cases }, () =>
+    Array.from({ length: 1 + Math.floor(random() * 10) }, () => Math.floor(random() * (random() < 0.5 ? 300 : vocabSize)))));
   const d = spawnSync(pagellm, ['detokenize', '-m', modelPath, '--jsonl'],
-    { input: refIds.map((ids) => JSON.stringify(ids)).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
+    { input: idSequences.map((ids) => JSON.stringify(ids)).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
   if (d.status !== 0) throw new Error(`pagellm detokenize -m ${modelPath} failed: ${d.stderr}`);
   const ourTexts = d.stdout.trim().split('\n').map((line) => JSON.parse(line));
   const shown = [];
@@ -59,6 +65,8 @@ for (const [k, file] of files.entries()) {
     const ref = refIds[i];
     if (JSON.stringify(ref) !== JSON.stringify(ours[i]) && ++bad <= 3)
       shown.push(`  encode ${JSON.stringify(text)}\n    pagellm   ${JSON.stringify(ours[i])}\n    llama.cpp ${JSON.stringify(ref)}`);
+  }
+  for (const [i, ref] of idSequences.entries()) {
     const refText = model.detokenize(ref, true);
     if (refText === ourTexts[i]) continue;
     if (llamacppCleanSpaces(ourTexts[i]) === refText) {
@@ -68,7 +76,7 @@ for (const [k, file] of files.entries()) {
     if (++badDecode <= 3)
       shown.push(`  decode ${JSON.stringify(ref)}\n    pagellm   ${JSON.stringify(ourTexts[i])}\n    llama.cpp ${JSON.stringify(refText)}`);
   }
-  console.log(`${file}: encode ${bad}/${cases}, decode ${badDecode}/${cases} differ, ` +
+  console.log(`${file}: encode ${bad}/${cases}, decode ${badDecode}/${idSequences.length} differ, ` +
     `${cleanedOnly} decodes only by llama.cpp's space clean-up (seed ${seed + k})`);
   bad += badDecode;
   for (const s of shown) console.log(s);

@@ -39,15 +39,19 @@ int hex_digit(char c) {
 
 // <0xXX> tokens become bytes; a run of them that is not valid UTF-8 becomes one U+FFFD per
 // byte token (HF's ByteFallback).
+// <0xXX> pieces to bytes. HF turns a run of them that is not valid UTF-8 into one U+FFFD per
+// byte; `raw` keeps the bytes (llama.cpp's token_to_piece), and Tokenizer::decode then replaces
+// each maximal invalid subpart, as a UTF-8 reader of llama.cpp's output does.
 class ByteFallback : public Decoder {
  public:
+  explicit ByteFallback(bool raw = false) : raw_(raw) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::vector<std::string> out;
     std::string bytes;
     size_t nbytes = 0;
     auto flush = [&] {
       if (!nbytes) return;
-      if (is_valid_utf8(bytes)) {
+      if (raw_ || is_valid_utf8(bytes)) {
         out.push_back(bytes);
       } else {
         for (size_t i = 0; i < nbytes; ++i) out.emplace_back("\xEF\xBF\xBD");
@@ -67,6 +71,9 @@ class ByteFallback : public Decoder {
     flush();
     tokens.swap(out);
   }
+
+ private:
+  bool raw_;
 };
 
 class Fuse : public Decoder {
@@ -157,10 +164,10 @@ class Sequence : public Decoder {
 
 std::unique_ptr<Decoder> make_byte_level_decoder() { return std::make_unique<ByteLevel>(); }
 
-std::unique_ptr<Decoder> make_sentencepiece_decoder(bool strip_leading) {
+std::unique_ptr<Decoder> make_sentencepiece_decoder(bool strip_leading, bool raw_bytes) {
   std::vector<std::unique_ptr<Decoder>> items;
   items.push_back(std::make_unique<Replace>("\xE2\x96\x81", " "));
-  items.push_back(std::make_unique<ByteFallback>());
+  items.push_back(std::make_unique<ByteFallback>(raw_bytes));
   items.push_back(std::make_unique<Fuse>());
   if (strip_leading) items.push_back(std::make_unique<Strip>(" ", 1, 0));
   return std::make_unique<Sequence>(std::move(items));

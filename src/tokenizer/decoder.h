@@ -20,6 +20,8 @@ std::unique_ptr<Decoder> make_decoder(const Json& j);  // nullptr for null JSON
 // Building blocks for GGUF vocab pipelines.
 std::unique_ptr<Decoder> make_byte_level_decoder();
 // SentencePiece: "▁" -> " ", <0xXX> bytes, fuse, drop one leading space when strip_leading.
-std::unique_ptr<Decoder> make_sentencepiece_decoder(bool strip_leading);
+// raw_bytes: byte pieces stay bytes even where they are not valid UTF-8 (llama.cpp), instead of
+// HF's one U+FFFD per byte of such a run.
+std::unique_ptr<Decoder> make_sentencepiece_decoder(bool strip_leading, bool raw_bytes = false);
 
 }  // namespace pagellm::tok

@@ -118,7 +118,7 @@ struct GgufLoader {
       Json replace = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}};
       t->normalizer_ = make_normalizer(replace);
       t->spm_space_prefix_ = v.add_space_prefix.value_or(true);
-      t->decoder_ = make_sentencepiece_decoder(t->spm_space_prefix_);
+      t->decoder_ = make_sentencepiece_decoder(t->spm_space_prefix_, /*raw_bytes=*/true);
       add_bos = v.add_bos.value_or(true);
     } else if (v.model == "gpt2") {
       std::vector<std::pair<std::string, std::string>> merges;
@@ -151,7 +151,7 @@ struct GgufLoader {
     } else if (v.model == "bert") {
       t->model_ = std::make_unique<WpmModel>(std::move(vocab), v.unk_id);
       // llama.cpp drops the leading space of a decode only when the vocabulary adds one.
-      t->decoder_ = make_sentencepiece_decoder(v.add_space_prefix.value_or(false));
+      t->decoder_ = make_sentencepiece_decoder(v.add_space_prefix.value_or(false), /*raw_bytes=*/true);
       // BERT wraps a sequence in [CLS] ... [SEP].
       if (v.cls_id >= 0 && v.add_bos.value_or(true)) t->prefix_ids_.push_back(v.cls_id);
       if (v.sep_id >= 0 && v.add_eos.value_or(true)) t->suffix_ids_.push_back(v.sep_id);

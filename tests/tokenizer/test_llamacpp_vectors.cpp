@@ -155,6 +155,18 @@ TEST(LlamaCppVectors, CasesFoundByDifferentialFuzzing) {
   }
 }
 
+// Byte pieces that are not valid UTF-8 decode as llama.cpp writes them (the raw bytes), read with
+// each maximal invalid subpart replaced, not as HF's one U+FFFD per byte of the run. Expected
+// strings are node-llama-cpp's detokenize of these ids (found by random id sequences).
+TEST(LlamaCppVectors, InvalidByteRunsDecodeAsLlamaCppWritesThem) {
+  auto gguf = GgufFile::open((vocab_dir() / "ggml-vocab-llama-spm.gguf").string());
+  auto tok = Tokenizer::from_gguf(*gguf);
+  const std::vector<int32_t> a = {144, 48, 165}, b = {9, 162, 18594}, c = {1, 3, 228, 189, 163, 228};
+  EXPECT_EQ(tok->decode(a, false), "\xEF\xBF\xBD-\xEF\xBF\xBD");  // 8D 2D A2: the '-' survives
+  EXPECT_EQ(tok->decode(b, false), "\x06\xEF\xBF\xBDimos");
+  EXPECT_EQ(tok->decode(c, false), std::string("<s>") + '\0' + "\xE1\xBA\xA0\xEF\xBF\xBD");
+}
+
 TEST(LlamaCppVectors, NoGgufAgainstTokenizerJson) {
   const std::map<std::string, std::string> pairs = {
       {"ggml-vocab-llama-bpe", "llama-3-8b-instruct"},
