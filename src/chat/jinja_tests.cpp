@@ -28,6 +28,12 @@ bool all_cased_in(const Value& v, bool lower) {
   return cased;
 }
 
+// Jinja2's iterable and sequence tests (iter(), or len() and __getitem__): lists, dicts, strings, and
+// Undefined, which is iterable and sized (empty), as Jinja2's Undefined is.
+bool is_container(const Value& v, const CallArgs&) {
+  return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string();
+}
+
 using TestFn = bool (*)(const Value&, const CallArgs&);
 
 const Value& arg(const CallArgs& args, const char* test) {
@@ -63,12 +69,8 @@ const std::unordered_map<std::string_view, TestFn>& tests() {
       {"none", [](const Value& v, const CallArgs&) { return v.is_none(); }},
       {"string", [](const Value& v, const CallArgs&) { return v.is_string(); }},
       {"mapping", [](const Value& v, const CallArgs&) { return v.is_dict(); }},
-      // Undefined is iterable (empty) in Jinja, strings and dicts too.
-      {"iterable",
-       [](const Value& v, const CallArgs&) { return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string(); }},
-      // Undefined too: Jinja2's test asks for len() and __getitem__, which Undefined has.
-      {"sequence",
-       [](const Value& v, const CallArgs&) { return v.is_undefined() || v.is_list() || v.is_dict() || v.is_string(); }},
+      {"iterable", is_container},
+      {"sequence", is_container},
       {"number", [](const Value& v, const CallArgs&) { return v.is_number(); }},
       {"integer", [](const Value& v, const CallArgs&) { return v.is_int(); }},
       {"float", [](const Value& v, const CallArgs&) { return v.is_float(); }},
