@@ -154,7 +154,8 @@ def main():
     RNG.seed(a.seed)
     warnings.simplefilter("ignore")  # Python's "not subscriptable" SyntaxWarnings on literal subscripts
     env = make_environment()
-    work = tempfile.mkdtemp(prefix="pagellm_jinja_fuzz_")
+    work_dir = tempfile.TemporaryDirectory(prefix="pagellm_jinja_fuzz_")  # removed when the script ends
+    work = work_dir.name
     messages_path = os.path.join(work, "messages.json")
     json.dump(CONTEXT, open(messages_path, "w"))
     counts = {"same": 0, "both refuse": 0, "texts differ": 0, "only pagellm refuses": 0, "only Jinja2 refuses": 0}

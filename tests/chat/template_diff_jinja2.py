@@ -115,7 +115,8 @@ def main():
     templates = json.load(open(f"{base}/templates.json", encoding="utf-8"))["templates"]
     tools = json.load(open(f"{base}/goldens.json", encoding="utf-8"))["tools"]
     env = make_environment()
-    work = tempfile.mkdtemp(prefix="pagellm_chat_diff_")
+    work_dir = tempfile.TemporaryDirectory(prefix="pagellm_chat_diff_")  # removed when the script ends
+    work = work_dir.name
     tools_path = f"{work}/tools.json"
     json.dump(tools, open(tools_path, "w", encoding="utf-8"))
     failures, renders, raised = [], 0, 0
