@@ -2,11 +2,11 @@
 // library, loading each vocabulary alone): random texts from tests/node/random_text.mjs, encoded
 // with special-token parsing on and no BOS by both, and llama.cpp's ids decoded (special tokens
 // shown) by both; prints, per vocabulary, how many differ and the first few. Exit status 1 when any differ. Run through scripts/tokenizer_fuzz_llamacpp.sh.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { makeRandom, makeTextGenerator } from '../tests/node/random_text.mjs';
+import { pagellmJsonLines } from '../tests/node/pagellm_jsonl.mjs';
+import { makeRandom, makeTextGenerator, randomIdSequences } from '../tests/node/random_text.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -44,21 +44,14 @@ for (const [k, file] of files.entries()) {
   const model = await llama.loadModel({ modelPath, vocabOnly: true });
   const next = makeTextGenerator(makeRandom(seed + k), specials);
   const texts = Array.from({ length: cases }, next);
-  const r = spawnSync(pagellm, ['tokenize', '-m', modelPath, '--jsonl', '--no-special'],
-    { input: texts.map((t) => JSON.stringify(t)).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`pagellm tokenize -m ${modelPath} failed: ${r.stderr}`);
-  const ours = r.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const ours = pagellmJsonLines(pagellm, ['tokenize', '-m', modelPath, '--jsonl', '--no-special'], texts);
   // llama.cpp's ids of the texts, then random id sequences (byte pieces completing no character,
   // special tokens anywhere), all decoded by both.
   const refIds = texts.map((text) => Array.from(model.tokenize(text, true)));
   const random = makeRandom(seed + 1000 + k);
   const vocabSize = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
-  const idSequences = refIds.concat(Array.from({ length: cases }, () =>
-    Array.from({ length: 1 + Math.floor(random() * 10) }, () => Math.floor(random() * (random() < 0.5 ? 300 : vocabSize)))));
-  const d = spawnSync(pagellm, ['detokenize', '-m', modelPath, '--jsonl'],
-    { input: idSequences.map((ids) => JSON.stringify(ids)).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (d.status !== 0) throw new Error(`pagellm detokenize -m ${modelPath} failed: ${d.stderr}`);
-  const ourTexts = d.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const idSequences = refIds.concat(randomIdSequences(random, cases, vocabSize, 10));
+  const ourTexts = pagellmJsonLines(pagellm, ['detokenize', '-m', modelPath, '--jsonl'], idSequences);
   const shown = [];
   let bad = 0, badDecode = 0, cleanedOnly = 0;
   for (const [i, text] of texts.entries()) {

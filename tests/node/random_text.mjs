@@ -61,3 +61,11 @@ export function makeTextGenerator(random, addedTokens) {
     return s;
   };
 }
+
+// `count` id sequences of 1 to maxLength ids, half of the ids below 300 (byte pieces and special
+// tokens in the vocabularies here), the rest anywhere below vocabSize: pieces no encoder would put
+// side by side, byte runs that complete no character.
+export function randomIdSequences(random, count, vocabSize, maxLength) {
+  return Array.from({ length: count }, () => Array.from({ length: 1 + Math.floor(random() * maxLength) },
+    () => Math.floor(random() * (random() < 0.5 ? 300 : vocabSize))));
+}

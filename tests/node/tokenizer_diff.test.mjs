@@ -8,10 +8,10 @@
 // Run by ctest (PAGELLM_BIN, PAGELLM_SHARED_DIR set).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { makeRandom, makeTextGenerator } from './random_text.mjs';
+import { pagellmJsonLines } from './pagellm_jsonl.mjs';
+import { makeRandom, makeTextGenerator, randomIdSequences } from './random_text.mjs';
 
 const require = createRequire(import.meta.url);
 const { Tokenizer } = require('@anush008/tokenizers');
@@ -20,17 +20,6 @@ const bin = process.env.PAGELLM_BIN;
 const shared = process.env.PAGELLM_SHARED_DIR;
 const seed = Number(process.env.PAGELLM_FUZZ_SEED ?? 20261206);
 const casesPerTokenizer = Number(process.env.PAGELLM_FUZZ_CASES ?? 300);
-
-// One pagellm process a mode: JSON lines in, JSON lines out.
-function pagellmLines(args, lines) {
-  const r = spawnSync(bin, args, { input: lines.map((l) => JSON.stringify(l)).join('\n') + '\n',
-    maxBuffer: 1 << 28, encoding: 'utf8' });
-  assert.equal(r.status, 0, `pagellm ${args.join(' ')} failed: ${r.stderr}`);
-  const out = r.stdout.split('\n');
-  out.pop();
-  assert.equal(out.length, lines.length);
-  return out.map((l) => JSON.parse(l));
-}
 
 const names = ['gpt2', 'mistral-7b-v0.1', 'mistral-7b-v0.1-legacy', 'llama-3-8b-instruct', 'qwen3'];
 
@@ -43,8 +32,8 @@ for (const [index, name] of names.entries()) {
     const texts = Array.from({ length: casesPerTokenizer }, next);
     const hf = Tokenizer.fromFile(path);
 
-    const ours = pagellmLines(['tokenize', '-m', path, '--jsonl', '--no-special'], texts);
-    const oursSpecial = pagellmLines(['tokenize', '-m', path, '--jsonl'], texts);
+    const ours = pagellmJsonLines(bin, ['tokenize', '-m', path, '--jsonl', '--no-special'], texts);
+    const oursSpecial = pagellmJsonLines(bin, ['tokenize', '-m', path, '--jsonl'], texts);
     const refSpecial = [];
     const failures = [];
     for (const [i, text] of texts.entries()) {
@@ -62,11 +51,9 @@ for (const [index, name] of names.entries()) {
     const random = makeRandom(seed + 100 + index);
     const vocabSize = 1 + [...Object.values(json.model.vocab), ...(json.added_tokens ?? []).map((t) => t.id)]
       .reduce((a, b) => Math.max(a, b), 0);
-    const idSequences = refSpecial.concat(Array.from({ length: casesPerTokenizer }, () =>
-      Array.from({ length: 1 + Math.floor(random() * 12) },
-        () => Math.floor(random() * (random() < 0.5 ? 300 : vocabSize)))));
+    const idSequences = refSpecial.concat(randomIdSequences(random, casesPerTokenizer, vocabSize, 12));
     for (const skip of [false, true]) {
-      const decoded = pagellmLines(['detokenize', '-m', path, '--jsonl', ...(skip ? ['--skip-special'] : [])],
+      const decoded = pagellmJsonLines(bin, ['detokenize', '-m', path, '--jsonl', ...(skip ? ['--skip-special'] : [])],
         idSequences);
       for (const [i, ids] of idSequences.entries()) {
         const ref = await hf.decode(ids, skip);
