@@ -521,17 +521,16 @@ class Interpreter {
   [[gnu::noinline]] Value eval_dict(const Expr& e, const ScopePtr& scope) {
     Entries entries;
     for (size_t i = 0; i + 1 < e.items.size(); i += 2) {
-      Value k = eval(*e.items[i], scope);
-      if (!k.is_string()) throw ValueError(fmt::format("dict keys must be strings here, got {}", k.type_name()));
+      const std::string k = dict_key_of(eval(*e.items[i], scope));
       Value v = eval(*e.items[i + 1], scope);
       bool replaced = false;
       for (auto& [ek, ev] : entries) {
-        if (ek == k.str()) {
+        if (ek == k) {
           ev = v;
           replaced = true;
         }
       }
-      if (!replaced) entries.emplace_back(std::string(k.str()), std::move(v));
+      if (!replaced) entries.emplace_back(k, std::move(v));
     }
     return Value::dict(std::move(entries));
   }

@@ -144,8 +144,7 @@ Value dict_method(const Value& d, std::string_view name, const CallArgs& args) {
     const Value* key = args.get(0, "key");
     if (!key) throw ValueError("get expected at least 1 argument, got 0");
     const Value* def = args.get(1, "default");
-    if (key->is_string())
-      if (auto v = d.dict_get(key->str())) return *v;
+    if (auto v = d.dict_get(*key)) return *v;
     return def ? *def : Value::none();
   }
   throw ValueError(fmt::format("'dict' object has no attribute '{}'", name));
@@ -210,6 +209,15 @@ Value loop_attr(const Value& obj, std::string_view name) {
     return Value::callable("loop.cycle", [obj](const CallArgs& args) {
       if (args.positional.empty()) throw ValueError("no items for cycling given");
       return args.positional[obj.as_loop().index0 % args.positional.size()];
+    });
+  }
+  if (name == "changed") {
+    return Value::callable("loop.changed", [obj](const CallArgs& args) {
+      LoopData& state = obj.as_loop();
+      if (state.last_changed_args && values_equal(Value::list(*state.last_changed_args), Value::list(args.positional)))
+        return Value::boolean(false);
+      state.last_changed_args = std::make_shared<ValueList>(args.positional);
+      return Value::boolean(true);
     });
   }
   return Value::undefined(fmt::format("'LoopContext' object has no attribute '{}'", name));
@@ -280,7 +288,8 @@ Value get_item(const Value& obj, const Value& key) {
         if (auto v = obj.dict_get(key.str())) return *v;
         return missing(fmt::format("'dict object' has no attribute '{}'", key.str()));
       }
-      return missing(fmt::format("'dict object' has no key {}", key.to_str()));
+      if (auto v = obj.dict_get(key)) return *v;
+      return missing(fmt::format("'dict object' has no element {}", key.to_str()));
     case Value::Kind::kList:
       if (key.is_int() || key.is_bool()) {
         int64_t i = normalize_index(key.as_int(), obj.list_size());
@@ -432,10 +441,7 @@ bool contains(const Value& haystack, const Value& needle) {
         if (values_equal(haystack.list_at(i), needle)) return true;
       return false;
     case Value::Kind::kDict:
-      if (needle.is_list() && !needle.is_tuple()) throw ValueError("unhashable type: 'list'");
-      if (needle.is_dict()) throw ValueError("unhashable type: 'dict'");
-      if (!needle.is_string()) return false;
-      return haystack.dict_get(needle.str()).has_value();
+      return haystack.dict_get(needle).has_value();
     case Value::Kind::kNamespace:
     default:
       throw ValueError(fmt::format("argument of type '{}' is not iterable", haystack.type_name()));

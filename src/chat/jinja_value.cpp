@@ -138,8 +138,46 @@ std::string_view Value::dict_key(size_t i) const {
   if (json_) return (json_->get_ref<const Json::object_t&>().begin() + static_cast<std::ptrdiff_t>(i))->first;
   return (*static_cast<const Entries*>(obj_.get()))[i].first;
 }
-Value Value::dict_key_value(size_t i) const {
-  return json_ ? string_ref(dict_key(i)) : string(std::string(dict_key(i)));
+Value Value::dict_key_value(size_t i) const { return json_ ? string_ref(dict_key(i)) : dict_key_from(dict_key(i)); }
+
+namespace {
+constexpr char kNonStringKey = '\xff';
+}  // namespace
+
+std::string dict_key_of(const Value& key) {
+  switch (key.kind()) {
+    case Value::Kind::kString:
+      return std::string(key.str());
+    case Value::Kind::kNone:
+      return std::string{kNonStringKey, 'N'};
+    case Value::Kind::kBool:
+    case Value::Kind::kInt:
+      return std::string{kNonStringKey, 'i'} + std::to_string(key.as_int());
+    case Value::Kind::kFloat: {
+      const double d = key.as_double();
+      if (d == std::floor(d) && std::fabs(d) < 9.2e18)  // hash(2.0) == hash(2)
+        return std::string{kNonStringKey, 'i'} + std::to_string(static_cast<int64_t>(d));
+      return std::string{kNonStringKey, 'f'} + text::float_repr(d);
+    }
+    case Value::Kind::kList:
+      if (key.is_tuple()) throw ValueError("tuples as dict keys are not supported");
+      [[fallthrough]];
+    default:
+      throw ValueError(fmt::format("unhashable type: '{}'", key.type_name()));
+  }
+}
+
+Value dict_key_from(std::string_view encoded) {
+  if (encoded.size() < 2 || encoded[0] != kNonStringKey) return Value::string(std::string(encoded));
+  const std::string payload(encoded.substr(2));
+  switch (encoded[1]) {
+    case 'N':
+      return Value::none();
+    case 'i':
+      return Value::integer(std::stoll(payload));
+    default:
+      return Value::floating(std::strtod(payload.c_str(), nullptr));
+  }
 }
 Value Value::dict_value(size_t i) const {
   if (json_)
@@ -155,6 +193,19 @@ std::optional<Value> Value::dict_get(std::string_view key) const {
   for (const auto& [k, v] : *static_cast<const Entries*>(obj_.get()))
     if (k == key) return v;
   return std::nullopt;
+}
+
+std::optional<Value> Value::dict_get(const Value& key) const {
+  switch (key.kind()) {
+    case Kind::kUndefined:  // hashable in Python, but never a key of ours
+    case Kind::kNamespace:
+    case Kind::kCallable:
+    case Kind::kLoop:
+      return std::nullopt;
+    default:
+      if (key.is_tuple()) return std::nullopt;
+      return dict_get(dict_key_of(key));  // lists and dicts raise: unhashable
+  }
 }
 
 Entries& Value::namespace_attrs() const { return *static_cast<Entries*>(const_cast<void*>(obj_.get())); }
@@ -271,7 +322,7 @@ void Value::append_repr(std::string& out, int depth) const {
       const size_t n = dict_size();
       for (size_t i = 0; i < n; ++i) {
         if (i) out += ", ";
-        out += text::str_repr(dict_key(i));
+        dict_key_value(i).append_repr(out, depth + 1);
         out += ": ";
         dict_value(i).append_repr(out, depth + 1);
       }
@@ -352,13 +403,18 @@ void Value::append_json(std::string& out, const JsonStyle& style, int level) con
       }
       std::vector<size_t> order(n);
       for (size_t i = 0; i < n; ++i) order[i] = i;
-      if (style.sort_keys)  // Python sorts str keys by code point: UTF-8 bytes sort the same way
-        std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return dict_key(x) < dict_key(y); });
+      if (style.sort_keys)  // as Python: str keys by code point, numbers by value, a mix raises TypeError
+        std::stable_sort(order.begin(), order.end(),
+                         [&](size_t x, size_t y) { return compare_values(dict_key_value(x), dict_key_value(y)) < 0; });
       out += '{';
       for (size_t i = 0; i < n; ++i) {
         if (i) out += style.item_separator;
         if (indent >= 0) newline_indent(out, indent, level + 1);
-        text::append_json_string(out, dict_key(order[i]));
+        const Value key = dict_key_value(order[i]);  // json.dumps writes a non-str key as its JSON text, quoted
+        if (key.is_string())
+          text::append_json_string(out, key.str());
+        else
+          text::append_json_string(out, key.is_none() ? "null" : key.to_str());
         out += style.key_separator;
         dict_value(order[i]).append_json(out, style, level + 1);
       }

@@ -42,6 +42,7 @@ using Entries = std::vector<std::pair<std::string, Value>>;  // dicts keep inser
 struct LoopData {
   std::shared_ptr<const ValueList> items;
   size_t index0 = 0;
+  std::shared_ptr<ValueList> last_changed_args;  // loop.changed()'s previous arguments; null before its first call
 };
 
 struct Callable {
@@ -113,7 +114,8 @@ class Value {
   std::string_view dict_key(size_t i) const;  // valid while this Value (or its source) lives
   Value dict_key_value(size_t i) const;       // the key as a Value that owns or borrows safely
   Value dict_value(size_t i) const;
-  std::optional<Value> dict_get(std::string_view key) const;
+  std::optional<Value> dict_get(std::string_view key) const;  // key encoded as dict_key_of() does
+  std::optional<Value> dict_get(const Value& key) const;      // nullopt for keys no dict here can hold
 
   Entries& namespace_attrs() const;  // namespaces are the one mutable object templates may write to
   const Callable& as_callable() const;
@@ -151,6 +153,12 @@ struct CallArgs {
   // Rejects surplus positionals and unknown keywords, like Python's TypeError for a bad signature.
   void check(const char* what, size_t max_positional, std::initializer_list<std::string_view> names) const;
 };
+
+// Python dicts may have int, float, bool and None keys (a `{512: 128}` literal, say). Entries hold every key as a
+// string: a str as itself, any other key as 0xFF, a tag and its value, which no UTF-8 text can spell. Keys that are
+// equal in Python (1, 1.0, True) get the same encoding.
+std::string dict_key_of(const Value& key);      // throws ValueError for an unhashable key
+Value dict_key_from(std::string_view encoded);  // the key as a Value again (an int for True)
 
 // Python ==, and ordering for <, >, sort (throws ValueError where Python raises TypeError).
 bool values_equal(const Value& a, const Value& b, int depth = 0);

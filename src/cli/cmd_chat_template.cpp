@@ -20,6 +20,7 @@ struct ChatTemplateOptions {
   bool add_generation_prompt = false;
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;
+  std::optional<std::string> kwargs_json;
 };
 
 int run(const ChatTemplateOptions& o) {
@@ -41,6 +42,12 @@ int run(const ChatTemplateOptions& o) {
   if (!in.messages.is_array()) fail(ErrorCode::kInvalidArgument, "{}: messages must be a JSON array", o.messages_file);
   in.tools = o.tools_file ? read_json_file(*o.tools_file) : Json(nullptr);
   in.add_generation_prompt = o.add_generation_prompt;
+  if (o.kwargs_json) {
+    Json kwargs = Json::parse(*o.kwargs_json, nullptr, /*allow_exceptions=*/false);
+    if (!kwargs.is_object())
+      fail(ErrorCode::kInvalidArgument, "--kwargs must be a JSON object, e.g. '{{\"enable_thinking\": false}}'");
+    in.extra_context = std::move(kwargs);
+  }
   const std::string text = ChatTemplate(source).render(in);
   std::fwrite(text.data(), 1, text.size(), stdout);
   return 0;
@@ -58,6 +65,8 @@ CommandFn register_chat_template(CLI::App& app) {
   cmd->add_flag("--add-generation-prompt", o->add_generation_prompt, "End with the assistant turn's opening");
   cmd->add_option("--bos-token", o->bos_token, "bos_token variable (default: the model's)");
   cmd->add_option("--eos-token", o->eos_token, "eos_token variable (default: the model's)");
+  cmd->add_option("--kwargs", o->kwargs_json,
+                  "JSON object of extra template variables, as the API's chat_template_kwargs (e.g. enable_thinking)");
   cmd->callback([model, file] {
     if (model->count() + file->count() == 0) throw CLI::RequiredError("one of --model or --template");
   });

@@ -8,10 +8,14 @@ add_generation_prompt or not) through every shared template: the texts must be e
 and where Jinja2 raises (a template's raise_exception, or a runtime error such as `in` on a None
 content), pagellm must fail too.
 
-usage: template_diff_jinja2.py PAGELLM SHARED_DIR [--cases N] [--seed S] [--only NAME]
-Run by ctest; a failure prints the seed, the template and the conversation."""
+usage: template_diff_jinja2.py PAGELLM SHARED_DIR [--cases N] [--seed S] [--only NAME] [--templates-dir DIR]
+Run by ctest; a failure prints the seed, the template and the conversation.
+--templates-dir renders every DIR/*.jinja instead (a model's own template, say), with placeholder
+bos/eos tokens and tools offered where the source mentions them."""
 import argparse
+import glob
 import json
+import os
 import random
 import subprocess
 import sys
@@ -66,9 +70,25 @@ class Conversations:
     def __init__(self, seed):
         self.rng = random.Random(seed)
 
-    def content(self):
+    def text(self):
         r = self.rng
         return r.choice(TEXTS) if r.random() < 0.85 else r.choice(TEXTS) + r.choice(TEXTS)
+
+    def content(self):
+        return self.text()
+
+    def user_content(self):
+        """Now and then a list of OpenAI text parts: many templates branch on `content is string`."""
+        r = self.rng
+        if r.random() < 0.05:
+            return [{"type": "text", "text": self.text()} for _ in range(r.randint(1, 2))]
+        return self.text()
+
+    def assistant(self, content):
+        message = {"role": "assistant", "content": content}
+        if self.rng.random() < 0.15:  # reasoning models' templates render or drop it
+            message["reasoning_content"] = self.text()
+        return message
 
     def tool_call(self, string_arguments):
         r = self.rng
@@ -83,24 +103,34 @@ class Conversations:
             messages.append({"role": "system", "content": self.content()})
         turns = r.randint(1, 4)
         for turn in range(turns):
-            messages.append({"role": "user", "content": self.content()})
+            messages.append({"role": "user", "content": self.user_content()})
             if r.random() < 0.1:
-                messages.append({"role": "user", "content": self.content()})
+                messages.append({"role": "user", "content": self.user_content()})
             if turn == turns - 1 and r.random() < 0.6:
                 break
             if r.random() < 0.25:
                 string_arguments = r.random() < 0.5
                 calls = [self.tool_call(string_arguments) for _ in range(r.randint(1, 2))]
-                messages.append({"role": "assistant", "content": r.choice(["", None, "Let me check."]),
-                                 "tool_calls": calls})
+                messages.append(dict(self.assistant(r.choice(["", None, "Let me check."])), tool_calls=calls))
                 for c in calls:
                     messages.append({"role": "tool", "tool_call_id": c["id"], "name": "get_weather",
                                      "content": json.dumps({"temperature": r.randint(-5, 30)})})
                 if r.random() < 0.7:
-                    messages.append({"role": "assistant", "content": self.content()})
+                    messages.append(self.assistant(self.content()))
             else:
-                messages.append({"role": "assistant", "content": self.content()})
+                messages.append(self.assistant(self.content()))
         return messages
+
+
+def templates_in(directory):
+    """templates.json-style entries for DIR/*.jinja."""
+    templates = {}
+    for path in sorted(glob.glob(f"{directory}/*.jinja")):
+        source = open(path, encoding="utf-8").read()
+        templates[os.path.basename(path)[:-len(".jinja")]] = {
+            "file": os.path.basename(path), "bos_token": "<|bos|>", "eos_token": "<|eos|>",
+            "supports_tools": "tools" in source or "tool_calls" in source}
+    return templates
 
 
 def main():
@@ -110,10 +140,14 @@ def main():
     p.add_argument("--cases", type=int, default=50)
     p.add_argument("--seed", type=int, default=20261206)
     p.add_argument("--only", default="")
+    p.add_argument("--templates-dir", default="")
     a = p.parse_args()
     base = f"{a.shared}/chat_templates"
-    templates = json.load(open(f"{base}/templates.json", encoding="utf-8"))["templates"]
     tools = json.load(open(f"{base}/goldens.json", encoding="utf-8"))["tools"]
+    if a.templates_dir:
+        base, templates = a.templates_dir, templates_in(a.templates_dir)
+    else:
+        templates = json.load(open(f"{base}/templates.json", encoding="utf-8"))["templates"]
     env = make_environment()
     work_dir = tempfile.TemporaryDirectory(prefix="pagellm_chat_diff_")  # removed when the script ends
     work = work_dir.name
@@ -123,7 +157,11 @@ def main():
     for index, (name, t) in enumerate(sorted(templates.items())):
         if a.only not in name:
             continue
-        template = env.from_string(open(f"{base}/{t['file']}", encoding="utf-8").read())
+        try:
+            template = env.from_string(open(f"{base}/{t['file']}", encoding="utf-8").read())
+        except jinja2.exceptions.TemplateSyntaxError as e:
+            template = None  # then pagellm must refuse it too
+            print(f"{name}: Jinja2 cannot compile it ({e})")
         conversations = Conversations(a.seed + index)
         for case in range(a.cases):
             messages = conversations.next()
@@ -143,7 +181,12 @@ def main():
                 command += ["--tools", tools_path]
             if add_generation_prompt:
                 command.append("--add-generation-prompt")
+            if rng.random() < 0.3:  # chat_template_kwargs, as Qwen3's and other reasoning templates read it
+                variables["enable_thinking"] = rng.random() < 0.5
+                command += ["--kwargs", json.dumps({"enable_thinking": variables["enable_thinking"]})]
             try:
+                if template is None:
+                    raise RuntimeError("the template does not compile")
                 expected, error = template.render(**variables), None
             except Exception as e:  # raise_exception, or a runtime error (e.g. `in` on a None content)
                 expected, error = None, f"{type(e).__name__}: {e}"
@@ -159,7 +202,10 @@ def main():
                     f"  jinja2:  {json.dumps(expected, ensure_ascii=False) if error is None else 'raised: ' + error}\n"
                     f"  pagellm: {json.dumps(ours, ensure_ascii=False) if ours is not None else 'failed: ' + r.stderr.decode()}")
     print(f"{renders} renders, {raised} raised by Jinja2 (pagellm failed on each too), {len(failures)} differ")
-    for f in failures[:5]:
+    shown = {}
+    for f in failures:  # the first difference of each template
+        shown.setdefault(f.split(" case ")[0], f)
+    for f in list(shown.values())[:10]:
         print(f)
     return 1 if failures or renders == 0 else 0
 

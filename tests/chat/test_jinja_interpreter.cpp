@@ -139,6 +139,32 @@ TEST(JinjaInterpreter, LoopVariables) {
   EXPECT_EQ(render("{% for a in [1,2] %}{% for b in [3,4] %}{{ loop.index }}{% endfor %}{{ loop.index }}{% endfor %}"),
             "121122");
   EXPECT_EQ(render("{% for m in [1,2,3] %}{{ loop.cycle('o', 'e') }}{% endfor %}"), "oeo");
+  // loop.changed() compares with its own previous call in this loop; a nested loop starts afresh each time.
+  EXPECT_EQ(render("{% for m in ['u', 'u', 'a', 'u'] %}{% if loop.changed(m) %}[{{ m }}]{% endif %}{% endfor %}|"
+                   "{% for m in [1, 1, 2] %}{{ loop.changed(m, 0) }}{{ loop.changed(m, 0) }}{% endfor %}|"
+                   "{% for a in [1, 1] %}{% for b in [1, 1] %}{{ loop.changed(b) }}{% endfor %}{% endfor %}"),
+            "[u][a][u]|TrueFalseFalseFalseTrueFalse|TrueFalseTrueFalse");
+}
+
+TEST(JinjaInterpreter, DictsTakeNumberAndNoneKeys) {
+  // ByteDance Seed-OSS's template looks its thinking budget up in a `{0: 0, 512: 128, ...}` literal.
+  EXPECT_EQ(render("{% set d = {0: 'zero', 512: 128, 2.5: 'f', none: 'n', 'k': 1} %}{{ d }}|{{ d[512] }}|{{ d[0] }}|"
+                   "{{ d[0.0] }}|{{ d[2.5] }}|{{ d[none] }}|{{ d.get(512) }}|{{ d.get(7, 'no') }}"),
+            "{0: 'zero', 512: 128, 2.5: 'f', None: 'n', 'k': 1}|128|zero|zero|f|n|128|no");
+  EXPECT_EQ(
+      render("{% set d = {0: 0, 512: 128, 16384: 1024, 1024: 256} %}{% for k, v in d | dictsort %}{{ k }}:{{ v }},"
+             "{% endfor %}|{{ 512 in d }}{{ 3 in d }}{{ '512' in d }}|{{ d | tojson }}|"
+             "{{ d | tojson(sort_keys=true) }}|{{ d.keys() | list }}|{{ d[1024] + 1 }}"),
+      "0:0,512:128,1024:256,16384:1024,|TrueFalseFalse|{\"0\": 0, \"512\": 128, \"16384\": 1024, \"1024\": 256}|"
+      "{\"0\": 0, \"512\": 128, \"1024\": 256, \"16384\": 1024}|[0, 512, 16384, 1024]|257");
+  // 1, True and 1.0 are one key in Python.
+  EXPECT_EQ(render("{% set d = {1: 'a', true: 'b', 1.0: 'c'} %}{{ d | length }}{{ d[1] }}"), "1c");
+  EXPECT_EQ(render("{{ {none: 1, 2.5: 2} | tojson }}"), "{\"null\": 1, \"2.5\": 2}");
+  EXPECT_EQ(render("{{ {1: 2} == {1.0: 2} }}{{ {1: 2} == {'1': 2} }}"), "TrueFalse");
+  EXPECT_NE(render_error("{{ {1: 'a', 'b': 2} | tojson(sort_keys=true) }}").find("'<' not supported"),
+            std::string::npos);
+  EXPECT_NE(render_error("{{ {[1]: 2} }}").find("unhashable type: 'list'"), std::string::npos);
+  EXPECT_NE(render_error("{{ [1] in {1: 2} }}").find("unhashable type: 'list'"), std::string::npos);
 }
 
 TEST(JinjaInterpreter, ScopingAndNamespace) {
