@@ -388,6 +388,69 @@ Value do_batch(const Value& v, const CallArgs& a) {
   return Value::list(std::move(out));
 }
 
+// Jinja2's groupby: sorted by the attribute (lowercased unless case_sensitive), runs of equal keys become
+// (grouper, list) pairs whose grouper is the first item's own value.
+Value do_groupby(const Value& v, const CallArgs& a) {
+  a.check("groupby", 3, {"attribute", "default", "case_sensitive"});
+  const std::string attribute = str_arg(a, 0, "attribute", "groupby");
+  const Value* dflt = opt_arg(a, 1, "default");
+  const bool case_sensitive = bool_arg(a, 2, "case_sensitive", false);
+  auto key_of = [&](const Value& item) {
+    Value k = get_attr_path(item, attribute);
+    if (!k.is_undefined()) return k;
+    if (!dflt) throw ValueError(std::string(k.undefined_hint()));  // Jinja2 fails comparing it
+    return *dflt;
+  };
+  auto compare_key = [&](const Value& item) {
+    Value k = key_of(item);
+    return !case_sensitive && k.is_string() ? Value::string(text::lower(k.str())) : k;
+  };
+  ValueList items = iterate(v);
+  std::vector<std::pair<Value, size_t>> keyed;
+  keyed.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) keyed.emplace_back(compare_key(items[i]), i);
+  std::stable_sort(keyed.begin(), keyed.end(),
+                   [](const auto& x, const auto& y) { return compare_values(x.first, y.first) < 0; });
+  ValueList out;
+  for (size_t i = 0; i < keyed.size();) {
+    ValueList group;
+    size_t j = i;
+    for (; j < keyed.size() && values_equal(keyed[j].first, keyed[i].first); ++j)
+      group.push_back(items[keyed[j].second]);
+    Value grouper = key_of(group.front());
+    out.push_back(Value::group_tuple(std::move(grouper), std::move(group)));
+    i = j;
+  }
+  return Value::list(std::move(out));
+}
+
+// Jinja2's slice: `slices` columns, the first (length % slices) one item longer; fill_with pads the others.
+Value do_slice(const Value& v, const CallArgs& a) {
+  a.check("slice", 2, {"slices", "fill_with"});
+  const Value* n = a.get(0, "slices");
+  if (!n || !(n->is_int() || n->is_bool())) throw ValueError("slice needs an integer number of slices");
+  const int64_t slices = n->as_int();
+  const Value* fill = opt_arg(a, 1, "fill_with");
+  const ValueList seq = iterate(v);
+  if (slices <= 0) {
+    if (!seq.empty()) throw ValueError("integer division or modulo by zero");
+    return Value::list({});
+  }
+  const auto length = static_cast<int64_t>(seq.size());
+  const int64_t per_slice = length / slices, with_extra = length % slices;
+  ValueList out;
+  int64_t offset = 0;
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t start = offset + s * per_slice;
+    if (s < with_extra) ++offset;
+    const int64_t end = offset + (s + 1) * per_slice;
+    ValueList column(seq.begin() + start, seq.begin() + end);
+    if (fill && s >= with_extra) column.push_back(*fill);
+    out.push_back(Value::list(std::move(column)));
+  }
+  return Value::list(std::move(out));
+}
+
 Value do_list(const Value& v, const CallArgs&) {
   if (!v.is_undefined() && !v.is_list() && !v.is_dict() && !v.is_string())
     throw ValueError(fmt::format("'{}' object is not iterable", v.type_name()));
@@ -449,16 +512,9 @@ std::string_view cp_prefix(std::string_view s, int64_t n) {
   return s.substr(0, pos);
 }
 
-// Python's str.center(width): the extra space of an odd padding goes left when width is odd.
 Value do_center(const Value& v, const CallArgs& a) {
   a.check("center", 1, {"width"});
-  const std::string s = str_of(v);
-  const int64_t width = int_arg(a, 0, "width", 80, "center");
-  const auto len = static_cast<int64_t>(text::cp_count(s));
-  if (width <= len) return Value::string(s);
-  const int64_t margin = width - len, left = margin / 2 + (margin & width & 1);
-  return Value::string(std::string(static_cast<size_t>(left), ' ') + s +
-                       std::string(static_cast<size_t>(margin - left), ' '));
+  return Value::string(text::center(str_of(v), int_arg(a, 0, "width", 80, "center")));
 }
 
 // Jinja2's truncate (leeway defaulting to its policy's 5): cut to `length` with `end`, at a space
@@ -547,6 +603,8 @@ const std::unordered_map<std::string_view, FilterFn>& filters() {
       {"escape", do_escape},
       {"e", do_escape},
       {"batch", do_batch},
+      {"groupby", do_groupby},
+      {"slice", do_slice},
       {"wordcount", do_wordcount},
       {"attr", [](const Value& v, const CallArgs& a) { return get_attr_only(v, str_arg(a, 0, "name", "attr")); }},
   };

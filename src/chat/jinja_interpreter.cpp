@@ -143,7 +143,10 @@ Value arithmetic(BinOp op, const Value& a, const Value& b) {
         if (b.as_double() == 0) throw ValueError("integer division or modulo by zero");
         if (flt) {
           double r = std::fmod(a.as_double(), b.as_double());
-          if (r != 0 && ((r < 0) != (b.as_double() < 0))) r += b.as_double();
+          if (r == 0)
+            r = std::copysign(0.0, b.as_double());  // Python: a zero remainder takes the divisor's sign
+          else if ((r < 0) != (b.as_double() < 0))
+            r += b.as_double();
           return Value::floating(r);
         }
         if (b.as_int() == -1) return Value::integer(0);

@@ -64,9 +64,15 @@ Value string_method(const Value& s, std::string_view name, const CallArgs& args)
     }
     long maxsplit = -1;
     if (const Value* v = args.get(1, "maxsplit")) maxsplit = static_cast<long>(v->as_int());
-    if (name == "rsplit" && maxsplit >= 0) throw ValueError("str.rsplit with maxsplit is not supported");
     ValueList out;
-    for (auto& part : text::split(str, sep, maxsplit)) out.push_back(Value::string(std::move(part)));
+    for (auto& part : name == "split" ? text::split(str, sep, maxsplit) : text::rsplit(str, sep, maxsplit))
+      out.push_back(Value::string(std::move(part)));
+    return Value::list(std::move(out));
+  }
+  if (name == "splitlines") {
+    args.check("splitlines", 0, {});
+    ValueList out;
+    for (std::string_view line : text::splitlines(str)) out.push_back(Value::string(std::string(line)));
     return Value::list(std::move(out));
   }
   if (name == "startswith") return Value::boolean(starts_or_ends(s, args, true, "startswith"));
@@ -97,14 +103,62 @@ Value string_method(const Value& s, std::string_view name, const CallArgs& args)
     }
     return Value::string(std::move(out));
   }
-  if (name == "find" || name == "count") {
-    args.check(name == "find" ? "find" : "count", 1, {});
-    std::string sub = arg_str(args, 0, "sub", "find");
-    if (name == "find") {
-      size_t at = str.find(sub);
-      return Value::integer(at == std::string_view::npos ? -1
-                                                         : static_cast<int64_t>(text::cp_count(str.substr(0, at))));
+  if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
+    const std::string method(name);
+    args.check(method.c_str(), 1, {});
+    const std::string sub = arg_str(args, 0, "sub", method.c_str());
+    const size_t at = name == "find" || name == "index" ? str.find(sub) : str.rfind(sub);
+    if (at == std::string_view::npos && name[name.size() - 1] == 'x') throw ValueError("substring not found");
+    return Value::integer(at == std::string_view::npos ? -1 : static_cast<int64_t>(text::cp_count(str.substr(0, at))));
+  }
+  if (name == "partition" || name == "rpartition") {
+    args.check(std::string(name).c_str(), 1, {});
+    const std::string sep = arg_str(args, 0, "sep", std::string(name).c_str());
+    if (sep.empty()) throw ValueError("empty separator");
+    const size_t at = name == "partition" ? str.find(sep) : str.rfind(sep);
+    if (at == std::string_view::npos) {
+      const Value whole = Value::string(std::string(str)), empty = Value::string("");
+      return Value::list(name == "partition" ? ValueList{whole, empty, empty} : ValueList{empty, empty, whole}, true);
     }
+    return Value::list({Value::string(std::string(str.substr(0, at))), Value::string(sep),
+                        Value::string(std::string(str.substr(at + sep.size())))},
+                       true);
+  }
+  if (name == "removeprefix" || name == "removesuffix") {
+    args.check(std::string(name).c_str(), 1, {});
+    const std::string affix = arg_str(args, 0, "affix", std::string(name).c_str());
+    const bool prefix = name == "removeprefix";
+    if (affix.size() > str.size() ||
+        (prefix ? str.substr(0, affix.size()) : str.substr(str.size() - affix.size())) != std::string_view(affix))
+      return Value::string(std::string(str));
+    return Value::string(std::string(prefix ? str.substr(affix.size()) : str.substr(0, str.size() - affix.size())));
+  }
+  if (name == "center" || name == "ljust" || name == "rjust" || name == "zfill") {
+    const std::string method(name);
+    args.check(method.c_str(), name == "zfill" ? 1 : 2, {});
+    const Value* width_arg = args.get(0, "width");
+    if (!width_arg || !(width_arg->is_int() || width_arg->is_bool()))
+      throw ValueError(fmt::format("{}() takes an integer width", method));
+    const int64_t width = width_arg->as_int();
+    std::string fill = " ";
+    if (name != "zfill" && args.get(1, "fillchar")) {
+      fill = arg_str(args, 1, "fillchar", method.c_str());
+      if (text::cp_count(fill) != 1) throw ValueError("The fill character must be exactly one character long");
+    }
+    const auto pad = std::max<int64_t>(0, width - static_cast<int64_t>(text::cp_count(str)));
+    std::string padding;
+    for (int64_t i = 0; i < pad; ++i) padding += name == "zfill" ? "0" : fill;
+    if (name == "center") return Value::string(text::center(str, width, fill));
+    if (name == "ljust") return Value::string(std::string(str) + padding);
+    if (name == "rjust") return Value::string(padding + std::string(str));
+    const bool sign = !str.empty() && (str[0] == '+' || str[0] == '-');  // zfill pads after the sign
+    return Value::string(sign ? std::string(str.substr(0, 1)) + padding + std::string(str.substr(1))
+                              : padding + std::string(str));
+  }
+  if (name == "islower" || name == "isupper") return Value::boolean(text::all_cased(str, name == "islower"));
+  if (name == "count") {
+    args.check("count", 1, {});
+    std::string sub = arg_str(args, 0, "sub", "count");
     if (sub.empty()) return Value::integer(static_cast<int64_t>(text::cp_count(str) + 1));
     int64_t n = 0;
     for (size_t at = str.find(sub); at != std::string_view::npos; at = str.find(sub, at + sub.size())) ++n;
@@ -166,8 +220,11 @@ Value list_method(const Value& l, std::string_view name, const CallArgs& args) {
 
 bool is_string_method(std::string_view n) {
   static constexpr std::string_view kNames[] = {
-      "strip",      "lstrip",  "rstrip", "split", "rsplit", "startswith", "endswith", "upper",   "lower",   "title",
-      "capitalize", "replace", "join",   "find",  "count",  "isdigit",    "isspace",  "isalpha", "isalnum", "format"};
+      "strip",  "lstrip",  "rstrip",  "split",      "rsplit",     "startswith",   "endswith",
+      "upper",  "lower",   "title",   "capitalize", "replace",    "join",         "find",
+      "count",  "isdigit", "isspace", "isalpha",    "isalnum",    "format",       "splitlines",
+      "rfind",  "index",   "rindex",  "partition",  "rpartition", "removeprefix", "removesuffix",
+      "center", "ljust",   "rjust",   "zfill",      "islower",    "isupper"};
   for (auto k : kNames)
     if (k == n) return true;
   return false;
@@ -268,6 +325,7 @@ Value get_attr(const Value& obj, std::string_view name) {
       if (is_string_method(name)) return bound(obj, name, string_method);
       return missing(fmt::format("'str object' has no attribute '{}'", name));
     case Value::Kind::kList:
+      if (obj.is_group_tuple() && (name == "grouper" || name == "list")) return obj.list_at(name == "grouper" ? 0 : 1);
       if (is_list_method(name)) return bound(obj, name, list_method);
       if (is_mutating_method(name))
         return Value::callable("list." + std::string(name), [n = std::string(name)](const CallArgs&) -> Value {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "chat/jinja_filters.h"
 #include "chat/jinja_object.h"
 #include "chat/jinja_text.h"
 
@@ -14,19 +15,14 @@ namespace {
 // Jinja2's lower / upper tests: Python's str(value).islower() / isupper(), true when every cased
 // character is in that case and there is at least one ("" and "123" are neither; a list prints
 // as its repr and is tested as that text).
-bool all_cased_in(const Value& v, bool lower) {
-  const std::string s = v.to_str();
-  bool cased = false;
-  for (size_t pos = 0; pos < s.size();) {
-    const size_t start = pos;
-    text::next_cp(s, pos);
-    const std::string_view c(s.data() + start, pos - start);
-    const bool has_lower_form = text::lower(c) != c, has_upper_form = text::upper(c) != c;
-    if (lower ? has_lower_form : has_upper_form) return false;  // a character of the other case
-    cased = cased || (lower ? has_upper_form : has_lower_form);
-  }
-  return cased;
+// The `filter` and `test` tests: Jinja2 looks the value up in a dict, so a list or dict is unhashable.
+bool names_one(const Value& v, bool (*exists)(std::string_view)) {
+  if ((v.is_list() && !v.is_tuple()) || v.is_dict())
+    throw ValueError(fmt::format("unhashable type: '{}'", v.type_name()));
+  return v.is_string() && exists(v.str());
 }
+
+bool all_cased_in(const Value& v, bool lower) { return text::all_cased(v.to_str(), lower); }
 
 // Jinja2's iterable and sequence tests (iter(), or len() and __getitem__): lists, dicts, strings, and
 // Undefined, which is iterable and sized (empty), as Jinja2's Undefined is.
@@ -113,6 +109,8 @@ const std::unordered_map<std::string_view, TestFn>& tests() {
       {"lower", [](const Value& v, const CallArgs&) { return all_cased_in(v, /*lower=*/true); }},
       {"upper", [](const Value& v, const CallArgs&) { return all_cased_in(v, /*lower=*/false); }},
       {"escaped", [](const Value&, const CallArgs&) { return false; }},
+      {"filter", [](const Value& v, const CallArgs&) { return names_one(v, has_filter); }},
+      {"test", [](const Value& v, const CallArgs&) { return names_one(v, has_test); }},
   };
   return table;
 }

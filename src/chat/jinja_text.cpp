@@ -110,7 +110,11 @@ std::string_view strip(std::string_view s, const std::optional<std::string_view>
   return s.substr(begin, end - begin);
 }
 
-std::vector<std::string> split(std::string_view s, const std::optional<std::string_view>& sep, long maxsplit) {
+namespace {
+
+// str.split; on whitespace, the remainder after maxsplit splits loses its trailing whitespace when strip_rest.
+std::vector<std::string> split_impl(std::string_view s, const std::optional<std::string_view>& sep, long maxsplit,
+                                    bool strip_rest) {
   std::vector<std::string> out;
   if (sep) {
     size_t pos = 0;
@@ -135,7 +139,7 @@ std::vector<std::string> split(std::string_view s, const std::optional<std::stri
   while (i < s.size()) {
     if (maxsplit >= 0 && static_cast<long>(out.size()) >= maxsplit) {
       // Python keeps the remainder verbatim except for whitespace stripped on the right.
-      out.emplace_back(strip(s.substr(i), std::nullopt, false, true));
+      out.emplace_back(strip_rest ? strip(s.substr(i), std::nullopt, false, true) : s.substr(i));
       return out;
     }
     size_t start = i;
@@ -149,6 +153,34 @@ std::vector<std::string> split(std::string_view s, const std::optional<std::stri
     out.emplace_back(s.substr(start, end - start));
     skip_space();
   }
+  return out;
+}
+
+std::string reverse_code_points(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const std::vector<std::string_view> cps = code_points(s);
+  for (auto it = cps.rbegin(); it != cps.rend(); ++it) out += *it;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> split(std::string_view s, const std::optional<std::string_view>& sep, long maxsplit) {
+  return split_impl(s, sep, maxsplit, /*strip_rest=*/true);
+}
+
+// rsplit is split of the text read backwards: Python's rsplit keeps the remainder's leading whitespace and drops
+// its trailing whitespace, which backwards is split keeping the remainder whole.
+std::vector<std::string> rsplit(std::string_view s, const std::optional<std::string_view>& sep, long maxsplit) {
+  std::optional<std::string> reversed_sep;
+  if (sep) reversed_sep = reverse_code_points(*sep);
+  std::vector<std::string> parts =
+      split_impl(reverse_code_points(s), reversed_sep ? std::optional<std::string_view>(*reversed_sep) : std::nullopt,
+                 maxsplit, /*strip_rest=*/false);
+  std::vector<std::string> out;
+  out.reserve(parts.size());
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) out.push_back(reverse_code_points(*it));
   return out;
 }
 
@@ -235,6 +267,30 @@ std::string lower(std::string_view s) {
 std::string capitalize(std::string_view s) {
   return map_cps(s, [](char32_t c, size_t i) { return i == 0 ? to_upper(c) : to_lower(c); });
 }
+bool all_cased(std::string_view s, bool lower) {
+  bool cased = false;
+  for (size_t pos = 0; pos < s.size();) {
+    const size_t start = pos;
+    next_cp(s, pos);
+    const std::string_view c(s.data() + start, pos - start);
+    const bool has_lower_form = text::lower(c) != c, has_upper_form = text::upper(c) != c;
+    if (lower ? has_lower_form : has_upper_form) return false;  // a character of the other case
+    cased = cased || (lower ? has_upper_form : has_lower_form);
+  }
+  return cased;
+}
+
+std::string center(std::string_view s, int64_t width, std::string_view fill) {
+  const auto len = static_cast<int64_t>(cp_count(s));
+  if (width <= len) return std::string(s);
+  const int64_t margin = width - len, left = margin / 2 + (margin & width & 1);
+  std::string out;
+  for (int64_t i = 0; i < left; ++i) out += fill;
+  out += s;
+  for (int64_t i = left; i < margin; ++i) out += fill;
+  return out;
+}
+
 std::string py_title(std::string_view s) {
   bool prev_cased = false;
   return map_cps(s, [&](char32_t c, size_t) {

@@ -72,6 +72,12 @@ Value Value::list(ValueList items, bool tuple) {
   v.obj_ = std::make_shared<const ValueList>(std::move(items));
   return v;
 }
+
+Value Value::group_tuple(Value grouper, ValueList items) {
+  Value v = list({std::move(grouper), list(std::move(items))}, /*tuple=*/true);
+  v.group_ = true;
+  return v;
+}
 Value Value::dict(Entries entries) {
   Value v;
   v.kind_ = Kind::kDict;

@@ -78,6 +78,8 @@ class Value {
   static Value markup(std::string s);
   Value as_markup() const;  // this string flagged as Markup
   static Value list(ValueList items, bool tuple = false);
+  // groupby's (grouper, list) pair: a tuple whose items are also its attributes `grouper` and `list`.
+  static Value group_tuple(Value grouper, ValueList items);
   static Value dict(Entries entries);
   static Value from_json(const Json& j);  // borrows j
   static Value make_namespace(Entries attrs);
@@ -95,6 +97,7 @@ class Value {
   bool is_markup() const { return kind_ == Kind::kString && markup_; }
   bool is_list() const { return kind_ == Kind::kList; }
   bool is_tuple() const { return kind_ == Kind::kList && tuple_; }
+  bool is_group_tuple() const { return is_tuple() && group_; }
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_namespace() const { return kind_ == Kind::kNamespace; }
   bool is_callable() const { return kind_ == Kind::kCallable; }
@@ -135,6 +138,7 @@ class Value {
   Kind kind_ = Kind::kUndefined;
   bool tuple_ = false;
   bool markup_ = false;
+  bool group_ = false;
   bool b_ = false;
   int64_t i_ = 0;
   double f_ = 0;

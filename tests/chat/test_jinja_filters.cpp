@@ -161,6 +161,63 @@ TEST(JinjaTests, AllTests) {
   EXPECT_TRUE(apply_test("defined", Value::integer(1), none));
   EXPECT_FALSE(has_test("nosuch"));
   EXPECT_NE(render_error("{{ 1 is nosuch }}").find("unknown test 'nosuch'"), std::string::npos);
+  EXPECT_EQ(render("{{ 'tojson' is filter }}{{ 'nope' is filter }}{{ 'defined' is test }}{{ 'tojson' is test }}"
+                   "{{ 3 is filter }}"),
+            "TrueFalseTrueFalseFalse");
+  EXPECT_NE(render_error("{{ [1] is filter }}").find("unhashable type: 'list'"), std::string::npos);
+}
+
+// Expectations printed by Jinja2 3.1 (groupby and slice return lists here where Jinja2 returns generators:
+// the same once listed or looped over).
+TEST(JinjaFilters, GroupbyAndSlice) {
+  EXPECT_EQ(render("{% for g in [{'r': 'b', 'n': 1}, {'r': 'A', 'n': 2}, {'r': 'a', 'n': 3}, {'r': 'B', 'n': 4}] | "
+                   "groupby('r') %}{{ g.grouper }}:{% for x in g.list %}{{ x.n }}{% endfor %};{% endfor %}"),
+            "A:23;b:14;");
+  EXPECT_EQ(render("{% for k, items in [{'r': 'b', 'n': 1}, {'r': 'A', 'n': 2}, {'r': 'a', 'n': 3}] | "
+                   "groupby('r', case_sensitive=true) %}{{ k }}{{ items | map(attribute='n') | list }};{% endfor %}"),
+            "A[2];a[3];b[1];");
+  EXPECT_EQ(render("{{ [{'r': 'x'}, {'n': 1}, {'r': 'x'}] | groupby('r', default='none') | list }}"),
+            "[('none', [{'n': 1}]), ('x', [{'r': 'x'}, {'r': 'x'}])]");
+  EXPECT_EQ(render("{{ [[1, 'a'], [0, 'b'], [1, 'c']] | groupby('0') | list }}"),
+            "[(0, [[0, 'b']]), (1, [[1, 'a'], [1, 'c']])]");
+  EXPECT_EQ(render("{{ [{'a': {'b': 2}}, {'a': {'b': 1}}] | groupby('a.b') | map(attribute='grouper') | list }}"),
+            "[1, 2]");
+  EXPECT_EQ(render("{% for g in [{'r': 'b'}] | groupby('r') %}{{ g }}|{{ g[0] }}{{ g | length }}{{ g.count(1) }}"
+                   "{% endfor %}"),
+            "('b', [{'r': 'b'}])|b20");
+  EXPECT_NE(render_error("{{ [{'r': 'x'}, {'n': 1}] | groupby('r') | list }}").find("has no attribute 'r'"),
+            std::string::npos);
+  EXPECT_NE(render_error("{{ [{'r': 1}, {'r': 'x'}] | groupby('r') | list }}").find("'<' not supported"),
+            std::string::npos);
+  EXPECT_EQ(render("{{ [1,2,3,4,5,6,7] | slice(3) | list }}|{{ [1,2,3,4,5,6,7] | slice(3, 'x') | list }}|"
+                   "{{ [] | slice(2) | list }}|{{ 'abcde' | slice(2) | list }}|{{ [1] | slice(3, 0) | list }}"),
+            "[[1, 2, 3], [4, 5], [6, 7]]|[[1, 2, 3], [4, 5, 'x'], [6, 7, 'x']]|[[], []]|[['a', 'b', 'c'], ['d', 'e']]|"
+            "[[1], [0], [0]]");
+  EXPECT_NE(render_error("{{ [1] | slice(0) | list }}").find("division or modulo by zero"), std::string::npos);
+}
+
+TEST(JinjaFilters, StrMethods) {
+  EXPECT_EQ(render("{{ '  a b  c  '.rsplit(None, 1) }}|{{ '  a b  c  '.rsplit() }}|{{ 'a,b,,c'.rsplit(',', 1) }}|"
+                   "{{ 'aaa'.rsplit('aa', 1) }}|{{ 'a b c'.rsplit(' ', 0) }}|{{ 'éxé'.rsplit('x') }}"),
+            "['  a b', 'c']|['a', 'b', 'c']|['a,b,', 'c']|['a', '']|['a b c']|['é', 'é']");
+  EXPECT_EQ(render("{{ 'a\\nb\\r\\nc\\n'.splitlines() }}|{{ ''.splitlines() }}"), "['a', 'b', 'c']|[]");
+  EXPECT_EQ(render("{{ 'héllo'.rfind('l') }}{{ 'héllo'.index('l') }}{{ 'héllo'.rindex('l') }}{{ 'abc'.rfind('z') }}"),
+            "323-1");
+  EXPECT_NE(render_error("{{ 'abc'.index('z') }}").find("substring not found"), std::string::npos);
+  EXPECT_EQ(render("{{ 'a=b=c'.partition('=') }}|{{ 'a=b=c'.rpartition('=') }}|{{ 'abc'.partition('=') }}|"
+                   "{{ 'abc'.rpartition('=') }}"),
+            "('a', '=', 'b=c')|('a=b', '=', 'c')|('abc', '', '')|('', '', 'abc')");
+  EXPECT_NE(render_error("{{ 'abc'.partition('') }}").find("empty separator"), std::string::npos);
+  EXPECT_EQ(render("{{ 'prefix_x'.removeprefix('prefix_') }}|{{ 'x.txt'.removesuffix('.txt') }}|"
+                   "{{ 'x'.removesuffix('xx') }}|{{ ''.removeprefix('') }}"),
+            "x|x|x|");
+  EXPECT_EQ(render("{{ 'ab'.center(7, '*') }}|{{ 'ab'.center(6) }}|{{ 'abc'.center(6, '-') }}|{{ 'é'.ljust(4, '.') }}|"
+                   "{{ 'é'.rjust(4) }}|{{ '-42'.zfill(6) }}|{{ '7'.zfill(3) }}|{{ 'abc'.zfill(1) }}"),
+            "***ab**|  ab  |-abc--|é...|   é|-00042|007|abc");
+  EXPECT_NE(render_error("{{ 'ab'.center(5, '**') }}").find("exactly one character"), std::string::npos);
+  EXPECT_EQ(render("{{ 'abc'.islower() }}{{ 'aBc'.islower() }}{{ '123'.isupper() }}{{ 'ABC1'.isupper() }}"
+                   "{{ ''.islower() }}"),
+            "TrueFalseFalseTrueFalse");
 }
 
 }  // namespace

@@ -31,6 +31,9 @@ TEST(JinjaInterpreter, PrintsLikePython) {
 TEST(JinjaInterpreter, Arithmetic) {
   EXPECT_EQ(render("{{ 7 // 2 }}|{{ -7 // 2 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ 7 / 7 }}|{{ 10.0 // 4 }}|{{ 5.5 % 2 }}"),
             "3|-4|2|1024|1.0|2.0|1.5");
+  // A float remainder takes the divisor's sign, zero included (found by the random-template comparison).
+  EXPECT_EQ(render("{{ false % -0.25 }}|{{ 0.0 % 2 }}|{{ -0.0 % 2 }}|{{ 4.0 % -2 }}|{{ 5.5 % -2 }}|{{ -5.5 % 2 }}"),
+            "-0.0|0.0|0.0|-0.0|-0.5|0.5");
   EXPECT_EQ(render("{{ 'ab' * 3 }}|{{ [1] * 2 }}|{{ 3 * 'x' }}|{{ [1] + [2] }}|{{ (1,) + (2,) }}"),
             "ababab|[1, 1]|xxx|[1, 2]|(1, 2)");
   EXPECT_EQ(render("{{ 'a' ~ 1 ~ none ~ true ~ x }}"), "a1NoneTrue");
