@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "loader/ggml_quants.h"
 #include "util/error.h"
 
 namespace pagellm {
@@ -275,10 +276,17 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
     uint32_t ggml_type = r.read<uint32_t>(fmt::format("type of tensor {}", name));
     info.offset = r.read<uint64_t>(fmt::format("offset of tensor {}", name));
 
-    if (!ggml_type_to_dtype(ggml_type, &info.view.dtype))
-      fail(ErrorCode::kUnsupported, "{}: tensor {} has unsupported ggml type {} (supported: F32, F16, BF16, Q8_0)",
+    info.ggml_type = ggml_type;
+    const std::optional<GgmlQuantType> quant = ggml_quant_type(ggml_type);
+    if (quant)
+      info.view.dtype = DType::kQ8_0;
+    else if (!ggml_type_to_dtype(ggml_type, &info.view.dtype))
+      fail(ErrorCode::kUnsupported,
+           "{}: tensor {} has unsupported ggml type {} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+           "Q4_K, Q5_K, Q6_K)",
            path, name, ggml_type_name(ggml_type));
-    const DTypeInfo& dt = dtype_info(info.view.dtype);
+    const DTypeInfo& stored = dtype_info(info.view.dtype);
+    const DTypeInfo dt = quant ? DTypeInfo{quant->name, quant->block_elems, quant->block_bytes} : stored;
     uint64_t numel = 1;
     for (uint64_t d : ne) {
       if (d == 0 || d > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, d, &numel) ||
@@ -300,7 +308,9 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
   // The data section starts at the next aligned offset after the tensor infos.
   const uint64_t data_start = align_up(r.pos(), g->alignment_);
   for (GgufTensorInfo& info : g->tensors_) {
-    const DTypeInfo& dt = dtype_info(info.view.dtype);
+    const std::optional<GgmlQuantType> quant = ggml_quant_type(info.ggml_type);
+    const DTypeInfo dt =
+        quant ? DTypeInfo{quant->name, quant->block_elems, quant->block_bytes} : dtype_info(info.view.dtype);
     // numel <= INT64_MAX and block_bytes / block_elems <= 4, so this cannot overflow after the division.
     uint64_t nbytes = static_cast<uint64_t>(info.view.numel()) / dt.block_elems;
     uint64_t end = 0;
@@ -310,7 +320,8 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
       fail(ErrorCode::kInvalidModel,
            "{}: tensor {} ({} bytes at data offset {}) runs past the end of the file ({} bytes)", path, info.name,
            nbytes, info.offset, file_size);
-    info.view.data = g->file_->data() + data_start + info.offset;
+    const uint8_t* data = g->file_->data() + data_start + info.offset;
+    (quant ? info.quantized : info.view.data) = data;
   }
   return g;
 }

@@ -14,8 +14,19 @@
 namespace pagellm {
 
 enum class GgufValueType : uint32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
 // One metadata value. Scalars use the member matching `type`; arrays hold their elements
@@ -24,9 +35,9 @@ enum class GgufValueType : uint32_t {
 struct GgufValue {
   GgufValueType type = GgufValueType::kUint8;
   GgufValueType elem_type = GgufValueType::kUint8;  // for arrays
-  int64_t i = 0;      // signed and unsigned integers (uint64 above INT64_MAX is an error), bool
-  double f = 0.0;     // float32/float64
-  std::string s;      // string
+  int64_t i = 0;   // signed and unsigned integers (uint64 above INT64_MAX is an error), bool
+  double f = 0.0;  // float32/float64
+  std::string s;   // string
   std::vector<std::string> strings;
   std::vector<double> numbers;
   std::vector<GgufValue> arrays;
@@ -34,8 +45,13 @@ struct GgufValue {
 
 struct GgufTensorInfo {
   std::string name;
-  TensorView view;  // shape in row-major outermost-first order (GGUF's ne reversed)
+  // Shape in row-major outermost-first order (GGUF's ne reversed). A tensor in one of llama.cpp's 4- to 6-bit
+  // formats (loader/ggml_quants.h) is described as the Q8_0 it loads as, with data null: `quantized` holds its
+  // bytes in the file, which the model loader converts.
+  TensorView view;
   uint64_t offset = 0;  // relative to the data section
+  uint32_t ggml_type = 0;
+  const uint8_t* quantized = nullptr;
 };
 
 class GgufFile {

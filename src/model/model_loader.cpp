@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "loader/ggml_quants.h"
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
 #include "model/expected_tensors.h"
@@ -133,7 +134,17 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
       if (t.name != "rope_freqs.weight") log_debug("{}: ignoring tensor {}", path, t.name);
       continue;
     }
-    found.emplace(name, t.view);  // names are unique in the file and the mapping is one-to-one
+    TensorView view = t.view;
+    if (t.quantized) {  // a 4- to 6-bit llama.cpp format: the kernels read it as Q8_0
+      // Freed once packed (the token embeddings, read in place, stay).
+      AlignedBuffer& buffer = m->weights.make_released_buffer(static_cast<size_t>(view.nbytes()));
+      convert_ggml_to_q8_0(t.ggml_type, t.quantized, buffer.as<BlockQ8_0>(), view.numel());
+      view.data = buffer.data();
+      const std::optional<GgmlQuantType> quant = ggml_quant_type(t.ggml_type);
+      m->weights.release_source_bytes(t.quantized,
+                                      static_cast<size_t>(view.numel() / quant->block_elems * quant->block_bytes));
+    }
+    found.emplace(name, view);  // names are unique in the file and the mapping is one-to-one
     origin.emplace(name, t.name);
   }
   std::vector<ExpectedTensor> expected = expected_tensors(m->config);

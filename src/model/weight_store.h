@@ -27,10 +27,15 @@ class WeightStore {
   void add_mapped_file(std::shared_ptr<const MappedFile> file);
   // Once a tensor's data has been copied (packed for the kernels, un-permuted), its pages in the
   // mapped file need not stay resident: drops them (they page back in if read again, so every
-  // view stays valid). Views into owned buffers are left alone. Returns the bytes released.
+  // view stays valid). A make_released_buffer() buffer is freed; other owned buffers are left
+  // alone. Returns the bytes released.
   size_t release_source_pages(const TensorView& view) const;
+  size_t release_source_bytes(const uint8_t* data, size_t bytes) const;
   // Allocates an owned buffer (e.g. for un-permuted rows) that lives as long as the store.
   AlignedBuffer& make_buffer(size_t bytes);
+  // An owned buffer for data read only until it is packed (low-bit GGUF weights converted to Q8_0):
+  // release_source_pages of a view starting at it frees it, and that view must not be read again.
+  AlignedBuffer& make_released_buffer(size_t bytes);
 
   const TensorView* find(const std::string& name) const;
   const TensorView& get(const std::string& name) const;  // throws Error(kInvalidModel) "missing tensor NAME"
@@ -42,6 +47,7 @@ class WeightStore {
   std::vector<std::shared_ptr<const void>> owners_;
   std::vector<std::shared_ptr<const MappedFile>> files_;
   std::vector<std::unique_ptr<AlignedBuffer>> buffers_;
+  mutable std::vector<std::unique_ptr<AlignedBuffer>> released_buffers_;
 };
 
 }  // namespace pagellm

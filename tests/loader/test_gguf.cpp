@@ -247,6 +247,21 @@ TEST(Gguf, ShapeIsReversedNe) {
   EXPECT_EQ(g->find_tensor("q")->view.nbytes(), 4 * 34);
 }
 
+TEST(Gguf, LowBitTensorsLoadAsQ8_0) {
+  GgufWriter w = minimal_writer();
+  w.tensor("q6", {256, 2}, 14, std::string(2 * 210, '\x11'));
+  test::TempDir dir;
+  auto g = open_bytes(dir, w.build());
+  const GgufTensorInfo* t = g->find_tensor("q6");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->ggml_type, 14u);
+  EXPECT_EQ(t->view.dtype, DType::kQ8_0);  // what the model loader converts it to
+  EXPECT_EQ(t->view.shape, (std::vector<int64_t>{2, 256}));
+  EXPECT_EQ(t->view.data, nullptr);
+  ASSERT_NE(t->quantized, nullptr);
+  EXPECT_EQ(t->quantized[0], 0x11);
+}
+
 TEST(Gguf, Errors) {
   test::TempDir dir;
   const std::string path = dir.file("t.gguf");
@@ -306,8 +321,15 @@ TEST(Gguf, Errors) {
   }
   {
     GgufWriter w = minimal_writer();
-    w.tensor("quant", {32}, 12, std::string(144, '\0'));  // Q4_K
-    expect_open_error(w.build(), ErrorCode::kUnsupported, {"quant", "Q4_K"});
+    w.tensor("iq", {256}, 16, std::string(66, '\0'));  // IQ2_XXS: no decoder
+    expect_open_error(w.build(), ErrorCode::kUnsupported, {"iq", "IQ2_XXS", "Q4_K"});
+    GgufWriter k = minimal_writer();
+    k.tensor("short_row", {32}, 12, std::string(144, '\0'));  // Q4_K holds 256 values a block
+    expect_open_error(k.build(), ErrorCode::kInvalidModel, {"short_row", "Q4_K", "256"});
+    GgufWriter cut = minimal_writer();
+    cut.tensor("q6", {256, 2}, 14, std::string(2 * 210, '\0'));  // Q6_K: 210 bytes a block
+    std::string bytes = cut.build();
+    expect_open_error(bytes.substr(0, bytes.size() - 1), ErrorCode::kInvalidModel, {"q6", "past the end"});
     GgufWriter u = minimal_writer();
     u.tensor("weird", {32}, 999, std::string(144, '\0'));
     expect_open_error(u.build(), ErrorCode::kUnsupported, {"weird", "999"});

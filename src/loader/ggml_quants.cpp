@@ -1,0 +1,200 @@
+#include "loader/ggml_quants.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "tensor/convert.h"
+#include "util/error.h"
+
+namespace pagellm {
+namespace {
+
+constexpr int64_t kSuperBlock = 256;  // QK_K: the K-quants' super-block
+
+constexpr GgmlQuantType kTypes[] = {
+    {2, "Q4_0", 32, 18},    {3, "Q4_1", 32, 20},    {6, "Q5_0", 32, 22},    {7, "Q5_1", 32, 24},
+    {12, "Q4_K", 256, 144}, {13, "Q5_K", 256, 176}, {14, "Q6_K", 256, 210},
+};
+
+float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// Q4_0 / Q4_1: a scale (and for Q4_1 a minimum), then 16 bytes whose low nibbles are values 0-15 and
+// high nibbles values 16-31.
+void q4_legacy(const uint8_t* b, float* y, bool has_min) {
+  const float d = half_at(b);
+  const float m = has_min ? half_at(b + 2) : 0.0f;
+  const uint8_t* qs = b + (has_min ? 4 : 2);
+  const int offset = has_min ? 0 : 8;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = static_cast<float>((qs[j] & 0x0F) - offset) * d + m;
+    y[j + 16] = static_cast<float>((qs[j] >> 4) - offset) * d + m;
+  }
+}
+
+// Q5_0 / Q5_1: as Q4 with a fifth bit per value in a 32-bit word (bit j for value j).
+void q5_legacy(const uint8_t* b, float* y, bool has_min) {
+  const float d = half_at(b);
+  const float m = has_min ? half_at(b + 2) : 0.0f;
+  const uint8_t* p = b + (has_min ? 4 : 2);
+  uint32_t high;
+  std::memcpy(&high, p, 4);
+  const uint8_t* qs = p + 4;
+  const int offset = has_min ? 0 : 16;
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (qs[j] & 0x0F) | static_cast<int>(((high >> j) & 1u) << 4);
+    const int hi = (qs[j] >> 4) | static_cast<int>(((high >> (j + 16)) & 1u) << 4);
+    y[j] = static_cast<float>(lo - offset) * d + m;
+    y[j + 16] = static_cast<float>(hi - offset) * d + m;
+  }
+}
+
+// The K-quants' 6-bit scale and minimum of sub-block j (0-7), packed into 12 bytes.
+void scale_min_k4(int j, const uint8_t* q, int* scale, int* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Q4_K / Q5_K: d, dmin, 12 bytes of sub-block scales/mins, [Q5_K: 32 bytes of fifth bits], 128 bytes of nibbles.
+// Each 32-byte run of nibbles holds two sub-blocks of 32: low nibbles first, then high nibbles.
+void k_quant_4_5(const uint8_t* b, float* y, bool five_bits) {
+  const float d = half_at(b), dmin = half_at(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* high = b + 16;
+  const uint8_t* qs = b + (five_bits ? 48 : 16);
+  for (int pair = 0; pair < 4; ++pair) {
+    int sc0, m0, sc1, m1;
+    scale_min_k4(2 * pair, scales, &sc0, &m0);
+    scale_min_k4(2 * pair + 1, scales, &sc1, &m1);
+    const float d0 = d * static_cast<float>(sc0), min0 = dmin * static_cast<float>(m0);
+    const float d1 = d * static_cast<float>(sc1), min1 = dmin * static_cast<float>(m1);
+    for (int l = 0; l < 32; ++l) {
+      int lo = qs[l] & 0x0F, hi = qs[l] >> 4;
+      if (five_bits) {
+        lo += ((high[l] >> (2 * pair)) & 1) << 4;
+        hi += ((high[l] >> (2 * pair + 1)) & 1) << 4;
+      }
+      y[l] = d0 * static_cast<float>(lo) - min0;
+      y[l + 32] = d1 * static_cast<float>(hi) - min1;
+    }
+    qs += 32;
+    y += 64;
+  }
+}
+
+// Q6_K: 128 bytes of low nibbles, 64 bytes of 2-bit highs, 16 int8 scales (one per 16 values), then d.
+// Each half of 128 values takes 64 low-nibble bytes and 32 high bytes; its four runs of 32 values take the
+// low/high nibble of the first/second 32 bytes and successive bit pairs of the high bytes.
+void k_quant_6(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const float d = half_at(b + 208);
+  for (int half = 0; half < 2; ++half) {
+    for (int l = 0; l < 32; ++l) {
+      const int s = l / 16;
+      const int q1 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l] = d * static_cast<float>(sc[s] * q1);
+      y[l + 32] = d * static_cast<float>(sc[s + 2] * q2);
+      y[l + 64] = d * static_cast<float>(sc[s + 4] * q3);
+      y[l + 96] = d * static_cast<float>(sc[s + 6] * q4);
+    }
+    y += 128;
+    ql += 64;
+    qh += 32;
+    sc += 8;
+  }
+}
+
+}  // namespace
+
+std::optional<GgmlQuantType> ggml_quant_type(uint32_t ggml_type) {
+  for (const GgmlQuantType& t : kTypes)
+    if (t.ggml_type == ggml_type) return t;
+  return std::nullopt;
+}
+
+void dequantize_ggml(uint32_t ggml_type, const uint8_t* src, float* dst, int64_t n) {
+  const std::optional<GgmlQuantType> t = ggml_quant_type(ggml_type);
+  if (!t || n % t->block_elems != 0)
+    fail(ErrorCode::kInternal, "dequantize_ggml: type {} with {} values", ggml_type, n);
+  for (int64_t i = 0; i < n / t->block_elems; ++i, src += t->block_bytes, dst += t->block_elems) {
+    switch (ggml_type) {
+      case 2:
+      case 3:
+        q4_legacy(src, dst, ggml_type == 3);
+        break;
+      case 6:
+      case 7:
+        q5_legacy(src, dst, ggml_type == 7);
+        break;
+      case 12:
+      case 13:
+        k_quant_4_5(src, dst, ggml_type == 13);
+        break;
+      default:
+        k_quant_6(src, dst);
+        break;
+    }
+  }
+}
+
+void quantize_q8_0(const float* src, BlockQ8_0* dst, int64_t n) {
+  for (int64_t b = 0; b < n / 32; ++b, src += 32, ++dst) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(src[j]));
+    const float d = amax / 127.0f;
+    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    dst->scale_f16 = f32_to_f16(d);
+    for (int j = 0; j < 32; ++j) {
+      // roundf (half away from zero) without the libm call, which took a third of a Q4_K model's load;
+      // x minus its truncation is exact here.
+      const float x = src[j] * inverse;
+      if (!(std::fabs(x) < 128.0f)) {  // only from an infinite or NaN weight
+        dst->qs[j] = 0;
+        continue;
+      }
+      const int truncated = static_cast<int>(x);
+      const int away = static_cast<int>(std::fabs(x - static_cast<float>(truncated)) >= 0.5f);  // no branch
+      dst->qs[j] = static_cast<int8_t>(truncated + (x < 0 ? -away : away));
+    }
+  }
+}
+
+void convert_ggml_to_q8_0(uint32_t ggml_type, const uint8_t* src, BlockQ8_0* dst, int64_t n) {
+  const std::optional<GgmlQuantType> t = ggml_quant_type(ggml_type);
+  if (!t || n % t->block_elems != 0)
+    fail(ErrorCode::kInternal, "convert_ggml_to_q8_0: type {} with {} values", ggml_type, n);
+  auto convert_blocks = [&](int64_t first, int64_t last) {
+    float values[kSuperBlock];
+    for (int64_t b = first; b < last; ++b) {
+      dequantize_ggml(ggml_type, src + b * t->block_bytes, values, t->block_elems);
+      quantize_q8_0(values, dst + b * (t->block_elems / 32), t->block_elems);
+    }
+  };
+  // About 8 ns a value on one core: a 7B model would take a minute, so every core converts a share.
+  const int64_t blocks = n / t->block_elems;
+  const int64_t workers =
+      std::clamp<int64_t>(std::min<int64_t>(std::thread::hardware_concurrency(), blocks / 256), 1, 64);
+  std::vector<std::thread> threads;
+  for (int64_t w = 1; w < workers; ++w)
+    threads.emplace_back(convert_blocks, blocks * w / workers, blocks * (w + 1) / workers);
+  convert_blocks(0, blocks / workers);
+  for (std::thread& th : threads) th.join();
+}
+
+}  // namespace pagellm
