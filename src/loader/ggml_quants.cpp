@@ -15,9 +15,13 @@ namespace {
 constexpr int64_t kSuperBlock = 256;  // QK_K: the K-quants' super-block
 
 constexpr GgmlQuantType kTypes[] = {
-    {2, "Q4_0", 32, 18},    {3, "Q4_1", 32, 20},    {6, "Q5_0", 32, 22},    {7, "Q5_1", 32, 24},
-    {12, "Q4_K", 256, 144}, {13, "Q5_K", 256, 176}, {14, "Q6_K", 256, 210},
+    {2, "Q4_0", 32, 18},    {3, "Q4_1", 32, 20},    {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
+    {10, "Q2_K", 256, 84},  {11, "Q3_K", 256, 110}, {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
+    {14, "Q6_K", 256, 210}, {20, "IQ4_NL", 32, 18}, {23, "IQ4_XS", 256, 136},
 };
+
+// IQ4_NL / IQ4_XS: a nibble picks one of these 16 levels (ggml-common.h's kvalues_iq4nl).
+constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 float half_at(const uint8_t* p) {
   uint16_t h;
@@ -93,6 +97,77 @@ void k_quant_4_5(const uint8_t* b, float* y, bool five_bits) {
   }
 }
 
+// Q2_K / Q3_K: 256 values in two halves of 128, each 32 bytes of 2-bit values read four times (bit pairs 0-1,
+// 2-3, 4-5, 6-7), each pass two runs of 16 (bytes 0-15, then 16-31) with a scale apiece.
+// Q2_K: 16 bytes of 4-bit scale / 4-bit min, the 64 bytes of values, d, dmin.
+void k_quant_2(const uint8_t* b, float* y) {
+  const uint8_t* scales = b;
+  const float d = half_at(b + 80), dmin = half_at(b + 82);
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* q = b + 16 + 32 * half;
+    for (int pass = 0; pass < 4; ++pass) {
+      for (int run = 0; run < 2; ++run, y += 16) {
+        const uint8_t sc = *scales++;
+        const float dl = d * static_cast<float>(sc & 0x0F), ml = dmin * static_cast<float>(sc >> 4);
+        for (int l = 0; l < 16; ++l) y[l] = dl * static_cast<float>((q[16 * run + l] >> (2 * pass)) & 3) - ml;
+      }
+    }
+  }
+}
+
+// Q3_K: 32 bytes of third bits (bit k of byte l: value l of pass k, a clear bit subtracts 4), the 64 bytes
+// of 2-bit values, 12 bytes of sixteen 6-bit scales (low nibbles in bytes 0-7, high bit pairs in 8-11), d.
+void k_quant_3(const uint8_t* b, float* y) {
+  const uint8_t* third = b;
+  const uint8_t* packed = b + 96;
+  const float d = half_at(b + 108);
+  int scale_index = 0;
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* q = b + 32 + 32 * half;
+    for (int pass = 0; pass < 4; ++pass) {
+      const int bit = 4 * half + pass;
+      for (int run = 0; run < 2; ++run, y += 16, ++scale_index) {
+        const int i = scale_index;
+        const int low = i < 8 ? packed[i] & 0x0F : packed[i - 8] >> 4;
+        const int high = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
+        const float dl = d * static_cast<float>((low | (high << 4)) - 32);
+        for (int l = 0; l < 16; ++l) {
+          const int at = 16 * run + l;
+          const int value = ((q[at] >> (2 * pass)) & 3) - ((third[at] >> bit) & 1 ? 0 : 4);
+          y[l] = dl * static_cast<float>(value);
+        }
+      }
+    }
+  }
+}
+
+// IQ4_NL: a scale and 16 bytes of nibbles (low nibbles values 0-15, high 16-31) into kIq4Levels.
+void iq4_nl(const uint8_t* b, float* y) {
+  const float d = half_at(b);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * static_cast<float>(kIq4Levels[b[2 + j] & 0x0F]);
+    y[j + 16] = d * static_cast<float>(kIq4Levels[b[2 + j] >> 4]);
+  }
+}
+
+// IQ4_XS: d, then eight 6-bit sub-block scales (high bit pairs in a 16-bit word, low nibbles in 4 bytes), then
+// eight IQ4_NL-style runs of 32 values.
+void iq4_xs(const uint8_t* b, float* y) {
+  const float d = half_at(b);
+  uint16_t high;
+  std::memcpy(&high, b + 2, 2);
+  const uint8_t* low = b + 4;
+  const uint8_t* qs = b + 8;
+  for (int sub = 0; sub < 8; ++sub, qs += 16, y += 32) {
+    const int scale = ((low[sub / 2] >> (4 * (sub % 2))) & 0x0F) | (((high >> (2 * sub)) & 3) << 4);
+    const float dl = d * static_cast<float>(scale - 32);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = dl * static_cast<float>(kIq4Levels[qs[j] & 0x0F]);
+      y[j + 16] = dl * static_cast<float>(kIq4Levels[qs[j] >> 4]);
+    }
+  }
+}
+
 // Q6_K: 128 bytes of low nibbles, 64 bytes of 2-bit highs, 16 int8 scales (one per 16 values), then d.
 // Each half of 128 values takes 64 low-nibble bytes and 32 high bytes; its four runs of 32 values take the
 // low/high nibble of the first/second 32 bytes and successive bit pairs of the high bytes.
@@ -142,12 +217,24 @@ void dequantize_ggml(uint32_t ggml_type, const uint8_t* src, float* dst, int64_t
       case 7:
         q5_legacy(src, dst, ggml_type == 7);
         break;
+      case 10:
+        k_quant_2(src, dst);
+        break;
+      case 11:
+        k_quant_3(src, dst);
+        break;
       case 12:
       case 13:
         k_quant_4_5(src, dst, ggml_type == 13);
         break;
-      default:
+      case 14:
         k_quant_6(src, dst);
+        break;
+      case 20:
+        iq4_nl(src, dst);
+        break;
+      default:
+        iq4_xs(src, dst);
         break;
     }
   }

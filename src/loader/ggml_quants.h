@@ -1,9 +1,9 @@
 #pragma once
-// llama.cpp's 4-, 5- and 6-bit weight formats (Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q4_K, Q5_K,
-// Q6_K: what Q4_0 ... Q6_K and the _K_S / _K_M mixes of a GGUF hold). The kernels compute on Q8_0,
-// so such tensors are decoded to floats and re-quantized to Q8_0 at load (llama.cpp's
-// quantize_row_q8_0 rounding): twice the bytes of Q4, a quarter of F32, and per value an error of
-// at most half a Q8_0 step, about 1/17 of a Q4 step.
+// llama.cpp's low-bit weight formats: Q4_0, Q4_1, Q5_0, Q5_1, the K-quants Q2_K to Q6_K and IQ4_NL / IQ4_XS
+// (what the Q2_K ... Q6_K, _K_S / _K_M / _K_L and IQ4 GGUFs hold). The kernels compute on Q8_0, so such
+// tensors are decoded to floats and re-quantized to Q8_0 at load (llama.cpp's quantize_row_q8_0 rounding):
+// about twice the bytes of Q4, a quarter of F32, and per value an error of at most half a Q8_0 step, about
+// 1/17 of a Q4 step.
 #include <cstdint>
 #include <optional>
 

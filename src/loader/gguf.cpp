@@ -283,7 +283,7 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
     else if (!ggml_type_to_dtype(ggml_type, &info.view.dtype))
       fail(ErrorCode::kUnsupported,
            "{}: tensor {} has unsupported ggml type {} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-           "Q4_K, Q5_K, Q6_K)",
+           "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
            path, name, ggml_type_name(ggml_type));
     const DTypeInfo& stored = dtype_info(info.view.dtype);
     const DTypeInfo dt = quant ? DTypeInfo{quant->name, quant->block_elems, quant->block_bytes} : stored;

@@ -135,7 +135,7 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
       continue;
     }
     TensorView view = t.view;
-    if (t.quantized) {  // a 4- to 6-bit llama.cpp format: the kernels read it as Q8_0
+    if (t.quantized) {  // a low-bit llama.cpp format: the kernels read it as Q8_0
       // Freed once packed (the token embeddings, read in place, stay).
       AlignedBuffer& buffer = m->weights.make_released_buffer(static_cast<size_t>(view.nbytes()));
       convert_ggml_to_q8_0(t.ggml_type, t.quantized, buffer.as<BlockQ8_0>(), view.numel());

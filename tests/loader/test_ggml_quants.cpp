@@ -77,6 +77,33 @@ TEST(GgmlQuants, Q6_KRunsAndScales) {
   EXPECT_EQ(y[16], 2.0f * 2 * (0 - 32));  // the second 16 values of a run take the next scale
 }
 
+TEST(GgmlQuants, Q3_KThirdBitsAndPackedScales) {
+  std::vector<uint8_t> b(110, 0);
+  put_half(b, 108, 1.0f);
+  b[96 + 0] = 1;        // scale 0: low nibble 1 ...
+  b[96 + 8] = 0x12;     // ... high bits 2 (-> 33, i.e. +1); scale 8: high bits 1 (-> 16, i.e. -16)
+  b[32 + 0] = 3;        // value 0: 2-bit 3 (pass 0); value 32: bits 2-3 = 0
+  b[0] = 1 | (1 << 4);  // third bits of value 0 (pass 0) and value 128 (half 1, pass 0)
+  b[64] = 2;            // value 128: 2-bit 2
+  const std::vector<float> y = decode(11, b, 256);
+  EXPECT_EQ(y[0], 1.0f * 3);
+  EXPECT_EQ(y[16], -32.0f * (0 - 4));  // scale 1 = 0 - 32; a clear third bit subtracts 4
+  EXPECT_EQ(y[32], -32.0f * (0 - 4));  // scale 2
+  EXPECT_EQ(y[128], -16.0f * 2);
+}
+
+TEST(GgmlQuants, Iq4NlLevels) {
+  std::vector<uint8_t> b(18, 0);
+  put_half(b, 0, 0.5f);
+  b[2] = 0xF0;  // value 0: level 0; value 16: level 15
+  b[3] = 0x98;
+  const std::vector<float> y = decode(20, b, 32);
+  EXPECT_EQ(y[0], 0.5f * -127);
+  EXPECT_EQ(y[16], 0.5f * 113);
+  EXPECT_EQ(y[1], 0.5f * 1);
+  EXPECT_EQ(y[17], 0.5f * 13);
+}
+
 TEST(GgmlQuants, Q8_0RoundsHalfAwayFromZero) {
   std::vector<float> x(32, 0.0f);
   x[0] = 127.0f;  // d = 1
@@ -96,8 +123,9 @@ TEST(GgmlQuants, Q8_0RoundsHalfAwayFromZero) {
 }
 
 TEST(GgmlQuants, UnknownTypes) {
-  EXPECT_FALSE(ggml_quant_type(8).has_value());   // Q8_0 loads as it is
-  EXPECT_FALSE(ggml_quant_type(16).has_value());  // IQ2_XXS
+  EXPECT_FALSE(ggml_quant_type(8).has_value());      // Q8_0 loads as it is
+  EXPECT_FALSE(ggml_quant_type(16).has_value());     // IQ2_XXS
+  EXPECT_EQ(ggml_quant_type(23)->block_elems, 256);  // IQ4_XS
   EXPECT_EQ(ggml_quant_type(13)->block_bytes, 176);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""GGUF models in llama.cpp's 4- to 6-bit formats (Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) against a
-NumPy decoding of the same bytes.
+"""GGUF models in llama.cpp's low-bit formats (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL,
+IQ4_XS) against a NumPy decoding of the same bytes.
 
 A random Llama (hidden 256, so every matrix row holds whole 256-value super-blocks) is written once
 per format with random block bytes in every matrix (scales set so the weights stay small). NumPy
@@ -29,7 +29,13 @@ FORMATS = {
     "q4_k": (12, 256, 144, [(0, 0.0002), (2, 0.0015)]),
     "q5_k": (13, 256, 176, [(0, 0.0001), (2, 0.0015)]),
     "q6_k": (14, 256, 210, [(208, 0.00003)]),
+    "q2_k": (10, 256, 84, [(80, 0.003), (82, 0.0045)]),
+    "q3_k": (11, 256, 110, [(108, 0.0005)]),
+    "iq4_nl": (20, 32, 18, [(0, 0.0003)]),
+    "iq4_xs": (23, 256, 136, [(0, 0.00001)]),
 }
+
+IQ4_LEVELS = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], np.int32)
 
 
 def f16(raw, offset):
@@ -105,7 +111,58 @@ def decode_q6k(raw):
     return out
 
 
+def decode_q2k_q3k(raw, three_bits):
+    """Two halves of 128: each reads 32 bytes of 2-bit values four times (bit pairs), in two runs of 16."""
+    out = np.empty((raw.shape[0], 256), np.float32)
+    if three_bits:
+        packed = raw[:, 96:108].astype(np.int32)
+        scale = np.empty((raw.shape[0], 16), np.int32)
+        for i in range(16):
+            low = packed[:, i] & 0x0F if i < 8 else packed[:, i - 8] >> 4
+            scale[:, i] = (low | (((packed[:, 8 + i % 4] >> (2 * (i // 4))) & 3) << 4)) - 32
+        d = f16(raw, 108)
+        third = raw[:, :32].astype(np.int32)
+    else:
+        d, dmin = f16(raw, 80), f16(raw, 82)
+    s = 0
+    for half in range(2):
+        q = raw[:, (32 if three_bits else 16) + 32 * half:][:, :32].astype(np.int32)
+        for pass_ in range(4):
+            for run in range(2):
+                values = (q[:, 16 * run:16 * run + 16] >> (2 * pass_)) & 3
+                cols = slice(128 * half + 32 * pass_ + 16 * run, 128 * half + 32 * pass_ + 16 * run + 16)
+                if three_bits:
+                    set_bit = (third[:, 16 * run:16 * run + 16] >> (4 * half + pass_)) & 1
+                    dl = d * scale[:, s].astype(np.float32)
+                    out[:, cols] = dl[:, None] * (values - 4 * (1 - set_bit)).astype(np.float32)
+                else:
+                    sc = raw[:, s].astype(np.int32)
+                    dl, ml = d * (sc & 0x0F).astype(np.float32), dmin * (sc >> 4).astype(np.float32)
+                    out[:, cols] = dl[:, None] * values.astype(np.float32) - ml[:, None]
+                s += 1
+    return out
+
+
+def decode_iq4(raw, xs):
+    d = f16(raw, 0)
+    if not xs:
+        lo, hi = nibbles(raw[:, 2:18])
+        return d[:, None] * IQ4_LEVELS[np.concatenate([lo, hi], axis=1)].astype(np.float32)
+    high = raw[:, 2:4].copy().view("<u2")[:, 0].astype(np.int32)
+    out = np.empty((raw.shape[0], 256), np.float32)
+    for sub in range(8):
+        scale = ((raw[:, 4 + sub // 2].astype(np.int32) >> (4 * (sub % 2))) & 0x0F) | (((high >> (2 * sub)) & 3) << 4)
+        dl = d * (scale - 32).astype(np.float32)
+        lo, hi = nibbles(raw[:, 8 + 16 * sub:24 + 16 * sub])
+        out[:, 32 * sub:32 * sub + 32] = dl[:, None] * IQ4_LEVELS[np.concatenate([lo, hi], axis=1)].astype(np.float32)
+    return out
+
+
 def decode(name, raw):
+    if name in ("q2_k", "q3_k"):
+        return decode_q2k_q3k(raw, name == "q3_k")
+    if name.startswith("iq4"):
+        return decode_iq4(raw, name == "iq4_xs")
     if name == "q6_k":
         return decode_q6k(raw)
     if name in ("q4_k", "q5_k"):
@@ -165,6 +222,8 @@ def main():
     keep = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--keep" else None
     sys.path.insert(0, os.path.join(shared, "tools"))
     import make_random_model as mrm
+    for name, (type_id, block_elems, block_bytes, _) in FORMATS.items():  # its writer knows no IQ types
+        mrm.GGML_TYPES.setdefault(name, (type_id, block_elems, block_bytes))
     if keep:
         os.makedirs(keep, exist_ok=True)
     scratch = None if keep else tempfile.TemporaryDirectory(prefix="pagellm_ggml_quants_")  # removed at exit
