@@ -2,6 +2,7 @@
 // hang or a sanitizer report. Truncated and byte-mutated copies of real fixtures, fixed seeds.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -62,8 +63,35 @@ std::vector<size_t> truncation_lengths(size_t size, size_t hot, std::mt19937_64&
 size_t gguf_header_bytes(const std::string& path) {
   auto g = GgufFile::open(path);
   size_t first = g->file()->size();
-  for (const auto& t : g->tensors()) first = std::min(first, static_cast<size_t>(t.view.data - g->file()->data()));
+  for (const auto& t : g->tensors()) {
+    const uint8_t* data = t.quantized ? t.quantized : t.view.data;
+    first = std::min(first, static_cast<size_t>(data - g->file()->data()));
+  }
   return first;
+}
+
+// A copy of a Q8_0 GGUF whose matrices claim llama.cpp's 32-value low-bit types instead, in turn (their
+// blocks are smaller than Q8_0's, so each tensor's bytes still lie inside its old extent): the loader then
+// decodes and re-quantizes whatever those bytes hold.
+std::string as_low_bit_types(const std::string& path) {
+  std::string bytes = test::read_bytes(path);
+  auto g = GgufFile::open(path);
+  static const uint32_t kTypes[] = {2, 3, 6, 7, 20};  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
+  size_t next = 0;
+  for (const GgufTensorInfo& t : g->tensors()) {
+    if (t.ggml_type != 8) continue;
+    std::string key(8, '\0');
+    const uint64_t length = t.name.size();
+    std::memcpy(key.data(), &length, 8);
+    key += t.name;
+    const size_t at = bytes.find(key);
+    if (at == std::string::npos) continue;
+    uint32_t dims;
+    std::memcpy(&dims, bytes.data() + at + key.size(), 4);
+    const uint32_t type = kTypes[next++ % 5];
+    std::memcpy(bytes.data() + at + key.size() + 4 + 8 * dims, &type, 4);
+  }
+  return bytes;
 }
 
 void fuzz_gguf(const std::string& fixture, uint64_t seed, int truncations, int mutations) {
@@ -92,6 +120,17 @@ TEST(LoaderFuzz, Stories260KGguf) {
 
 TEST(LoaderFuzz, TinyRandomQ8Gguf) {
   fuzz_gguf(test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-q8_0.gguf", 99, 40, 150);
+}
+
+TEST(LoaderFuzz, TinyRandomLowBitGguf) {
+  test::TempDir dir;
+  const std::string fixture = dir.file("low-bit.gguf");
+  test::write_bytes(fixture,
+                    as_low_bit_types(test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-q8_0.gguf"));
+  int low_bit = 0;
+  for (const GgufTensorInfo& t : GgufFile::open(fixture)->tensors()) low_bit += t.quantized != nullptr;
+  ASSERT_GT(low_bit, 5);  // the copy really holds them
+  fuzz_gguf(fixture, 7, 40, 150);
 }
 
 TEST(LoaderFuzz, Stories260KHfDir) {
