@@ -128,7 +128,8 @@ TEST(LoaderFuzz, TinyRandomLowBitGguf) {
   test::write_bytes(fixture,
                     as_low_bit_types(test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-q8_0.gguf"));
   int low_bit = 0;
-  for (const GgufTensorInfo& t : GgufFile::open(fixture)->tensors()) low_bit += t.quantized != nullptr;
+  const auto converted = GgufFile::open(fixture);
+  for (const GgufTensorInfo& t : converted->tensors()) low_bit += t.quantized != nullptr;
   ASSERT_GT(low_bit, 5);  // the copy really holds them
   fuzz_gguf(fixture, 7, 40, 150);
 }
