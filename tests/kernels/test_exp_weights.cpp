@@ -1,5 +1,5 @@
 // The sampler's vectorized weights against e^x in double, with banned (-inf), NaN and underflowing
-// logits, on the AVX-512 and the portable path.
+// logits, on the best path of this CPU (AVX-512, AVX2) and the portable one.
 #include <gtest/gtest.h>
 
 #include <cmath>
