@@ -18,6 +18,18 @@ namespace {
 
 constexpr float kMinExponent = -87.0f;  // exp_ps's lower clamp: below it the weight is 0
 
+void exp_weights_portable(const float* logits, int64_t n, float max, float inv_t, float* weights, double* block_sums) {
+  for (int64_t b = 0; b * kExpWeightBlock < n; ++b) {
+    double sum = 0;
+    for (int64_t i = b * kExpWeightBlock; i < std::min(n, (b + 1) * kExpWeightBlock); ++i) {
+      const float x = (logits[i] - max) * inv_t;
+      weights[i] = x >= kMinExponent ? std::exp(x) : 0.0f;  // false for NaN and -inf too
+      sum += weights[i];
+    }
+    block_sums[b] = sum;
+  }
+}
+
 PAGELLM_TARGET_AVX512 float max_logit_avx512(const float* logits, int64_t n) {
   __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < n; i += 16) {
@@ -45,41 +57,36 @@ PAGELLM_TARGET_AVX512 void exp_weights_avx512(const float* logits, int64_t n, fl
   }
 }
 
-// The same on 8 lanes; a ragged end goes through the masked loads of the last, partial vector.
-PAGELLM_TARGET_AVX2 __m256i lanes_below(int64_t count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(count, 8))),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
+// The same on 8 lanes. Full vectors only: Zen 1's masked loads and stores are microcoded, slower than the
+// scalar tail they would replace.
 PAGELLM_TARGET_AVX2 float max_logit_avx2(const float* logits, int64_t n) {
   const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   __m256 mx = neg_inf;
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = lanes_below(n - i);
-    const __m256 l = _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(logits + i, m), _mm256_castsi256_ps(m));
-    const __m256 ordered = _mm256_cmp_ps(l, l, _CMP_ORD_Q);  // not NaN
-    mx = _mm256_max_ps(mx, _mm256_blendv_ps(neg_inf, l, ordered));
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 l = _mm256_loadu_ps(logits + i);
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(neg_inf, l, _mm256_cmp_ps(l, l, _CMP_ORD_Q)));  // NaN lanes out
   }
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, mx);
   float best = lanes[0];
   for (int k = 1; k < 8; ++k) best = std::max(best, lanes[k]);
+  for (; i < n; ++i)
+    if (!std::isnan(logits[i])) best = std::max(best, logits[i]);
   return best;
 }
 
 PAGELLM_TARGET_AVX2 void exp_weights_avx2(const float* logits, int64_t n, float max, float inv_t, float* weights,
                                           double* block_sums) {
   const __m256 vmax = _mm256_set1_ps(max), vinv = _mm256_set1_ps(inv_t), floor = _mm256_set1_ps(kMinExponent);
-  for (int64_t i = 0; i < n; i += 16) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
     __m256d sum = _mm256_setzero_pd();
-    for (int64_t h = i; h < std::min(n, i + 16); h += 8) {
-      const __m256i m = lanes_below(n - h);
-      const __m256 x = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(logits + h, m), vmax), vinv);
-      // x >= -87 is false for NaN and -inf logits, and for the lanes past the end (masked loads give 0 - max
-      // there, so the mask must take them out too).
-      const __m256 live = _mm256_and_ps(_mm256_cmp_ps(x, floor, _CMP_GE_OQ), _mm256_castsi256_ps(m));
-      const __m256 w = _mm256_and_ps(live, simd::exp_ps256(x));
-      _mm256_maskstore_ps(weights + h, m, w);
+    for (int64_t h = i; h < i + 16; h += 8) {
+      const __m256 x = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(logits + h), vmax), vinv);
+      // x >= -87 is false for NaN and -inf logits too.
+      const __m256 w = _mm256_and_ps(_mm256_cmp_ps(x, floor, _CMP_GE_OQ), simd::exp_ps256(x));
+      _mm256_storeu_ps(weights + h, w);
       sum = _mm256_add_pd(
           sum, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(w)), _mm256_cvtps_pd(_mm256_extractf128_ps(w, 1))));
     }
@@ -87,6 +94,7 @@ PAGELLM_TARGET_AVX2 void exp_weights_avx2(const float* logits, int64_t n, float 
     _mm256_store_pd(parts, sum);
     block_sums[i / 16] = (parts[0] + parts[1]) + (parts[2] + parts[3]);
   }
+  if (i < n) exp_weights_portable(logits + i, n - i, max, inv_t, weights + i, block_sums + i / 16);
 }
 
 }  // namespace
@@ -109,15 +117,7 @@ void exp_weights(const float* logits, int64_t n, float max, float inv_t, float* 
     exp_weights_avx2(logits, n, max, inv_t, weights, block_sums);
     return;
   }
-  for (int64_t b = 0; b * kExpWeightBlock < n; ++b) {
-    double sum = 0;
-    for (int64_t i = b * kExpWeightBlock; i < std::min(n, (b + 1) * kExpWeightBlock); ++i) {
-      const float x = (logits[i] - max) * inv_t;
-      weights[i] = x >= kMinExponent ? std::exp(x) : 0.0f;  // false for NaN and -inf too
-      sum += weights[i];
-    }
-    block_sums[b] = sum;
-  }
+  exp_weights_portable(logits, n, max, inv_t, weights, block_sums);
 }
 
 }  // namespace pagellm::kernels
