@@ -675,6 +675,19 @@ class Interpreter {
     builtins_.emplace_back("dict", Value::callable("dict", [from_kwargs](const CallArgs& a) {
                              return Value::dict(from_kwargs(a, "dict"));
                            }));
+    // joiner(sep=", "): a callable that returns "" the first time and sep after.
+    builtins_.emplace_back("joiner", Value::callable("joiner", [](const CallArgs& a) {
+                             a.check("joiner", 1, {"sep"});
+                             const Value* given = a.get(0, "sep");
+                             Value sep = given ? *given : Value::string(", ");
+                             auto used = std::make_shared<bool>(false);
+                             return Value::callable("joiner", [sep, used](const CallArgs& call) {
+                               call.check("joiner", 0, {});
+                               if (*used) return sep;
+                               *used = true;
+                               return Value::string("");
+                             });
+                           }));
   }
 
   const RenderEnv& env_;

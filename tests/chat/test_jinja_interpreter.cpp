@@ -220,6 +220,11 @@ TEST(JinjaInterpreter, MiscStatements) {
 }
 
 TEST(JinjaInterpreter, Globals) {
+  EXPECT_EQ(render("{% set pipe = joiner(\" | \") %}{% for x in [1, 2, 3] %}{{ pipe() }}{{ x }}{% endfor %}|"
+                   "{% set j = joiner() %}{{ j() }}{{ j() }}{{ j() }}|{% set k = joiner(sep=1) %}{{ k() }}{{ k() }}|"
+                   "{% for a in [1, 2] %}{% set j = joiner('-') %}{% for b in [1, 2] %}{{ j() }}{{ b }}{% endfor %};"
+                   "{% endfor %}"),
+            "1 | 2 | 3|, , |1|1-2;1-2;");
   EXPECT_EQ(render("{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%d %A') }}"),
             "26 Jul 2024|2024-07-26 Friday");
   try {
