@@ -273,7 +273,7 @@ void convert_ggml_to_q8_0(uint32_t ggml_type, const uint8_t* src, BlockQ8_0* dst
       quantize_q8_0(values, dst + b * (t->block_elems / 32), t->block_elems);
     }
   };
-  // About 8 ns a value on one core: a 7B model would take a minute, so every core converts a share.
+  // About 5 ns a value on one core (a 7B model: half a minute), so every core converts a share.
   const int64_t blocks = n / t->block_elems;
   const int64_t workers =
       std::clamp<int64_t>(std::min<int64_t>(std::thread::hardware_concurrency(), blocks / 256), 1, 64);
