@@ -17,6 +17,8 @@ size_t WeightStore::release_source_bytes(const uint8_t* data, size_t bytes) cons
     if (buffer && buffer->data() == data) {
       const size_t freed = buffer->size();
       buffer.reset();
+      for (auto& [name, view] : views_)
+        if (view.data == data) view.data = nullptr;
       return freed;
     }
   }
@@ -43,6 +45,9 @@ const TensorView* WeightStore::find(const std::string& name) const {
 const TensorView& WeightStore::get(const std::string& name) const {
   const TensorView* v = find(name);
   if (!v) fail(ErrorCode::kInvalidModel, "missing tensor {}", name);
+  if (!v->data && v->numel() > 0)
+    fail(ErrorCode::kInternal, "tensor {} was converted for one model and freed once packed: load the file again",
+         name);
   return *v;
 }
 

@@ -34,7 +34,8 @@ class WeightStore {
   // Allocates an owned buffer (e.g. for un-permuted rows) that lives as long as the store.
   AlignedBuffer& make_buffer(size_t bytes);
   // An owned buffer for data read only until it is packed (low-bit GGUF weights converted to Q8_0):
-  // release_source_pages of a view starting at it frees it, and that view must not be read again.
+  // release_source_pages of a view starting at it frees it, and get() of such a view then fails (a
+  // second model built from the same LoadedModel must load the file again).
   AlignedBuffer& make_released_buffer(size_t bytes);
 
   const TensorView* find(const std::string& name) const;
@@ -43,7 +44,7 @@ class WeightStore {
   const std::map<std::string, TensorView>& all() const { return views_; }
 
  private:
-  std::map<std::string, TensorView> views_;
+  mutable std::map<std::string, TensorView> views_;  // release_source_pages nulls the data of freed views
   std::vector<std::shared_ptr<const void>> owners_;
   std::vector<std::shared_ptr<const MappedFile>> files_;
   std::vector<std::unique_ptr<AlignedBuffer>> buffers_;

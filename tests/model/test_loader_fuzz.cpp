@@ -8,6 +8,7 @@
 
 #include "loader/gguf.h"
 #include "loader_test_util.h"
+#include "low_bit_gguf.h"
 #include "model/model_loader.h"
 #include "test_paths.h"
 #include "util/error.h"
@@ -70,30 +71,6 @@ size_t gguf_header_bytes(const std::string& path) {
   return first;
 }
 
-// A copy of a Q8_0 GGUF whose matrices claim llama.cpp's 32-value low-bit types instead, in turn (their
-// blocks are smaller than Q8_0's, so each tensor's bytes still lie inside its old extent): the loader then
-// decodes and re-quantizes whatever those bytes hold.
-std::string as_low_bit_types(const std::string& path) {
-  std::string bytes = test::read_bytes(path);
-  auto g = GgufFile::open(path);
-  static const uint32_t kTypes[] = {2, 3, 6, 7, 20};  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
-  size_t next = 0;
-  for (const GgufTensorInfo& t : g->tensors()) {
-    if (t.ggml_type != 8) continue;
-    std::string key(8, '\0');
-    const uint64_t length = t.name.size();
-    std::memcpy(key.data(), &length, 8);
-    key += t.name;
-    const size_t at = bytes.find(key);
-    if (at == std::string::npos) continue;
-    uint32_t dims;
-    std::memcpy(&dims, bytes.data() + at + key.size(), 4);
-    const uint32_t type = kTypes[next++ % 5];
-    std::memcpy(bytes.data() + at + key.size() + 4 + 8 * dims, &type, 4);
-  }
-  return bytes;
-}
-
 void fuzz_gguf(const std::string& fixture, uint64_t seed, int truncations, int mutations) {
   test::TempDir dir;
   const std::string original = test::read_bytes(fixture);
@@ -126,7 +103,7 @@ TEST(LoaderFuzz, TinyRandomLowBitGguf) {
   test::TempDir dir;
   const std::string fixture = dir.file("low-bit.gguf");
   test::write_bytes(fixture,
-                    as_low_bit_types(test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-q8_0.gguf"));
+                    test::as_low_bit_types(test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-q8_0.gguf"));
   int low_bit = 0;
   const auto converted = GgufFile::open(fixture);
   for (const GgufTensorInfo& t : converted->tensors()) low_bit += t.quantized != nullptr;

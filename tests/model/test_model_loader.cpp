@@ -5,6 +5,8 @@
 
 #include "loader/gguf.h"
 #include "loader_test_util.h"
+#include "low_bit_gguf.h"
+#include "model/llama_model.h"
 #include "model/model_loader.h"
 #include "tensor/convert.h"
 #include "test_paths.h"
@@ -114,6 +116,21 @@ TEST(ModelLoader, Stories260KHfDir) {
 
 // The HF dir was converted from the GGUF with unpermute_qk, so after our own un-permutation
 // every tensor must match bit for bit (and the GGUF's output.weight equals the tied embedding).
+// Low-bit tensors are converted to Q8_0 copies that the model frees once packed: a second model from the same
+// LoadedModel is an error that says so, not a read of freed memory.
+TEST(ModelLoader, LowBitCopiesAreFreedOncePacked) {
+  test::TempDir dir;
+  const std::string path = dir.file("low-bit.gguf");
+  test::write_bytes(path, test::as_low_bit_types(tiny_random_gguf("llama-gqa", "q8_0")));
+  std::shared_ptr<const LoadedModel> loaded(load_model(path));
+  const std::string down = "model.layers.0.mlp.down_proj.weight";
+  ASSERT_EQ(loaded->weights.get(down).dtype, DType::kQ8_0);
+  ASSERT_NE(loaded->weights.get(down).data, nullptr);
+  { LlamaModel first(loaded); }
+  expect_error([&] { loaded->weights.get(down); }, ErrorCode::kInternal, {down, "load the file again"});
+  expect_error([&] { LlamaModel second(loaded); }, ErrorCode::kInternal, {"load the file again"});
+}
+
 TEST(ModelLoader, Stories260KGgufEqualsHfAfterUnpermute) {
   auto gguf = load_model(stories() + "/stories260K.gguf");
   auto hf = load_model(stories() + "/hf");
