@@ -45,7 +45,7 @@ struct GgufValue {
 
 struct GgufTensorInfo {
   std::string name;
-  // Shape in row-major outermost-first order (GGUF's ne reversed). A tensor in one of llama.cpp's 4- to 6-bit
+  // Shape in row-major outermost-first order (GGUF's ne reversed). A tensor in one of llama.cpp's low-bit
   // formats (loader/ggml_quants.h) is described as the Q8_0 it loads as, with data null: `quantized` holds its
   // bytes in the file, which the model loader converts.
   TensorView view;
