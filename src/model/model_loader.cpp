@@ -1,5 +1,6 @@
 #include "model/model_loader.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -128,6 +129,8 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
 
   std::map<std::string, TensorView> found;
   std::map<std::string, std::string> origin;
+  std::map<std::string, int> converted;  // low-bit type name -> tensors re-quantized to Q8_0
+  const auto convert_start = std::chrono::steady_clock::now();
   for (const GgufTensorInfo& t : g.tensors()) {
     const std::string name = gguf_to_hf_name(t.name);
     if (name.empty()) {
@@ -143,9 +146,16 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
       const std::optional<GgmlQuantType> quant = ggml_quant_type(t.ggml_type);
       m->weights.release_source_bytes(t.quantized,
                                       static_cast<size_t>(view.numel() / quant->block_elems * quant->block_bytes));
+      ++converted[quant->name];
     }
     found.emplace(name, view);  // names are unique in the file and the mapping is one-to-one
     origin.emplace(name, t.name);
+  }
+  if (!converted.empty()) {
+    std::string counts;
+    for (const auto& [type, n] : converted) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", n, type);
+    log_info("{}: re-quantized {} tensors to Q8_0 in {:.2f} s (docs/gguf_quants.md)", path, counts,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - convert_start).count());
   }
   std::vector<ExpectedTensor> expected = expected_tensors(m->config);
   check_tensors(found, expected, path, origin);
