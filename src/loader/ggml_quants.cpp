@@ -14,12 +14,6 @@ namespace {
 
 constexpr int64_t kSuperBlock = 256;  // QK_K: the K-quants' super-block
 
-constexpr GgmlQuantType kTypes[] = {
-    {2, "Q4_0", 32, 18},    {3, "Q4_1", 32, 20},    {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
-    {10, "Q2_K", 256, 84},  {11, "Q3_K", 256, 110}, {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
-    {14, "Q6_K", 256, 210}, {20, "IQ4_NL", 32, 18}, {23, "IQ4_XS", 256, 136},
-};
-
 // IQ4_NL / IQ4_XS: a nibble picks one of these 16 levels (ggml-common.h's kvalues_iq4nl).
 constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
@@ -195,49 +189,46 @@ void k_quant_6(const uint8_t* b, float* y) {
   }
 }
 
+using BlockDecoder = void (*)(const uint8_t* block, float* values);
+
+struct Decoder {
+  GgmlQuantType type;
+  BlockDecoder decode;
+};
+
+constexpr Decoder kDecoders[] = {
+    {{2, "Q4_0", 32, 18}, [](const uint8_t* b, float* y) { q4_legacy(b, y, false); }},
+    {{3, "Q4_1", 32, 20}, [](const uint8_t* b, float* y) { q4_legacy(b, y, true); }},
+    {{6, "Q5_0", 32, 22}, [](const uint8_t* b, float* y) { q5_legacy(b, y, false); }},
+    {{7, "Q5_1", 32, 24}, [](const uint8_t* b, float* y) { q5_legacy(b, y, true); }},
+    {{10, "Q2_K", 256, 84}, k_quant_2},
+    {{11, "Q3_K", 256, 110}, k_quant_3},
+    {{12, "Q4_K", 256, 144}, [](const uint8_t* b, float* y) { k_quant_4_5(b, y, false); }},
+    {{13, "Q5_K", 256, 176}, [](const uint8_t* b, float* y) { k_quant_4_5(b, y, true); }},
+    {{14, "Q6_K", 256, 210}, k_quant_6},
+    {{20, "IQ4_NL", 32, 18}, iq4_nl},
+    {{23, "IQ4_XS", 256, 136}, iq4_xs},
+};
+
+// The decoder of a type, checked against the number of values it is asked for.
+const Decoder& decoder_for(uint32_t ggml_type, int64_t n, const char* caller) {
+  for (const Decoder& d : kDecoders)
+    if (d.type.ggml_type == ggml_type && n % d.type.block_elems == 0) return d;
+  fail(ErrorCode::kInternal, "{}: type {} with {} values", caller, ggml_type, n);
+}
+
 }  // namespace
 
 std::optional<GgmlQuantType> ggml_quant_type(uint32_t ggml_type) {
-  for (const GgmlQuantType& t : kTypes)
-    if (t.ggml_type == ggml_type) return t;
+  for (const Decoder& d : kDecoders)
+    if (d.type.ggml_type == ggml_type) return d.type;
   return std::nullopt;
 }
 
 void dequantize_ggml(uint32_t ggml_type, const uint8_t* src, float* dst, int64_t n) {
-  const std::optional<GgmlQuantType> t = ggml_quant_type(ggml_type);
-  if (!t || n % t->block_elems != 0)
-    fail(ErrorCode::kInternal, "dequantize_ggml: type {} with {} values", ggml_type, n);
-  for (int64_t i = 0; i < n / t->block_elems; ++i, src += t->block_bytes, dst += t->block_elems) {
-    switch (ggml_type) {
-      case 2:
-      case 3:
-        q4_legacy(src, dst, ggml_type == 3);
-        break;
-      case 6:
-      case 7:
-        q5_legacy(src, dst, ggml_type == 7);
-        break;
-      case 10:
-        k_quant_2(src, dst);
-        break;
-      case 11:
-        k_quant_3(src, dst);
-        break;
-      case 12:
-      case 13:
-        k_quant_4_5(src, dst, ggml_type == 13);
-        break;
-      case 14:
-        k_quant_6(src, dst);
-        break;
-      case 20:
-        iq4_nl(src, dst);
-        break;
-      default:
-        iq4_xs(src, dst);
-        break;
-    }
-  }
+  const Decoder& d = decoder_for(ggml_type, n, "dequantize_ggml");
+  for (int64_t i = 0; i < n / d.type.block_elems; ++i)
+    d.decode(src + i * d.type.block_bytes, dst + i * d.type.block_elems);
 }
 
 void quantize_q8_0(const float* src, BlockQ8_0* dst, int64_t n) {
@@ -263,18 +254,17 @@ void quantize_q8_0(const float* src, BlockQ8_0* dst, int64_t n) {
 }
 
 void convert_ggml_to_q8_0(uint32_t ggml_type, const uint8_t* src, BlockQ8_0* dst, int64_t n) {
-  const std::optional<GgmlQuantType> t = ggml_quant_type(ggml_type);
-  if (!t || n % t->block_elems != 0)
-    fail(ErrorCode::kInternal, "convert_ggml_to_q8_0: type {} with {} values", ggml_type, n);
+  const Decoder& d = decoder_for(ggml_type, n, "convert_ggml_to_q8_0");
+  const GgmlQuantType& t = d.type;
   auto convert_blocks = [&](int64_t first, int64_t last) {
     float values[kSuperBlock];
     for (int64_t b = first; b < last; ++b) {
-      dequantize_ggml(ggml_type, src + b * t->block_bytes, values, t->block_elems);
-      quantize_q8_0(values, dst + b * (t->block_elems / 32), t->block_elems);
+      d.decode(src + b * t.block_bytes, values);
+      quantize_q8_0(values, dst + b * (t.block_elems / 32), t.block_elems);
     }
   };
   // About 5 ns a value on one core (a 7B model: half a minute), so every core converts a share.
-  const int64_t blocks = n / t->block_elems;
+  const int64_t blocks = n / t.block_elems;
   const int64_t workers =
       std::clamp<int64_t>(std::min<int64_t>(std::thread::hardware_concurrency(), blocks / 256), 1, 64);
   std::vector<std::thread> threads;

@@ -226,6 +226,13 @@ std::string ggml_type_name(uint32_t t) {
 
 uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+// The block size of a tensor's data in the file: its low-bit type's, not the Q8_0 it loads as.
+DTypeInfo blocks_in_file(const GgufTensorInfo& info) {
+  if (const std::optional<GgmlQuantType> quant = ggml_quant_type(info.ggml_type))
+    return {quant->name, quant->block_elems, quant->block_bytes};
+  return dtype_info(info.view.dtype);
+}
+
 }  // namespace
 
 std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
@@ -277,16 +284,14 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
     info.offset = r.read<uint64_t>(fmt::format("offset of tensor {}", name));
 
     info.ggml_type = ggml_type;
-    const std::optional<GgmlQuantType> quant = ggml_quant_type(ggml_type);
-    if (quant)
+    if (ggml_quant_type(ggml_type))
       info.view.dtype = DType::kQ8_0;
     else if (!ggml_type_to_dtype(ggml_type, &info.view.dtype))
       fail(ErrorCode::kUnsupported,
            "{}: tensor {} has unsupported ggml type {} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
            "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
            path, name, ggml_type_name(ggml_type));
-    const DTypeInfo& stored = dtype_info(info.view.dtype);
-    const DTypeInfo dt = quant ? DTypeInfo{quant->name, quant->block_elems, quant->block_bytes} : stored;
+    const DTypeInfo dt = blocks_in_file(info);
     uint64_t numel = 1;
     for (uint64_t d : ne) {
       if (d == 0 || d > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, d, &numel) ||
@@ -308,9 +313,7 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
   // The data section starts at the next aligned offset after the tensor infos.
   const uint64_t data_start = align_up(r.pos(), g->alignment_);
   for (GgufTensorInfo& info : g->tensors_) {
-    const std::optional<GgmlQuantType> quant = ggml_quant_type(info.ggml_type);
-    const DTypeInfo dt =
-        quant ? DTypeInfo{quant->name, quant->block_elems, quant->block_bytes} : dtype_info(info.view.dtype);
+    const DTypeInfo dt = blocks_in_file(info);
     // numel <= INT64_MAX and block_bytes / block_elems <= 4, so this cannot overflow after the division.
     uint64_t nbytes = static_cast<uint64_t>(info.view.numel()) / dt.block_elems;
     uint64_t end = 0;
@@ -321,7 +324,10 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
            "{}: tensor {} ({} bytes at data offset {}) runs past the end of the file ({} bytes)", path, info.name,
            nbytes, info.offset, file_size);
     const uint8_t* data = g->file_->data() + data_start + info.offset;
-    (quant ? info.quantized : info.view.data) = data;
+    if (ggml_quant_type(info.ggml_type))
+      info.quantized = {data, static_cast<size_t>(nbytes)};
+    else
+      info.view.data = data;
   }
   return g;
 }

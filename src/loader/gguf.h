@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,7 @@ struct GgufTensorInfo {
   TensorView view;
   uint64_t offset = 0;  // relative to the data section
   uint32_t ggml_type = 0;
-  const uint8_t* quantized = nullptr;
+  std::span<const uint8_t> quantized;  // empty unless low-bit
 };
 
 class GgufFile {

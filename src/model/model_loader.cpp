@@ -138,15 +138,13 @@ std::unique_ptr<LoadedModel> load_gguf(const std::string& path) {
       continue;
     }
     TensorView view = t.view;
-    if (t.quantized) {  // a low-bit llama.cpp format: the kernels read it as Q8_0
+    if (!t.quantized.empty()) {  // a low-bit llama.cpp format: the kernels read it as Q8_0
       // Freed once packed (the token embeddings, read in place, stay).
       AlignedBuffer& buffer = m->weights.make_released_buffer(static_cast<size_t>(view.nbytes()));
-      convert_ggml_to_q8_0(t.ggml_type, t.quantized, buffer.as<BlockQ8_0>(), view.numel());
+      convert_ggml_to_q8_0(t.ggml_type, t.quantized.data(), buffer.as<BlockQ8_0>(), view.numel());
       view.data = buffer.data();
-      const std::optional<GgmlQuantType> quant = ggml_quant_type(t.ggml_type);
-      m->weights.release_source_bytes(t.quantized,
-                                      static_cast<size_t>(view.numel() / quant->block_elems * quant->block_bytes));
-      ++converted[quant->name];
+      m->weights.release_source_bytes(t.quantized.data(), t.quantized.size());
+      ++converted[ggml_quant_type(t.ggml_type)->name];
     }
     found.emplace(name, view);  // names are unique in the file and the mapping is one-to-one
     origin.emplace(name, t.name);

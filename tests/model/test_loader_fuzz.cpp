@@ -65,7 +65,7 @@ size_t gguf_header_bytes(const std::string& path) {
   auto g = GgufFile::open(path);
   size_t first = g->file()->size();
   for (const auto& t : g->tensors()) {
-    const uint8_t* data = t.quantized ? t.quantized : t.view.data;
+    const uint8_t* data = t.quantized.empty() ? t.view.data : t.quantized.data();
     first = std::min(first, static_cast<size_t>(data - g->file()->data()));
   }
   return first;
@@ -106,7 +106,7 @@ TEST(LoaderFuzz, TinyRandomLowBitGguf) {
                     test::as_low_bit_types(test::shared_dir() + "/models/tiny-random/llama-gqa/llama-gqa-q8_0.gguf"));
   int low_bit = 0;
   const auto converted = GgufFile::open(fixture);
-  for (const GgufTensorInfo& t : converted->tensors()) low_bit += t.quantized != nullptr;
+  for (const GgufTensorInfo& t : converted->tensors()) low_bit += !t.quantized.empty();
   ASSERT_GT(low_bit, 5);  // the copy really holds them
   fuzz_gguf(fixture, 7, 40, 150);
 }
