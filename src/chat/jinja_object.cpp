@@ -145,10 +145,10 @@ Value string_method(const Value& s, std::string_view name, const CallArgs& args)
       fill = arg_str(args, 1, "fillchar", method.c_str());
       if (text::cp_count(fill) != 1) throw ValueError("The fill character must be exactly one character long");
     }
+    if (name == "center") return Value::string(text::center(str, width, fill));
     const auto pad = std::max<int64_t>(0, width - static_cast<int64_t>(text::cp_count(str)));
     std::string padding;
     for (int64_t i = 0; i < pad; ++i) padding += name == "zfill" ? "0" : fill;
-    if (name == "center") return Value::string(text::center(str, width, fill));
     if (name == "ljust") return Value::string(std::string(str) + padding);
     if (name == "rjust") return Value::string(padding + std::string(str));
     const bool sign = !str.empty() && (str[0] == '+' || str[0] == '-');  // zfill pads after the sign
