@@ -285,7 +285,9 @@ void BM_ProjectionChainM1(benchmark::State& state) {
     per_call_read_s += seconds(t2, t3);
     state.SetIterationTime(seconds(t1, t2));
   }
-  const std::string path = kernel_path_name(chain.weights[0].int8_compute());
+  const bool bf16 = kind == ChainWeights::kBf16Raw || kind == ChainWeights::kBf16Coded;
+  const std::string path =
+      bf16 && !chain.weights[0].coded() && amx::available() ? "amx" : kernel_path_name(chain.weights[0].int8_compute());
   force_avx2_kernels(false);
   const double bytes = chain.total_bytes * static_cast<double>(state.iterations());
   const char* weights = chain.weights[0].int8_compute()    ? "q8_0 int8 "

@@ -122,7 +122,10 @@ std::vector<ModelCase> all_model_cases() {
   }
   cases.push_back({"models/stories260K/stories260K.gguf", "models/stories260K/expected/logits.json", 0.15, 0,
                    kernels::MatmulPrecision::kBF16});
-  cases.push_back({"models/stories260K/stories260K.gguf", "models/stories260K/expected/logits.json", 0.15, 0,
+  // Both together: models/README.md's 0.15 is for bf16 activations or a bf16 cache, and notes that
+  // each adds its own error. Measured, worst logit over all positions: bf16 compute alone 0.135
+  // (AVX-512) / 0.113 (AMX), with the bf16 cache too 0.150 (AVX-512) / 0.151 (AMX).
+  cases.push_back({"models/stories260K/stories260K.gguf", "models/stories260K/expected/logits.json", 0.2, 0,
                    kernels::MatmulPrecision::kBF16, kernels::KVDType::kBFloat16});
   return cases;
 }

@@ -108,7 +108,7 @@ constexpr int64_t kPrefetchTiles = 8;
 // C 2 and B 5, for more weight loads in flight while streaming.
 template <int RB, int PB>
 PAGELLM_AMX void tile_block(const Activations& a, int64_t row0, const uint8_t* const* panels, const PanelOut* outs,
-                            int64_t kt0, int64_t kt1, bool first, bool last) {
+                            const uint8_t* const* after, int64_t kt0, int64_t kt1, bool first, bool last) {
   static_assert(RB == 1 || PB <= 2);
   alignas(64) float buf[16 * 16];
   const auto rows_of = [&](int64_t r) { return static_cast<int>(std::clamp<int64_t>(a.rows - r, 0, kTileRows)); };
@@ -127,10 +127,15 @@ PAGELLM_AMX void tile_block(const Activations& a, int64_t row0, const uint8_t* c
   for (int64_t kt = kt0; kt < kt1; ++kt) {
     if constexpr (RB == 1) {
       // One row block streams each weight tile once, and tile loads alone do not keep enough
-      // memory reads in flight: ask for the tiles kPrefetchTiles ahead (past a panel's end that is
-      // the next panel, the next one read).
+      // memory reads in flight: ask for the tiles kPrefetchTiles ahead. Past a panel's end, stream
+      // j goes on into the j-th panel of the next pass (`after`), not into the panel beside it,
+      // which another stream of this pass is reading already: otherwise every pass after the first
+      // starts with all but one stream cold.
+      const int64_t ahead_kt = kt + kPrefetchTiles;
       for (int j = 0; j < PB; ++j) {
-        const char* ahead = reinterpret_cast<const char*>(panels[j] + (kt + kPrefetchTiles) * kTileBytes);
+        const uint8_t* tile =
+            ahead_kt < kt1 ? panels[j] + ahead_kt * kTileBytes : after[j] + (ahead_kt - kt1 + kt0) * kTileBytes;
+        const char* ahead = reinterpret_cast<const char*>(tile);
         for (int64_t line = 0; line < kTileBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
       }
     }
@@ -153,8 +158,8 @@ PAGELLM_AMX void tile_block(const Activations& a, int64_t row0, const uint8_t* c
   if constexpr (RB == 2 && PB == 2) PAGELLM_STORE_C(3, c11);
 }
 
-using BlockFn = void (*)(const Activations&, int64_t, const uint8_t* const*, const PanelOut*, int64_t, int64_t, bool,
-                         bool);
+using BlockFn = void (*)(const Activations&, int64_t, const uint8_t* const*, const PanelOut*, const uint8_t* const*,
+                         int64_t, int64_t, bool, bool);
 // [row blocks - 1][panels - 1]
 constexpr BlockFn kBlocks[2][3] = {{&tile_block<1, 1>, &tile_block<1, 2>, &tile_block<1, 3>},
                                    {&tile_block<2, 1>, &tile_block<2, 2>, nullptr}};
@@ -188,6 +193,10 @@ PAGELLM_AMX void round_rows_to_tiles(const float* x, int64_t k, int64_t r0, int6
   }
 }
 
+// One row block (decode): each weight tile is used once; three panels per pass keep more loads
+// in flight. Otherwise 2 x 2 tiles: each loaded tile feeds two products.
+int64_t panels_per_pass(const Activations& a) { return a.row_blocks == 1 ? kMaxPanelsPerPass : 2; }
+
 PAGELLM_AMX void matmul_panels(const Activations& a, int64_t k_tiles, const uint8_t* const* panels,
                                const PanelOut* outs, int64_t num_panels) {
   configure_thread(a.row_blocks == 1 ? static_cast<int>(a.rows) : static_cast<int>(kTileRows));
@@ -198,18 +207,21 @@ PAGELLM_AMX void matmul_panels(const Activations& a, int64_t k_tiles, const uint
     row_chunk = std::min(rows_padded, kRowChunkWhenBlocked);
     k_block = std::clamp<int64_t>(kActivationBlockBytes / (row_chunk * tile_row_bytes), 1, k_tiles);
   }
-  // One row block (decode): each weight tile is used once; three panels per pass keep more loads
-  // in flight. Otherwise 2 x 2 tiles: each loaded tile feeds two products.
-  const int max_panels = a.row_blocks == 1 ? 3 : 2;
+  const int64_t max_panels = panels_per_pass(a);
   for (int64_t kt0 = 0; kt0 < k_tiles; kt0 += k_block) {
     const int64_t kt1 = std::min(k_tiles, kt0 + k_block);
     for (int64_t m0 = 0; m0 < rows_padded; m0 += row_chunk) {
       const int64_t m1 = std::min(rows_padded, m0 + row_chunk);
       for (int64_t p = 0; p < num_panels;) {
-        const int pb = static_cast<int>(std::min<int64_t>(max_panels, num_panels - p));
+        const int pb = static_cast<int>(std::min(max_panels, num_panels - p));
+        // Where each stream's prefetch goes on after this pass: the next pass's panels; past the
+        // last, on from the last panel (the panels of a run lie one after another in memory).
+        const uint8_t* after[kMaxPanelsPerPass];
+        for (int j = 0; j < pb; ++j)
+          after[j] = p + pb + j < num_panels ? panels[p + pb + j] : panels[num_panels - 1] + (k_tiles + j) * kTileBytes;
         for (int64_t r = m0; r < m1; r += 2 * kTileRows) {
           const int rb = m1 - r >= 2 * kTileRows ? 2 : 1;
-          kBlocks[rb - 1][pb - 1](a, r, panels + p, outs + p, kt0, kt1, kt0 == 0, kt1 == k_tiles);
+          kBlocks[rb - 1][pb - 1](a, r, panels + p, outs + p, after, kt0, kt1, kt0 == 0, kt1 == k_tiles);
         }
         p += pb;
       }

@@ -42,6 +42,12 @@ struct Activations {
 // (the k tail zeroed; padding rows are not written: zero them once).
 void round_rows_to_tiles(const float* x, int64_t k, int64_t r0, int64_t r1, const Activations& a, uint16_t* out);
 
+// Panels one pass over the k-tiles streams together for `a` (3 for one row block, 2 otherwise): a
+// caller that splits the panels into runs does best with runs in multiples of it, since a pass of
+// fewer panels keeps fewer weight reads in flight.
+int64_t panels_per_pass(const Activations& a);
+inline constexpr int64_t kMaxPanelsPerPass = 3;
+
 // outs[p] = a x panel p (+ bias) for the given panels, all rows of `a`. panels[p] points at a
 // packed BF16 panel of k_tiles tiles.
 void matmul_panels(const Activations& a, int64_t k_tiles, const uint8_t* const* panels, const PanelOut* outs,
