@@ -17,11 +17,12 @@ ModelBundle load_model_bundle(const std::string& path, ComputeDType dtype, bool 
   log_info("compute dtype: {}{} ({}{})", matmul_precision_name(precision),
            precision == kernels::MatmulPrecision::kInt8 ? " for Q8_0 weights, else float32" : "",
            dtype == ComputeDType::kAuto ? "auto, " : "",
-           precision == kernels::MatmulPrecision::kInt8 && kernels::cpu_has_avx2()     ? "AVX2"
-           : precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available() ? "AMX tiles"
-           : kernels::cpu_has_avx512_bf16()                                            ? "AVX-512"
-           : kernels::cpu_has_avx2()                                                   ? "AVX2"
-                                                                                       : "portable kernels");
+           precision == kernels::MatmulPrecision::kInt8 && kernels::cpu_has_avx512_vnni() ? "AVX-512 VNNI"
+           : precision == kernels::MatmulPrecision::kInt8 && kernels::cpu_has_avx2()      ? "AVX2"
+           : precision == kernels::MatmulPrecision::kBF16 && kernels::amx::available()    ? "AMX tiles"
+           : kernels::cpu_has_avx512_bf16()                                               ? "AVX-512"
+           : kernels::cpu_has_avx2()                                                      ? "AVX2"
+                                                                                          : "portable kernels");
   bundle.model = std::make_shared<LlamaModel>(bundle.files, precision, code_weights);
   if (bundle.model->weights_coded())
     log_info("BF16 weights stored coded, 13 bits a value (--weight-coding)");

@@ -56,6 +56,11 @@ kernels::MatmulPrecision resolve_matmul_precision(ComputeDType dtype, const Load
   // The first layer's query projection stands for the model's linear weights.
   const TensorView* q = model.weights.find("model.layers.0.self_attn.q_proj.weight");
   const bool bf16_weights = q && q->dtype == DType::kBF16;
+  // Q8_0 (and the low-bit types re-quantized to it at load) in int8, as llama.cpp computes them,
+  // where the AVX-512 VNNI tiles run: there they beat float32 at every batch size measured
+  // (prefill 1.4-2.7x, 16 sequences 1.1-1.4x, one stream 0.96-2.2x; docs/perf/int8.md, session
+  // 19). The AVX2 tiles win one-stream decode only, and lose prefill and batches, so not there.
+  if (q && q->dtype == DType::kQ8_0 && kernels::cpu_has_avx512_vnni()) return kernels::MatmulPrecision::kInt8;
   // AVX512-BF16 (vdpbf16ps) doubles the float32 FMA rate (AMX far more): bf16 pays off for
   // prefill and batches, and one bf16 weight pair per lane costs decode nothing extra.
   return bf16_weights && kernels::cpu_has_avx512_bf16() ? kernels::MatmulPrecision::kBF16

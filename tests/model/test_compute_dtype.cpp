@@ -49,9 +49,25 @@ TEST(ComputeDType, AutoIsBfloat16OnlyForBf16WeightsOnAvx512Bf16) {
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kFloat32, *bf16), MatmulPrecision::kExact);
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kBFloat16, *f32), MatmulPrecision::kBF16);
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kInt8, *f32), MatmulPrecision::kInt8);
-  // A Q8_0 model stays exact under auto: int8 compute is asked for.
+}
+
+TEST(ComputeDType, AutoIsInt8ForQ8_0WeightsOnlyWhereTheVnniTilesRun) {
+  const std::string dir = test::shared_dir() + "/models/tiny-random/llama-gqa/";
   auto q8 = load_model(dir + "llama-gqa-q8_0.gguf");
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *q8),
+            kernels::cpu_has_avx512_vnni() ? MatmulPrecision::kInt8 : MatmulPrecision::kExact);
+  kernels::force_avx2_kernels(true);  // a CPU with AVX2 and no AVX-512: float32
   EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *q8), MatmulPrecision::kExact);
+  kernels::force_avx2_kernels(false);
+  kernels::force_portable_kernels(true);
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kAuto, *q8), MatmulPrecision::kExact);
+  kernels::force_portable_kernels(false);
+  // Asked for, each precision is kept.
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kFloat32, *q8), MatmulPrecision::kExact);
+  EXPECT_EQ(resolve_matmul_precision(ComputeDType::kBFloat16, *q8), MatmulPrecision::kBF16);
+  // The F32 and BF16 files of the same model are not int8 under auto.
+  auto f32 = load_model(dir + "llama-gqa-f32.gguf");
+  EXPECT_NE(resolve_matmul_precision(ComputeDType::kAuto, *f32), MatmulPrecision::kInt8);
 }
 
 }  // namespace
