@@ -610,6 +610,39 @@ void to_bf16_pairs_portable(const float* x, int64_t k, uint32_t* out) {
   if (k % 2) o[k] = 0;
 }
 
+// Decode-sized calls (PackedWeight::uses_first_runs): run r (< reserved) is [r * panels,
+// (r + 1) * panels), thread r's first, the one it warmed while waiting before the call. Whoever
+// comes first takes a run; a late thread finds its run taken.
+template <int MaxRuns>
+class FirstRuns {
+ public:
+  FirstRuns(int reserved, int64_t panels, int64_t num_panels)
+      : reserved_(std::min(reserved, MaxRuns)), panels_(panels), num_panels_(num_panels) {}
+  // Where the runs claimed from the shared counter start.
+  int64_t shared_start() const { return std::min(num_panels_, reserved_ * panels_); }
+  // Run r as [p0, p1), unless it is empty or taken.
+  bool take(int r, int64_t& p0, int64_t& p1) {
+    if (r >= reserved_) return false;
+    p0 = std::min(num_panels_, r * panels_);
+    p1 = std::min(num_panels_, p0 + panels_);
+    return p0 < p1 && !taken_[static_cast<size_t>(r)].exchange(true, std::memory_order_relaxed);
+  }
+  // Each thread's own run first, then (through `shared`) the counter's, then the late threads'.
+  template <typename Compute, typename ClaimShared>
+  void work(int t, Compute&& compute, ClaimShared&& shared) {
+    int64_t p0 = 0, p1 = 0;
+    if (take(t, p0, p1)) compute(p0, p1);
+    while (shared(p0, p1)) compute(p0, p1);
+    for (int r = 0; r < reserved_; ++r)
+      if (take(r, p0, p1)) compute(p0, p1);
+  }
+
+ private:
+  int reserved_;
+  int64_t panels_, num_panels_;
+  std::array<std::atomic<bool>, MaxRuns> taken_{};
+};
+
 }  // namespace
 
 namespace {
@@ -801,7 +834,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   const bool avx = cpu_has_avx512_bf16() && !int8_compute_;
   const bool avx2 = !avx && !coded_ && cpu_has_avx2();  // (coded panels: AVX-512 VBMI only)
   if (avx && uses_amx()) {                              // (float rows only: takes_bf16_rows() is false here)
-    forward_amx(x, m, ys);
+    forward_amx(x, m, ys, next);
     return;
   }
   const int64_t kpairs = (k_ + 1) / 2;
@@ -869,15 +902,8 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   // this call); a thread that is late finds its run taken by the other.
   const bool first_runs = uses_first_runs(m, threads);
   const int64_t first_panels = first_runs ? first_run_panels(threads) : 0;
-  const int reserved = first_runs ? std::min(threads, kMaxFirstRuns) : 0;
-  std::array<std::atomic<bool>, kMaxFirstRuns> first_taken{};
-  auto take_first_run = [&](int r, int64_t& p0, int64_t& p1) {
-    if (r >= reserved) return false;
-    p0 = std::min(num_panels_, r * first_panels);
-    p1 = std::min(num_panels_, p0 + first_panels);
-    return p0 < p1 && !first_taken[static_cast<size_t>(r)].exchange(true, std::memory_order_relaxed);
-  };
-  std::atomic<int64_t> next_panel{std::min(num_panels_, reserved * first_panels)};
+  FirstRuns<kMaxFirstRuns> first_run_claims(first_runs ? threads : 0, first_panels, num_panels_);
+  std::atomic<int64_t> next_panel{first_run_claims.shared_start()};
   auto claim_panels = [&](int64_t& p0, int64_t& p1) {
     int64_t cur = next_panel.load(std::memory_order_relaxed);
     for (;;) {
@@ -1033,11 +1059,8 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   pool.run(threads, [&](int t) {
     pool.warm_when_idle(next && m <= kMaxWarmRows ? next->first_run_region(t, m) : WarmRegion{});
     if (stream_rows) {
-      int64_t p0 = 0, p1 = 0;
-      if (take_first_run(t, p0, p1)) compute_panels(p0, p1, 0, m);
-      while (claim_panels(p0, p1)) compute_panels(p0, p1, 0, m);
-      for (int r = 0; r < reserved; ++r)
-        if (take_first_run(r, p0, p1)) compute_panels(p0, p1, 0, m);
+      first_run_claims.work(
+          t, [&](int64_t p0, int64_t p1) { compute_panels(p0, p1, 0, m); }, claim_panels);
       return;
     }
     for (int64_t item = next_panel.fetch_add(1); item < items; item = next_panel.fetch_add(1)) {
@@ -1052,16 +1075,19 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
 }
 
 bool PackedWeight::uses_first_runs(int64_t m, int threads) const {
-  return m <= kMaxWarmRows && threads > 1 && (cpu_has_avx512_bf16() || cpu_has_avx2()) && !uses_amx();
+  return m <= kMaxWarmRows && threads > 1 && (cpu_has_avx512_bf16() || cpu_has_avx2());
 }
+
+int64_t PackedWeight::decode_panel_group() const { return uses_amx() ? amx::kMaxPanelsPerPass : 4; }
 
 int64_t PackedWeight::first_run_panels(int threads) const {
-  return (std::max<int64_t>(kMinDecodeRun, num_panels_ / (2 * threads)) + 3) / 4 * 4;
+  const int64_t group = decode_panel_group();
+  return (std::max<int64_t>(kMinDecodeRun, num_panels_ / (2 * threads)) + group - 1) / group * group;
 }
 
-// The first kWarmBytes of thread t's first run in the order the 4-stream kernel reads it: whole
-// groups of 4 panels when a group fits (a contiguous range), else the start of each of the first
-// group's 4 streams.
+// The first kWarmBytes of thread t's first run in the order the decode kernels read it (groups of
+// decode_panel_group() panels side by side): whole groups when a group fits (a contiguous range),
+// else the start of each of the first group's streams.
 WarmRegion PackedWeight::first_run_region(int t, int64_t m) const {
   const int threads = threads_for(m);
   if (!uses_first_runs(m, threads) || t >= std::min(threads, kMaxFirstRuns)) return {};
@@ -1070,10 +1096,10 @@ WarmRegion PackedWeight::first_run_region(int t, int64_t m) const {
   const int64_t p1 = std::min(num_panels_, p0 + first_panels);
   if (p0 >= p1) return {};
   const int64_t warm = kWarmBytes;
-  const int64_t streams = std::min<int64_t>(4, p1 - p0);
+  const int64_t streams = std::min(decode_panel_group(), p1 - p0);
   if (streams * panel_bytes_ <= warm)
     return WarmRegion{data_ + p0 * panel_bytes_, 0, 1, std::min(warm, (p1 - p0) * panel_bytes_)};
-  return WarmRegion{data_ + p0 * panel_bytes_, panel_bytes_, streams, warm / streams};
+  return WarmRegion{data_ + p0 * panel_bytes_, panel_bytes_, streams, warm / streams / 64 * 64};
 }
 
 // Small problems stay on the calling thread; the split never changes a result. Small means few
@@ -1130,7 +1156,8 @@ void PackedWeight::silu_mul_from_parking(const float* parking, int64_t m, float*
 }
 
 // kBF16 on AMX tiles (see amx_matmul.h): activations rounded to bf16 once, in tile order.
-void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const> ys) const {
+void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const> ys,
+                               const PackedWeight* next_weight) const {
   const int64_t k_tiles = (k_ + amx::kTileK - 1) / amx::kTileK;
   const int64_t row_blocks = (m + amx::kTileRows - 1) / amx::kTileRows;
   const size_t elems = static_cast<size_t>(row_blocks * k_tiles * amx::kTileRows * amx::kTileK);
@@ -1162,20 +1189,32 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
           : (std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kRunsPerThread)) + pass - 1) / pass * pass;
   // A gated weight's sums wait in parking for the SwiGLU pass (the AMX tiles store them as they are).
   float* const parking = gated() ? this->parking(m) : nullptr;
-  std::atomic<int64_t> next{0};
-  pool.run(threads, [&](int) {
+  // Decode: each thread starts with the run it warmed while the previous call's barrier held it
+  // (as the AVX-512 and AVX2 paths do), and warms its first run of the next weight in turn.
+  FirstRuns<kMaxFirstRuns> first_run_claims(uses_first_runs(m, threads) ? threads : 0, first_run_panels(threads),
+                                            num_panels_);
+  std::atomic<int64_t> next{first_run_claims.shared_start()};
+  auto claim_shared = [&](int64_t& p0, int64_t& p1) {
+    p0 = next.fetch_add(run_panels);
+    p1 = std::min(num_panels_, p0 + run_panels);
+    return p0 < num_panels_;
+  };
+  pool.run(threads, [&](int t) {
+    pool.warm_when_idle(next_weight && m <= kMaxWarmRows ? next_weight->first_run_region(t, m) : WarmRegion{});
     thread_local std::vector<const uint8_t*> panels;
     thread_local std::vector<PanelOut> outs;
-    for (int64_t p0 = next.fetch_add(run_panels); p0 < num_panels_; p0 = next.fetch_add(run_panels)) {
-      const int64_t p1 = std::min(num_panels_, p0 + run_panels);
-      panels.clear();
-      outs.clear();
-      for (int64_t p = p0; p < p1; ++p) {
-        panels.push_back(data_ + p * panel_bytes_);
-        outs.push_back(panel_out(p, ys, parking));
-      }
-      amx::matmul_panels(a, k_tiles, panels.data(), outs.data(), p1 - p0);
-    }
+    first_run_claims.work(
+        t,
+        [&](int64_t p0, int64_t p1) {
+          panels.clear();
+          outs.clear();
+          for (int64_t p = p0; p < p1; ++p) {
+            panels.push_back(data_ + p * panel_bytes_);
+            outs.push_back(panel_out(p, ys, parking));
+          }
+          amx::matmul_panels(a, k_tiles, panels.data(), outs.data(), p1 - p0);
+        },
+        claim_shared);
   });
   if (gated()) silu_mul_from_parking(parking, m, ys[0]);
 }

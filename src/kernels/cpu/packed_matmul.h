@@ -165,10 +165,13 @@ class PackedWeight {
   static constexpr int kMaxFirstRuns = 16;
   static constexpr int64_t kMaxWarmRows = 4;
   bool uses_first_runs(int64_t m, int threads) const;
+  // Panels a decode kernel streams side by side (AMX: one pass; else the 4-panel tiles): first
+  // runs and their warm regions come in whole groups.
+  int64_t decode_panel_group() const;
   int64_t first_run_panels(int threads) const;
   // What thread t reads first in a call of m rows (empty when that call has no fixed first runs).
   WarmRegion first_run_region(int t, int64_t m) const;
-  void forward_amx(const float* x, int64_t m, std::span<float* const> ys) const;
+  void forward_amx(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next_weight) const;
 
   struct Part {
     int64_t n = 0;
