@@ -103,9 +103,9 @@ void BM_Packed(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   const std::string path = kernel_path_name(packed.int8_compute());
+  const bool amx = packed.uses_amx();  // before AMX is allowed again
   force_avx2_kernels(false);
   amx::force_disabled(false);
-  const bool amx = !amx_off && amx::available() && packed.storage() == DType::kBF16;
   state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + precision_label(packed, state.range(3)) +
                  (amx ? " amx" : " " + path));
   set_counters(state, m, s.n, s.k, static_cast<double>(w.view.nbytes()));
@@ -148,9 +148,9 @@ void BM_PackedColdM1(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   const std::string path = kernel_path_name(packed[0].int8_compute());
+  const bool amx = packed[0].uses_amx();  // before AMX is allowed again
   force_avx2_kernels(false);
   amx::force_disabled(false);
-  const bool amx = !amx_off && amx::available() && packed[0].storage() == DType::kBF16;
   state.SetLabel(std::string(s.name) + " " + std::string(dtype_name(dt)) + precision_label(packed[0], state.range(2)) +
                  (amx ? " amx" : " " + path) + " cold");
   set_counters(state, 1, s.n, s.k, bytes);
@@ -285,9 +285,7 @@ void BM_ProjectionChainM1(benchmark::State& state) {
     per_call_read_s += seconds(t2, t3);
     state.SetIterationTime(seconds(t1, t2));
   }
-  const bool bf16 = kind == ChainWeights::kBf16Raw || kind == ChainWeights::kBf16Coded;
-  const std::string path =
-      bf16 && !chain.weights[0].coded() && amx::available() ? "amx" : kernel_path_name(chain.weights[0].int8_compute());
+  const std::string path = chain.weights[0].uses_amx() ? "amx" : kernel_path_name(chain.weights[0].int8_compute());
   force_avx2_kernels(false);
   const double bytes = chain.total_bytes * static_cast<double>(state.iterations());
   const char* weights = chain.weights[0].int8_compute()    ? "q8_0 int8 "

@@ -108,6 +108,8 @@ class PackedWeight {
   bool coded() const { return coded_; }
   // Panels of a coded weight kept raw (values spanning more binades than a code covers).
   int64_t raw_panels() const;
+  // Whether forward() runs on AMX tiles (bf16 compute on raw panels, AMX available now).
+  bool uses_amx() const;
 
   // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major for each of the
   // num_outputs(), not aliasing x (partial sums are parked in y between K blocks). Callable from
@@ -155,7 +157,6 @@ class PackedWeight {
   bool panel_coded(int64_t p) const { return coded_ && raw_offset_[static_cast<size_t>(p)] < 0; }
   // The panel that row `row` of part `part` is packed into.
   int64_t panel_of(size_t part, int64_t row) const;
-  bool uses_amx() const;
   void pack(std::span<const LinearPart> parts, DType src, uint8_t* out) const;
   void code_panels(const uint8_t* raw, WeightArena* arena);
   void allocate(size_t bytes, WeightArena* arena);
