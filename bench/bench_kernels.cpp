@@ -76,11 +76,11 @@ void set_counters(benchmark::State& state, int64_t m, int64_t n, int64_t k, doub
 
 // The precision a benchmark's argument names: 0 exact, 1 bf16, 2 and 3 the same with AMX off (the
 // AVX-512 FMA kernels), 4 int8, 5 int8 on the AVX2 tiles also where AVX-512 VNNI ones would run
-// (the A/B of the VNNI tiles).
+// (the A/B of the VNNI tiles), 6 int8 with AMX off (the VNNI tiles: the A/B of the AMX int8 tiles).
 MatmulPrecision precision_arg(int64_t arg) {
   return arg >= 4 ? MatmulPrecision::kInt8 : arg % 2 ? MatmulPrecision::kBF16 : MatmulPrecision::kExact;
 }
-bool amx_off_arg(int64_t arg) { return arg == 2 || arg == 3; }
+bool amx_off_arg(int64_t arg) { return arg == 2 || arg == 3 || arg == 6; }
 bool avx2_int8_arg(int64_t arg) { return arg == 5; }
 std::string precision_label(const PackedWeight& w, int64_t arg) {
   return w.int8_compute() ? " int8" : arg % 2 ? " bf16" : " exact";
@@ -102,7 +102,7 @@ void BM_Packed(benchmark::State& state) {
     packed.forward(x.data(), m, y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  const std::string path = kernel_path_name(packed.int8_compute());
+  const std::string path = packed.uses_amx_int8(m) ? "amx-int8" : kernel_path_name(packed.int8_compute());
   const bool amx = packed.uses_amx();  // before AMX is allowed again
   force_avx2_kernels(false);
   amx::force_disabled(false);
@@ -116,8 +116,8 @@ void PackedArgs(benchmark::internal::Benchmark* b) {
     for (int64_t m : {1, 16, 64, 256, 512}) {
       for (int64_t prec = 0; prec < 4; ++prec) b->Args({shape, m, static_cast<int64_t>(DType::kBF16), prec});
     }
-    for (int64_t m : {1, 16, 64, 512})
-      for (int64_t prec : {0, 4, 5}) b->Args({shape, m, static_cast<int64_t>(DType::kQ8_0), prec});
+    for (int64_t m : {1, 2, 4, 6, 8, 16, 64, 512})
+      for (int64_t prec : {0, 4, 5, 6}) b->Args({shape, m, static_cast<int64_t>(DType::kQ8_0), prec});
     b->Args({shape, 1, static_cast<int64_t>(DType::kF16), 0});
     b->Args({shape, 1, static_cast<int64_t>(DType::kF32), 0});
   }

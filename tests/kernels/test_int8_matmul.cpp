@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/fused.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed_matmul.h"
@@ -232,6 +233,48 @@ TEST(Int8Matmul, Avx2AndVnniGiveThePortableBits) {
     packed.forward(x.data(), s.m, unforced.data());
     ASSERT_EQ(std::memcmp(unforced.data(), want.data(), want.size() * sizeof(float)), 0) << where(s);
   }
+}
+
+// The AMX int8 tiles give the VNNI tiles' bits (hence the portable path's) on batches of every
+// shape they take: one row block of 5-16 rows (tiles at that height), several with a ragged last
+// one (tiles of 16 rows reading past the batch's last row), K of 1, 2 and 3 blocks (the tile
+// pipeline's ends) and longer, ragged N, and a batch split across row blocks and threads. A BF16
+// weight on the AMX tiles runs between two calls, so each kernel's tile configuration is loaded
+// again after the other's.
+TEST(Int8Matmul, AmxTilesGiveTheVnniBits) {
+  if (!amx::int8_available()) GTEST_SKIP() << "this CPU has no AMX-INT8 tiles (or the kernel did not grant them)";
+  std::mt19937 rng(39);
+  Weight other = make_weight(DType::kBF16, 40, 96, rng);
+  const PackedWeight bf16(other.view, nullptr, MatmulPrecision::kBF16);
+  ASSERT_TRUE(bf16.uses_amx());
+  const std::vector<float> other_x = random_vec(size_t(20 * 96), rng);
+  std::vector<float> other_y(size_t(20 * 40));
+  for (Shape s : {Shape{5, 7, 32},
+                  {6, 33, 64},
+                  {8, 16, 96},
+                  {16, 64, 896},
+                  {17, 50, 192},
+                  {31, 100, 320},
+                  {33, 17, 32},
+                  {64, 70, 288},
+                  {150, 40, 4224},
+                  {300, 130, 896}}) {
+    Weight w = make_weight(DType::kQ8_0, s.n, s.k, rng);
+    const std::vector<float> bias = random_vec(size_t(s.n), rng), x = random_vec(size_t(s.m * s.k), rng);
+    const PackedWeight packed(w.view, bias.data(), MatmulPrecision::kInt8);
+    ASSERT_TRUE(packed.uses_amx_int8(s.m)) << where(s);
+    std::vector<float> amx_y(static_cast<size_t>(s.m * s.n), NAN), vnni_y(amx_y.size(), NAN);
+    packed.forward(x.data(), s.m, amx_y.data());
+    bf16.forward(other_x.data(), 20, other_y.data());
+    packed.forward(x.data(), s.m, amx_y.data());
+    amx::force_disabled(true);
+    const bool vnni = !packed.uses_amx_int8(s.m) && cpu_has_avx512_vnni();
+    packed.forward(x.data(), s.m, vnni_y.data());
+    amx::force_disabled(false);
+    ASSERT_TRUE(vnni) << where(s);
+    ASSERT_EQ(std::memcmp(amx_y.data(), vnni_y.data(), amx_y.size() * sizeof(float)), 0) << where(s);
+  }
+  EXPECT_FALSE(PackedWeight(other.view, nullptr, MatmulPrecision::kInt8).uses_amx_int8(16)) << "not Q8_0";
 }
 
 // q|k|v-style parts in one weight and a SiLU-gated gate|up pair give the bits of the weights

@@ -27,29 +27,16 @@ bool detect() {
   return cpu && syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
-// A tile configuration (palette 1): bytes per row and rows of each of the 8 tiles. Which tile holds
-// what is tile_block's business; configure_thread sets the heights.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // rows: of the activation and output tiles (A, C); the weight tiles always hold 16 k-pairs. A batch
 // of one row block runs its tiles at its own height (a decode step multiplies 1-16 rows, not 16);
 // a tile row's arithmetic does not depend on the height.
-PAGELLM_AMX void configure_thread(int rows) {
-  thread_local int configured_rows = 0;
-  if (configured_rows == rows) return;
+PAGELLM_AMX void configure_bf16_tiles(int rows) {
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) {
     cfg.colsb[t] = 64;
     cfg.rows[t] = static_cast<uint8_t>(t >= 5 ? 16 : rows);  // 5: A of a second row block, or a third B
   }
-  _tile_loadconfig(&cfg);
-  configured_rows = rows;
+  configure_thread(rows, cfg);  // keys 1-16: this kernel's heights
 }
 
 // The part of a C tile that exists: `rows` of the row block, out.valid columns.
@@ -180,6 +167,23 @@ bool available() {
 
 void force_disabled(bool disabled) { g_force_disabled = disabled; }
 
+bool int8_available() {
+  if (!available()) return false;
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(0));
+    return (edx >> 25 & 1u) != 0;  // AMX-INT8
+  }();
+  return has;
+}
+
+PAGELLM_AMX void configure_thread(int key, const TileConfig& cfg) {
+  thread_local int loaded_key = 0;
+  if (loaded_key == key) return;
+  _tile_loadconfig(&cfg);
+  loaded_key = key;
+}
+
 PAGELLM_AMX void round_rows_to_tiles(const float* x, int64_t k, int64_t r0, int64_t r1, const Activations& a,
                                      uint16_t* out) {
   for (int64_t r = r0; r < r1; ++r) {
@@ -199,7 +203,7 @@ int64_t panels_per_pass(const Activations& a) { return a.row_blocks == 1 ? kMaxP
 
 PAGELLM_AMX void matmul_panels(const Activations& a, int64_t k_tiles, const uint8_t* const* panels,
                                const PanelOut* outs, int64_t num_panels) {
-  configure_thread(a.row_blocks == 1 ? static_cast<int>(a.rows) : static_cast<int>(kTileRows));
+  configure_bf16_tiles(a.row_blocks == 1 ? static_cast<int>(a.rows) : static_cast<int>(kTileRows));
   const int64_t rows_padded = a.row_blocks * kTileRows;
   const int64_t tile_row_bytes = kTileK * 2;  // one activation row of one k-tile
   int64_t row_chunk = rows_padded, k_block = k_tiles;

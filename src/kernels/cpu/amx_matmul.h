@@ -24,8 +24,24 @@ inline constexpr int64_t kTileBytes = 1024;
 
 // True when the CPU has AMX-TILE and AMX-BF16 and the kernel granted this process the tile state.
 bool available();
-// Tests only: make available() report false (set before kernel calls, reset after).
+// Tests only: make available() and int8_available() report false (set before kernel calls, reset
+// after).
 void force_disabled(bool disabled);
+// available(), and the CPU has AMX-INT8 (TDPBSSD: int8 x int8 into int32; amx_int8.h).
+bool int8_available();
+
+// A tile configuration (palette 1): bytes per row and rows of each of the 8 tiles.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+// Loads cfg into the calling thread's tiles unless the configuration loaded there last had the same
+// key: each kernel names its configurations by keys no other kernel uses, so it reloads only when
+// another kernel configured the tiles in between.
+void configure_thread(int key, const TileConfig& cfg);
 
 // The activations in bf16, in tile order so every tile load reads 1 KiB of consecutive memory: row
 // block b (16 rows), k-tile kt is the [16 rows][32 k] block at data + (b * k_tiles + kt) * 512.

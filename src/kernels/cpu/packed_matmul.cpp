@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/cpu/amx_int8.h"
 #include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/avx2_matmul.h"
 #include "kernels/cpu/coded_bf16.h"
@@ -488,6 +489,9 @@ constexpr int kMaxMR = 8;
 // dot products). Used for the bf16 dot path, where it beat 8 rows x 2 panels (110M prefill +7-10 %).
 constexpr int kWideMR = 6;
 constexpr int64_t kStreamRows = 64;
+// Q8_0 in int8 runs on AMX tiles (amx_int8.h) from this many rows; fewer run the VNNI tiles, which
+// stream a decode step's weights with less work a byte. Both give the same bits.
+constexpr int64_t kAmxInt8MinRows = 5;
 template <int F, int MR, int NR>
 constexpr KernelFn kernel_of() {
   if constexpr (F == kFmtBF16Coded)
@@ -801,6 +805,10 @@ int64_t PackedWeight::raw_panels() const {
 
 bool PackedWeight::uses_amx() const { return bf16_compute_ && !coded_ && amx::available(); }
 
+bool PackedWeight::uses_amx_int8(int64_t m) const {
+  return int8_compute_ && m >= kAmxInt8MinRows && cpu_has_avx512_vnni() && amx::int8_available();
+}
+
 void PackedWeight::forward(const float* x, int64_t m, std::span<float* const> ys, const PackedWeight* next) const {
   run(x, Bf16Rows{}, m, ys, nullptr, 0, next);
 }
@@ -859,11 +867,14 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   ThreadPool& pool = ThreadPool::instance();
   const int threads = threads_for(m);
 
+  const bool int8_on_amx = uses_amx_int8(m);
   if (int8_compute_) {
     thread_local std::vector<int8_t> xq_scratch;  // grow to the largest batch, then stay
     thread_local std::vector<float> xd_scratch;
     const auto values = static_cast<size_t>(m * k_);
-    if (xq_scratch.size() < values) xq_scratch.resize(values);
+    // (the AMX tiles read whole 16-row tiles: readable rows past the last)
+    const size_t readable = int8_on_amx ? values + static_cast<size_t>(amx::kTileRows * k_) : values;
+    if (xq_scratch.size() < readable) xq_scratch.resize(readable);
     if (xd_scratch.size() < values / kQ8Block) xd_scratch.resize(values / kQ8Block);
     int8_t* xq = xq_scratch.data();  // the caller's scratch, filled by all threads
     float* xd = xd_scratch.data();
@@ -895,7 +906,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   const int64_t run_panels = (std::max<int64_t>(4, num_panels_ / (threads * kRunsPerThread)) + 3) / 4 * 4;
   const int64_t runs = (num_panels_ + run_panels - 1) / run_panels;
   const int64_t row_blocks = (m + kMaxBlockRows - 1) / kMaxBlockRows;
-  const int64_t tile_rows = fmt == kFmtBF16Dot ? kWideMR : kMaxMR;
+  const int64_t tile_rows = fmt == kFmtBF16Dot ? kWideMR : int8_on_amx ? amx::kTileRows : kMaxMR;
   const int64_t block_rows = ((m + row_blocks - 1) / row_blocks + tile_rows - 1) / tile_rows * tile_rows;
   const int64_t items = runs * ((m + block_rows - 1) / block_rows);
   // Decode-sized calls: each thread's first run is fixed (the one it warmed while waiting before
@@ -948,7 +959,9 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
           panels[static_cast<size_t>(j)] = panel_data(p + j);
           outs[static_cast<size_t>(j)] = out_of(p + j);
         }
-        if (int8_compute_ && cpu_has_avx512_vnni())
+        if (int8_on_amx)
+          amx::multiply_int8(op, panels.data(), outs.data(), count, rows_begin, rows_end);
+        else if (int8_compute_ && cpu_has_avx512_vnni())
           vnni::multiply_int8(op, panels.data(), outs.data(), count, rows_begin, rows_end);
         else
           avx2::multiply_panels(op, panels.data(), outs.data(), count, rows_begin, rows_end);

@@ -48,8 +48,10 @@ enum class MatmulPrecision {
   kBF16,   // F32/F16/BF16 weights stored as bf16, activations rounded to bf16: AMX tiles where the
            // CPU has them (amx_matmul.h), else vdpbf16ps
   kInt8,   // Q8_0 weights times activations quantized to int8 in blocks of 32 (llama.cpp's Q8_0 dot
-           // product: integer sums, one float multiply-add a block); other weights as kExact, and
-           // Q8_0 weights holding -128 too (the kernels' sign trick needs |q| <= 127)
+           // product: integer sums, one float multiply-add a block): AVX2 or AVX-512 VNNI tiles, and
+           // AMX int8 tiles for batches where the CPU has them (all with the same bits); other
+           // weights as kExact, and Q8_0 weights holding -128 too (the kernels' sign trick needs
+           // |q| <= 127)
 };
 
 // What the outputs go through before they are stored.
@@ -110,6 +112,9 @@ class PackedWeight {
   int64_t raw_panels() const;
   // Whether forward() runs on AMX tiles (bf16 compute on raw panels, AMX available now).
   bool uses_amx() const;
+  // Whether a forward() of m rows computes on AMX int8 tiles (int8 compute, AMX-INT8 available now,
+  // enough rows for them to pay).
+  bool uses_amx_int8(int64_t m) const;
 
   // x: [m, in_features] float32 row-major; ys[p]: [m, out_features(p)] row-major for each of the
   // num_outputs(), not aliasing x (partial sums are parked in y between K blocks). Callable from
