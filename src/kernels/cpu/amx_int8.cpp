@@ -151,12 +151,12 @@ PAGELLM_AMX_INT8 void multiply_int8(const avx2::Operands& op, const uint8_t* con
     const float* from = op.xd + r * blocks;
     for (int64_t b = 0; b < blocks; ++b) to[b * kRows] = from[b];
   }
-  for (int64_t p = 0; p < count; ++p)
-    for (int64_t m0 = r0; m0 < r1; m0 += kRows) {
-      const auto rows = static_cast<size_t>(std::min(kRows, r1 - m0));
-      const float* x_scales = scales.data() + (m0 - r0) / kRows * blocks * kRows;
-      kRowBlocks[rows - 1](op, panels[p], outs[p], m0, x_scales, m0 == r0);  // the first row block streams the panel
-    }
+  for (int64_t m0 = r0; m0 < r1; m0 += kRows) {
+    const auto rows = static_cast<size_t>(std::min(kRows, r1 - m0));
+    const float* x_scales = scales.data() + (m0 - r0) / kRows * blocks * kRows;
+    for (int64_t p = 0; p < count; ++p)
+      kRowBlocks[rows - 1](op, panels[p], outs[p], m0, x_scales, m0 == r0);  // the first row block streams the panels
+  }
 }
 
 }  // namespace pagellm::kernels::amx
