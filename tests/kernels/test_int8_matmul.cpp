@@ -281,7 +281,7 @@ TEST(Int8Matmul, AmxTilesGiveTheVnniBits) {
 // packed alone (and of silu_mul_fast over the two outputs).
 TEST(Int8Matmul, FusedPartsAndGatedPairsEqualSeparateWeights) {
   std::mt19937 rng(36);
-  for (Shape s : {Shape{1, 40, 64}, {3, 33, 96}, {6, 17, 320}, {70, 20, 640}}) {
+  for (Shape s : {Shape{1, 40, 64}, {3, 33, 96}, {6, 17, 320}, {70, 20, 640}, {40, 130, 96}, {150, 200, 256}}) {
     Weight a = make_weight(DType::kQ8_0, s.n, s.k, rng), b = make_weight(DType::kQ8_0, 7, s.k, rng);
     const std::vector<float> x = random_vec(size_t(s.m * s.k), rng), ba = random_vec(size_t(s.n), rng);
     const LinearPart parts[] = {{&a.view, ba.data()}, {&b.view, nullptr}};
@@ -295,7 +295,8 @@ TEST(Int8Matmul, FusedPartsAndGatedPairsEqualSeparateWeights) {
         << where(s);
 
     Weight u = make_weight(DType::kQ8_0, s.n, s.k, rng);
-    const LinearPart pair[] = {{&a.view, ba.data()}, {&u.view, nullptr}};
+    const std::vector<float> bu = random_vec(size_t(s.n), rng);
+    const LinearPart pair[] = {{&a.view, ba.data()}, {&u.view, bu.data()}};
     const PackedWeight gated(pair, MatmulPrecision::kInt8, nullptr, false, Epilogue::kSiluMul);
     const PackedWeight two(pair, MatmulPrecision::kInt8);
     std::vector<float> got(static_cast<size_t>(s.m * s.n)), gate(got.size()), up(got.size());

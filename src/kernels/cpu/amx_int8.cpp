@@ -9,13 +9,14 @@
 
 #include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/q8_quad_layout.h"
+#include "kernels/cpu/simd_math.h"
 
 // GCC 12's _mm512_cvtepi32_ps passes _mm512_undefined_ps() as its unused merge source, which
 // -Wmaybe-uninitialized (here -Wuninitialized too) reports, as in int8_vnni.cpp.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
-#define PAGELLM_AMX_INT8 __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl")))
+#define PAGELLM_AMX_INT8 __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,fma")))
 
 namespace pagellm::kernels::amx {
 namespace {
@@ -60,10 +61,12 @@ PAGELLM_AMX_INT8_INLINE void add_block(__m512 (&acc)[R], const int32_t* sums, co
 
 // R rows from m0 (R <= the configured tile height) times one panel over all of K, stored with the
 // bias into out, with vnni::int8_tile's arithmetic. x_scales: the rows' block scales, block-major
-// (16 a block).
+// (16 a block). gate: for the up panel of a SiLU-gated pair, its gate panel, whose sums (with
+// bias) are in gate->c already: this panel's sums then go out once, as silu(gate) * up, to
+// gate->gated (the bits of silu_mul_fast over the two stored outputs).
 template <int R>
 PAGELLM_AMX_INT8 void row_block(const avx2::Operands& op, const uint8_t* panel, const PanelOut& out, int64_t m0,
-                                const float* x_scales, bool prefetch) {
+                                const float* x_scales, bool prefetch, const PanelOut* gate) {
   alignas(64) int32_t sums[2][16 * 16];
   // (Every loop over the accumulators is unrolled, so that they are only ever indexed by constants:
   // otherwise GCC keeps them in memory, where each tile store's memory clobber sends them back and
@@ -112,6 +115,17 @@ PAGELLM_AMX_INT8 void row_block(const avx2::Operands& op, const uint8_t* panel, 
     _tile_stored(0, sums[0], 64);
   if (last >= 1) add_block(acc, sums[(last - 1) % 2], w_scales(last - 1), x_scales + (last - 1) * 16);
   add_block(acc, sums[last % 2], w_scales(last), x_scales + last * 16);
+  if (gate) {
+    const auto mask = static_cast<__mmask16>((1u << out.valid) - 1u);
+    const __m512 bias = _mm512_maskz_loadu_ps(mask, out.bias);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 g = _mm512_maskz_loadu_ps(mask, gate->c + (m0 + r) * gate->ldc);
+      _mm512_mask_storeu_ps(gate->gated + (m0 + r) * gate->ld_gated, mask,
+                            simd::silu_mul_ps(g, _mm512_add_ps(acc[r], bias)));
+    }
+    return;
+  }
   if (out.valid >= 16) {
     const __m512 bias = _mm512_loadu_ps(out.bias);
 #pragma GCC unroll 16
@@ -126,7 +140,8 @@ PAGELLM_AMX_INT8 void row_block(const avx2::Operands& op, const uint8_t* panel, 
     for (int c = 0; c < out.valid; ++c) out.c[(m0 + r) * out.ldc + c] = rows[r][c] + out.bias[c];
 }
 
-using RowBlockFn = void (*)(const avx2::Operands&, const uint8_t*, const PanelOut&, int64_t, const float*, bool);
+using RowBlockFn = void (*)(const avx2::Operands&, const uint8_t*, const PanelOut&, int64_t, const float*, bool,
+                            const PanelOut*);
 template <int... Rs>
 constexpr std::array<RowBlockFn, sizeof...(Rs)> row_blocks_of(std::integer_sequence<int, Rs...>) {
   return {&row_block<Rs + 1>...};
@@ -154,8 +169,11 @@ PAGELLM_AMX_INT8 void multiply_int8(const avx2::Operands& op, const uint8_t* con
   for (int64_t m0 = r0; m0 < r1; m0 += kRows) {
     const auto rows = static_cast<size_t>(std::min(kRows, r1 - m0));
     const float* x_scales = scales.data() + (m0 - r0) / kRows * blocks * kRows;
-    for (int64_t p = 0; p < count; ++p)
-      kRowBlocks[rows - 1](op, panels[p], outs[p], m0, x_scales, m0 == r0);  // the first row block streams the panels
+    for (int64_t p = 0; p < count; ++p) {
+      const PanelOut* gate = p > 0 && outs[p - 1].gated ? &outs[p - 1] : nullptr;
+      kRowBlocks[rows - 1](op, panels[p], outs[p], m0, x_scales, m0 == r0,
+                           gate);  // the first row block streams the panels
+    }
   }
 }
 

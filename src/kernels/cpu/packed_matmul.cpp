@@ -944,8 +944,11 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   // A gated weight's kernels store silu(gate) * up from their accumulators; partial sums between
   // K blocks, and the portable path's sums, wait in parking.
   float* const parking = gated() && (!avx || kc < kpairs) ? this->parking(m) : nullptr;
+  // The AMX int8 tiles store silu(gate) * up themselves (float outputs; the panels of a call come in
+  // whole runs of 4, so a pair is never split).
+  const bool int8_fused = int8_on_amx && gated() && !y_bf16;
   auto compute_panels = [&](int64_t p_begin, int64_t p_end, int64_t rows_begin, int64_t rows_end) {
-    auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx, y_bf16, ld_y_bf16); };
+    auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx || int8_fused, y_bf16, ld_y_bf16); };
 
     if (avx2) {
       const avx2::Operands op{
@@ -1081,7 +1084,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
       compute_panels(p0, std::min(num_panels_, p0 + run_panels), r0, std::min(m, r0 + block_rows));
     }
   });
-  if (gated() && !avx) silu_mul_from_parking(parking, m, y_bf16 ? nullptr : ys[0], y_bf16, ld_y_bf16);
+  if (gated() && !avx && !int8_fused) silu_mul_from_parking(parking, m, y_bf16 ? nullptr : ys[0], y_bf16, ld_y_bf16);
   if (y_bf16 && parts_[0].n % 2) {  // an odd row's last pair ends in 0 (Bf16Rows)
     for (int64_t r = 0; r < m; ++r) reinterpret_cast<uint16_t*>(y_bf16 + r * ld_y_bf16)[parts_[0].n] = 0;
   }
