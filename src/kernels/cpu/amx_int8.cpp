@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <utility>
-#include <vector>
 
 #include "kernels/cpu/amx_matmul.h"
 #include "kernels/cpu/q8_quad_layout.h"
@@ -151,24 +150,20 @@ constexpr auto kRowBlocks = row_blocks_of(std::make_integer_sequence<int, 16>{})
 
 }  // namespace
 
+void scales_to_tiles(const float* xd, int64_t m, int64_t blocks, float* out) {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t b = 0; b < blocks; ++b)
+      out[(r / kTileRows * blocks + b) * kTileRows + r % kTileRows] = xd[r * blocks + b];
+}
+
 PAGELLM_AMX_INT8 void multiply_int8(const avx2::Operands& op, const uint8_t* const* panels, const PanelOut* outs,
                                     int64_t count, int64_t r0, int64_t r1) {
   constexpr int64_t kRows = 16;
   configure_int8_tiles(static_cast<int>(std::min(kRows, r1 - r0)));
-  // The rows' scales block-major per 16-row block, so a block's are one line (and one pointer)
-  // for all rows: [row block][block][16].
-  const int64_t blocks = op.k / 32, row_blocks = (r1 - r0 + kRows - 1) / kRows;
-  thread_local std::vector<float> scales;  // grows to the largest call, then stays
-  const auto size = static_cast<size_t>(row_blocks * blocks * kRows);
-  if (scales.size() < size) scales.resize(size);
-  for (int64_t r = r0; r < r1; ++r) {
-    float* to = scales.data() + (r - r0) / kRows * blocks * kRows + (r - r0) % kRows;
-    const float* from = op.xd + r * blocks;
-    for (int64_t b = 0; b < blocks; ++b) to[b * kRows] = from[b];
-  }
+  const int64_t blocks = op.k / 32;
   for (int64_t m0 = r0; m0 < r1; m0 += kRows) {
     const auto rows = static_cast<size_t>(std::min(kRows, r1 - m0));
-    const float* x_scales = scales.data() + (m0 - r0) / kRows * blocks * kRows;
+    const float* x_scales = op.xd_tiles + m0 / kRows * blocks * kRows;
     for (int64_t p = 0; p < count; ++p) {
       const PanelOut* gate = p > 0 && outs[p - 1].gated ? &outs[p - 1] : nullptr;
       kRowBlocks[rows - 1](op, panels[p], outs[p], m0, x_scales, m0 == r0,

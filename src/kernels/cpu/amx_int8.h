@@ -16,12 +16,15 @@
 
 namespace pagellm::kernels::amx {
 
-// Rows [r0, r1) times panels[0..count) for op.format == kQ8Int8 (op.xq, op.xd set), as
-// vnni::multiply_int8 does. Reads whole 16-row tiles of op.xq: when r1 - r0 > 16, the rows up to the
-// next multiple of 16 past r1 must be readable (their products are dropped). A SiLU-gated pair
-// (outs[i].gated set on the gate panel; PackedWeight's Epilogue::kSiluMul) is stored once, as
-// silu(gate) * up, to outs[i].gated, the gate's sums parked in outs[i].c: its up panel must follow
-// it in the same call. Needs int8_available().
+// The rows' block scales (xd: [m][blocks]) in the order the tiles read them, one line for a block
+// of 16 rows: out[((r / 16) * blocks + b) * 16 + r % 16] (out: ceil(m / 16) * blocks * 16 floats).
+void scales_to_tiles(const float* xd, int64_t m, int64_t blocks, float* out);
+
+// Rows [r0, r1) (r0 a multiple of 16) times panels[0..count) for op.format == kQ8Int8 (op.xq and
+// op.xd_tiles set), as vnni::multiply_int8 does. Reads whole 16-row tiles of op.xq: when r1 - r0 > 16, the rows up to
+// the next multiple of 16 past r1 must be readable (their products are dropped). A SiLU-gated pair (outs[i].gated set
+// on the gate panel; PackedWeight's Epilogue::kSiluMul) is stored once, as silu(gate) * up, to outs[i].gated, the
+// gate's sums parked in outs[i].c: its up panel must follow it in the same call. Needs int8_available().
 void multiply_int8(const avx2::Operands& op, const uint8_t* const* panels, const PanelOut* outs, int64_t count,
                    int64_t r0, int64_t r1);
 

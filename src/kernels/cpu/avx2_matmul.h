@@ -28,8 +28,9 @@ struct Operands {
   int64_t ldx = 0;
   const uint32_t* xb = nullptr;  // bf16 pairs (kBF16Dot), ldxb pairs apart
   int64_t ldxb = 0;
-  const int8_t* xq = nullptr;  // kQ8Int8: quantized rows, k values apart
-  const float* xd = nullptr;   // and their block scales, k / 32 apart
+  const int8_t* xq = nullptr;       // kQ8Int8: quantized rows, k values apart
+  const float* xd = nullptr;        // and their block scales, k / 32 apart
+  const float* xd_tiles = nullptr;  // or, for the AMX int8 tiles, those in amx::scales_to_tiles's order
 };
 
 // Rows [r0, r1) times panels[0..count): each output stored with its bias into outs[i].c (the

@@ -168,6 +168,7 @@ struct Call {
   // int8 compute: the rows quantized ([m][k] values, [m][k/32] scales)
   const int8_t* xq = nullptr;
   const float* xd = nullptr;
+  const float* xd_tiles = nullptr;  // (the AMX int8 tiles: xd in amx::scales_to_tiles's order)
 };
 
 inline int64_t prefetch_offset(const Call& call, int64_t offset) {
@@ -883,6 +884,14 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
     prepare_rows(m, k_, threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) quantize_row_q8(x + r * k_, k_, xq + r * k_, xd + r * (k_ / kQ8Block));
     });
+    if (int8_on_amx) {
+      thread_local std::vector<float> tile_scratch;
+      const auto tile_scales =
+          static_cast<size_t>((m + amx::kTileRows - 1) / amx::kTileRows * amx::kTileRows * k_ / kQ8Block);
+      if (tile_scratch.size() < tile_scales) tile_scratch.resize(tile_scales);
+      amx::scales_to_tiles(xd, m, k_ / kQ8Block, tile_scratch.data());
+      call.xd_tiles = tile_scratch.data();
+    }
   }
   if (bf16_compute_ && !xb.pairs) {
     prepare_rows(m, k_, threads, [&](int64_t r0, int64_t r1) {
@@ -951,8 +960,15 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
     auto out_of = [&](int64_t panel) { return panel_out(panel, ys, parking, avx || int8_fused, y_bf16, ld_y_bf16); };
 
     if (avx2) {
-      const avx2::Operands op{
-          int8_compute_ ? avx2::Format::kQ8Int8 : avx2_format(fmt), k_, x, k_, call.xb, call.ldxb, call.xq, call.xd};
+      const avx2::Operands op{int8_compute_ ? avx2::Format::kQ8Int8 : avx2_format(fmt),
+                              k_,
+                              x,
+                              k_,
+                              call.xb,
+                              call.ldxb,
+                              call.xq,
+                              call.xd,
+                              call.xd_tiles};
       constexpr int64_t kGroup = 16;
       for (int64_t p = p_begin; p < p_end; p += kGroup) {
         const int64_t count = std::min(kGroup, p_end - p);
