@@ -88,7 +88,22 @@ PAGELLM_AMX_INLINE void scatter_c(const CTile& c, bool last, const float* buf) {
     }                                                 \
   } while (0)
 
-constexpr int64_t kPrefetchTiles = 8;
+// One row block's weight streams ask for their tiles this many k-tiles ahead into L1 and into L2.
+// Into L1 only, 8 tiles ahead streamed a 0.5B step's projections at 92-93 % of a plain read and the
+// 110M's at 89-91 %; 2 into L1 gave 94-96 / 93-95 %, and 6 into L2 on top of that 96-97 % for the
+// 0.5B (docs/perf/amx.md, session 20).
+constexpr int64_t kPrefetchTiles = 2;
+constexpr int64_t kL2PrefetchTiles = 6;
+
+// Asks for weight tile `ahead_kt` of a stream over k-tiles [kt0, kt1) of `panel`, which goes on
+// at tile kt0 of `after`, into the cache level Hint names.
+template <int Hint>
+PAGELLM_AMX_INLINE void prefetch_tile(const uint8_t* panel, const uint8_t* after, int64_t ahead_kt, int64_t kt0,
+                                      int64_t kt1) {
+  const uint8_t* tile = ahead_kt < kt1 ? panel + ahead_kt * kTileBytes : after + (ahead_kt - kt1 + kt0) * kTileBytes;
+  for (int64_t line = 0; line < kTileBytes; line += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(tile) + line, static_cast<_mm_hint>(Hint));
+}
 
 // RB row blocks (16 rows each) x PB panels over k-tiles [kt0, kt1). Tiles: C (row block r,
 // panel p) = 2r + p; A row blocks 4, 5; B panels 6, 7. With one row block, a third panel uses
@@ -114,16 +129,13 @@ PAGELLM_AMX void tile_block(const Activations& a, int64_t row0, const uint8_t* c
   for (int64_t kt = kt0; kt < kt1; ++kt) {
     if constexpr (RB == 1) {
       // One row block streams each weight tile once, and tile loads alone do not keep enough
-      // memory reads in flight: ask for the tiles kPrefetchTiles ahead. Past a panel's end, stream
-      // j goes on into the j-th panel of the next pass (`after`), not into the panel beside it,
-      // which another stream of this pass is reading already: otherwise every pass after the first
-      // starts with all but one stream cold.
-      const int64_t ahead_kt = kt + kPrefetchTiles;
+      // memory reads in flight: ask for the tiles ahead. Past a panel's end, stream j goes on into
+      // the j-th panel of the next pass (`after`), not into the panel beside it, which another
+      // stream of this pass is reading already: otherwise every pass after the first starts with
+      // all but one stream cold.
       for (int j = 0; j < PB; ++j) {
-        const uint8_t* tile =
-            ahead_kt < kt1 ? panels[j] + ahead_kt * kTileBytes : after[j] + (ahead_kt - kt1 + kt0) * kTileBytes;
-        const char* ahead = reinterpret_cast<const char*>(tile);
-        for (int64_t line = 0; line < kTileBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
+        prefetch_tile<_MM_HINT_T0>(panels[j], after[j], kt + kPrefetchTiles, kt0, kt1);
+        prefetch_tile<_MM_HINT_T1>(panels[j], after[j], kt + kL2PrefetchTiles, kt0, kt1);
       }
     }
     _tile_loadd(6, panels[0] + kt * kTileBytes, 64);
