@@ -88,10 +88,9 @@ PAGELLM_AMX_INLINE void scatter_c(const CTile& c, bool last, const float* buf) {
     }                                                 \
   } while (0)
 
-// One row block's weight streams ask for their tiles this many k-tiles ahead into L1 and into L2.
-// Into L1 only, 8 tiles ahead streamed a 0.5B step's projections at 92-93 % of a plain read and the
-// 110M's at 89-91 %; 2 into L1 gave 94-96 / 93-95 %, and 6 into L2 on top of that 96-97 % for the
-// 0.5B (docs/perf/amx.md, session 20).
+// One row block's weight streams ask for their tiles this many k-tiles ahead into L1 and into L2:
+// a 0.5B decode step's projections then stream at 96-97 % of a plain read of their bytes, against
+// 92-93 % with 8 tiles ahead into L1 only (docs/perf/amx.md, session 20, has the other distances).
 constexpr int64_t kPrefetchTiles = 2;
 constexpr int64_t kL2PrefetchTiles = 6;
 
