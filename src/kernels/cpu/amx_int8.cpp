@@ -158,12 +158,11 @@ void scales_to_tiles(const float* xd, int64_t m, int64_t blocks, float* out) {
 
 PAGELLM_AMX_INT8 void multiply_int8(const avx2::Operands& op, const uint8_t* const* panels, const PanelOut* outs,
                                     int64_t count, int64_t r0, int64_t r1) {
-  constexpr int64_t kRows = 16;
-  configure_int8_tiles(static_cast<int>(std::min(kRows, r1 - r0)));
+  configure_int8_tiles(static_cast<int>(std::min(kTileRows, r1 - r0)));
   const int64_t blocks = op.k / 32;
-  for (int64_t m0 = r0; m0 < r1; m0 += kRows) {
-    const auto rows = static_cast<size_t>(std::min(kRows, r1 - m0));
-    const float* x_scales = op.xd_tiles + m0 / kRows * blocks * kRows;
+  for (int64_t m0 = r0; m0 < r1; m0 += kTileRows) {
+    const auto rows = static_cast<size_t>(std::min(kTileRows, r1 - m0));
+    const float* x_scales = op.xd_tiles + m0 / kTileRows * blocks * kTileRows;
     for (int64_t p = 0; p < count; ++p) {
       const PanelOut* gate = p > 0 && outs[p - 1].gated ? &outs[p - 1] : nullptr;
       kRowBlocks[rows - 1](op, panels[p], outs[p], m0, x_scales, m0 == r0,

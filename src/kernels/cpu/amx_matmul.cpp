@@ -18,11 +18,17 @@ constexpr long kXfeatureXtiledata = 18;     // the AMX tile data (8 KiB per thre
 
 bool g_force_disabled = false;
 
-// AMX-TILE (CPUID.(7,0):EDX[24]) and AMX-BF16 (EDX[22]); then the kernel's permission, without
-// which the first tile instruction faults.
-bool detect() {
+// CPUID.(7,0):EDX, where the AMX feature bits are.
+unsigned cpuid7_edx() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(0));
+  return edx;
+}
+
+// AMX-TILE (EDX[24]) and AMX-BF16 (EDX[22]); then the kernel's permission, without which the first
+// tile instruction faults.
+bool detect() {
+  const unsigned edx = cpuid7_edx();
   const bool cpu = (edx >> 24 & 1u) && (edx >> 22 & 1u) && __builtin_cpu_supports("avx512bf16");
   return cpu && syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
@@ -180,11 +186,7 @@ void force_disabled(bool disabled) { g_force_disabled = disabled; }
 
 bool int8_available() {
   if (!available()) return false;
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(0));
-    return (edx >> 25 & 1u) != 0;  // AMX-INT8
-  }();
+  static const bool has = (cpuid7_edx() >> 25 & 1u) != 0;  // AMX-INT8
   return has;
 }
 

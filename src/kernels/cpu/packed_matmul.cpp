@@ -39,6 +39,9 @@ constexpr int64_t P = PackedWeight::kPanel;
 constexpr int64_t kQ8Block = 32;
 constexpr int64_t kQ8BlockBytes = P * 4 + kQ8Block * P;  // 16 scales + 32 x 16 int8 = 576
 
+// x rounded up to a multiple of `multiple` (x >= 0).
+constexpr int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
+
 // Kernel formats: how a panel's k-pair turns into two float32 vectors (or a bf16 pair vector).
 // kFmtBF16Coded: vdpbf16ps on coded panels (coded_bf16.h), decoded in registers.
 enum Fmt { kFmtF32, kFmtBF16, kFmtF16, kFmtQ8, kFmtBF16Dot, kFmtBF16Coded, kNumFmts };
@@ -240,7 +243,7 @@ constexpr int64_t kScratchPairs = 2560;
 int64_t k_block_pairs(int64_t kpairs, int64_t rows, int64_t bytes_per_pair) {
   const int64_t fit = std::max<int64_t>(128, kActivationBlockBytes / (rows * bytes_per_pair));
   const int64_t blocks = (kpairs + fit - 1) / fit;
-  return ((kpairs + blocks - 1) / blocks + 15) / 16 * 16;
+  return round_up((kpairs + blocks - 1) / blocks, 16);
 }
 
 // A tile's accumulators: zero (first K block) or the partial sums parked in the output.
@@ -886,8 +889,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
     });
     if (int8_on_amx) {
       thread_local std::vector<float> tile_scratch;
-      const auto tile_scales =
-          static_cast<size_t>((m + amx::kTileRows - 1) / amx::kTileRows * amx::kTileRows * k_ / kQ8Block);
+      const auto tile_scales = static_cast<size_t>(round_up(m, amx::kTileRows) * k_ / kQ8Block);
       if (tile_scratch.size() < tile_scales) tile_scratch.resize(tile_scales);
       amx::scales_to_tiles(xd, m, k_ / kQ8Block, tile_scratch.data());
       call.xd_tiles = tile_scratch.data();
@@ -912,11 +914,11 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
   // (row block, run of panels) items, row blocks first, so both threads share a row block's
   // activations.
   const bool stream_rows = m <= kStreamRows;
-  const int64_t run_panels = (std::max<int64_t>(4, num_panels_ / (threads * kRunsPerThread)) + 3) / 4 * 4;
+  const int64_t run_panels = round_up(std::max<int64_t>(4, num_panels_ / (threads * kRunsPerThread)), 4);
   const int64_t runs = (num_panels_ + run_panels - 1) / run_panels;
   const int64_t row_blocks = (m + kMaxBlockRows - 1) / kMaxBlockRows;
   const int64_t tile_rows = fmt == kFmtBF16Dot ? kWideMR : int8_on_amx ? amx::kTileRows : kMaxMR;
-  const int64_t block_rows = ((m + row_blocks - 1) / row_blocks + tile_rows - 1) / tile_rows * tile_rows;
+  const int64_t block_rows = round_up((m + row_blocks - 1) / row_blocks, tile_rows);
   const int64_t items = runs * ((m + block_rows - 1) / block_rows);
   // Decode-sized calls: each thread's first run is fixed (the one it warmed while waiting before
   // this call); a thread that is late finds its run taken by the other.
@@ -929,7 +931,7 @@ void PackedWeight::run(const float* x, Bf16Rows xb, int64_t m, std::span<float* 
     for (;;) {
       if (cur >= num_panels_) return false;
       const int64_t left = num_panels_ - cur;
-      const int64_t take = std::min(left, (std::max<int64_t>(kMinDecodeRun, left / (2 * threads)) + 3) / 4 * 4);
+      const int64_t take = std::min(left, round_up(std::max<int64_t>(kMinDecodeRun, left / (2 * threads)), 4));
       if (next_panel.compare_exchange_weak(cur, cur + take, std::memory_order_relaxed)) {
         p0 = cur;
         p1 = cur + take;
@@ -1114,7 +1116,7 @@ int64_t PackedWeight::decode_panel_group() const { return uses_amx() ? amx::kMax
 
 int64_t PackedWeight::first_run_panels(int threads) const {
   const int64_t group = decode_panel_group();
-  return (std::max<int64_t>(kMinDecodeRun, num_panels_ / (2 * threads)) + group - 1) / group * group;
+  return round_up(std::max<int64_t>(kMinDecodeRun, num_panels_ / (2 * threads)), group);
 }
 
 // The first kWarmBytes of thread t's first run in the order the decode kernels read it (groups of
@@ -1216,9 +1218,8 @@ void PackedWeight::forward_amx(const float* x, int64_t m, std::span<float* const
   // Whole passes: a decode run of 7 panels streamed its last one alone (4-5 % of a 0.5B step).
   const int64_t pass = amx::panels_per_pass(a);
   const int64_t run_panels =
-      threads == 1
-          ? num_panels_
-          : (std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kRunsPerThread)) + pass - 1) / pass * pass;
+      threads == 1 ? num_panels_
+                   : round_up(std::max<int64_t>(kMinPanelRun, num_panels_ / (threads * kRunsPerThread)), pass);
   // A gated weight's sums wait in parking for the SwiGLU pass (the AMX tiles store them as they are).
   float* const parking = gated() ? this->parking(m) : nullptr;
   // Decode: each thread starts with the run it warmed while the previous call's barrier held it
